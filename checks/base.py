@@ -1,0 +1,31 @@
+"""The base of every check type."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.context import ProbeContext
+from engine.durations import Duration
+from engine.results import CheckResult
+
+
+class Check(BaseModel):
+    """A read-only probe. Subclasses are pydantic models of their options, registered with
+    `engine.registry.check_type`, and implement `probe`.
+
+    A probe never changes the system. It returns `CheckResult.unhealthy` with a reason and
+    evidence when the system is wrong, and `CheckResult.error` when it could not look at all
+    (the engine never acts on an error). It may raise: the engine turns an exception into an
+    error result for the node.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type_key: ClassVar[str] = ""
+
+    timeout: Duration = 10.0
+    """How long the probe may take before it counts as an error."""
+
+    def probe(self, ctx: ProbeContext) -> CheckResult:
+        raise NotImplementedError

@@ -1,0 +1,99 @@
+"""What checks and actions return, and how a node ends in a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Health(StrEnum):
+    """The three answers a check can give."""
+
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    ERROR = "error"
+    """The probe itself could not run (host unreachable, misconfigured); never acted on."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One probe's answer, with a reason and the evidence that led to it."""
+
+    health: Health
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def healthy(cls, reason: str = "", **evidence: Any) -> CheckResult:
+        return cls(Health.HEALTHY, reason, evidence)
+
+    @classmethod
+    def unhealthy(cls, reason: str, **evidence: Any) -> CheckResult:
+        return cls(Health.UNHEALTHY, reason, evidence)
+
+    @classmethod
+    def error(cls, reason: str, **evidence: Any) -> CheckResult:
+        return cls(Health.ERROR, reason, evidence)
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.health is Health.HEALTHY
+
+
+class ActionStatus(StrEnum):
+    """How one action ended."""
+
+    OK = "ok"
+    """Nothing to do: the system already was as the action would make it."""
+    CHANGED = "changed"
+    FAILED = "failed"
+    REFUSED = "refused"
+    """Not run because it is destructive and not allowed twice (playbook and command line)."""
+    SKIPPED = "skipped"
+    """Its `when` was false or its `unless` guard said it is not needed."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One action's outcome."""
+
+    status: ActionStatus
+    detail: str = ""
+    artifacts: tuple[str, ...] = ()
+    """Files the action wrote (saved logs, ...), linked from the report."""
+
+    @classmethod
+    def ok(cls, detail: str = "") -> ActionResult:
+        return cls(ActionStatus.OK, detail)
+
+    @classmethod
+    def changed(cls, detail: str = "", artifacts: tuple[str, ...] = ()) -> ActionResult:
+        return cls(ActionStatus.CHANGED, detail, artifacts)
+
+    @classmethod
+    def failed(cls, detail: str) -> ActionResult:
+        return cls(ActionStatus.FAILED, detail)
+
+
+class Outcome(StrEnum):
+    """How a node ends in a run."""
+
+    HEALTHY = "healthy"
+    REMEDIATED = "remediated"
+    """Was unhealthy, an action fixed it, and the check verified the fix."""
+    FAILED = "failed"
+    """Still unhealthy after every attempt."""
+    BLOCKED = "blocked"
+    """An upstream node is not healthy; this node was neither checked to blame nor touched."""
+    SKIPPED = "skipped"
+    ERROR = "error"
+    WOULD_REMEDIATE = "would_remediate"
+    """Dry-run: unhealthy, and these are the actions a real run would take."""
+    UNHEALTHY = "unhealthy"
+    """`remediate check`: unhealthy, and no action is considered."""
+
+    @property
+    def is_good(self) -> bool:
+        """Counts as healthy for dependents and for the exit status."""
+        return self in (Outcome.HEALTHY, Outcome.REMEDIATED, Outcome.SKIPPED)

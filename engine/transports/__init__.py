@@ -1,0 +1,11 @@
+"""How commands and connections reach a host: local subprocess, SSH, docker exec.
+
+Checks and actions ask a `Transport`; they never care where they run. A
+transport is opened lazily, once per host per run, and closed at the end of
+the run by `TransportPool`.
+"""
+
+from engine.transports.base import CommandResult, Transport, TransportError
+from engine.transports.pool import TransportPool, register_transport
+
+__all__ = ["CommandResult", "Transport", "TransportError", "TransportPool", "register_transport"]

@@ -1,0 +1,66 @@
+"""The seam between checks/actions and the host they run on."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class TransportError(Exception):
+    """The host could not be reached or the transport failed (not the command).
+
+    Checks turn this into an `error` result: the engine never acts on it.
+    """
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command run through a transport did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+Command = str | Sequence[str]
+"""A shell command line (run with ``sh -c``) or an argument vector (run as is)."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Runs commands and opens connections on one host."""
+
+    host: str
+
+    def run(
+        self,
+        command: Command,
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        sudo: bool = False,
+    ) -> CommandResult:
+        """Run a command; a command still running at `timeout` is killed (timed_out=True)."""
+
+    def connect_tcp(self, host: str, port: int, *, timeout: float) -> socket.socket:
+        """A TCP connection to host:port as the target host sees it."""
+
+    def local_endpoint(self, host: str, port: int) -> tuple[str, int]:
+        """An address on the controller that reaches host:port as the target host sees it.
+
+        Local transports return it unchanged; SSH forwards a port through its connection,
+        so that clients that need an address (psycopg, redis) reach services bound to the
+        remote host's loopback.
+        """
+
+    def close(self) -> None:
+        """Release connections; idempotent."""

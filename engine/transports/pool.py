@@ -1,0 +1,94 @@
+"""One transport per host per run, opened on first use and closed at the end."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.transports.base import Transport, TransportError
+
+TransportFactory = Callable[[str, Mapping[str, Any]], Transport]
+"""Builds a transport for a host name and its variables (``ansible_host``, ``ansible_port``...)."""
+
+_FACTORIES: dict[str, TransportFactory] = {}
+
+
+def register_transport(*connections: str) -> Callable[[TransportFactory], TransportFactory]:
+    """Register a factory for ``ansible_connection`` values such as ``local`` or ``ssh``."""
+
+    def decorate(factory: TransportFactory) -> TransportFactory:
+        for connection in connections:
+            _FACTORIES[connection] = factory
+        return factory
+
+    return decorate
+
+
+def _local(host: str, hostvars: Mapping[str, Any]) -> Transport:
+    from engine.transports.local import LocalTransport
+
+    return LocalTransport(host)
+
+
+register_transport("local")(_local)
+
+# Modules that register further connection types; imported only when a host asks for one,
+# so that a run on the local host never pays for paramiko or the docker SDK.
+_PROVIDERS: dict[str, str] = {
+    "ssh": "engine.transports.ssh",
+    "paramiko": "engine.transports.ssh",
+    "smart": "engine.transports.ssh",
+    "docker": "engine.transports.docker_exec",
+}
+
+
+def connection_type(host: str, hostvars: Mapping[str, Any]) -> str:
+    """The connection a host asks for; hosts that name the controller default to ``local``."""
+    explicit = hostvars.get("ansible_connection")
+    if explicit:
+        return str(explicit)
+    address = str(hostvars.get("ansible_host", host))
+    return "local" if address in ("localhost", "127.0.0.1", "::1") else "ssh"
+
+
+def factory_for(connection: str) -> TransportFactory:
+    """The factory for a connection type, importing its module on first use."""
+    if connection not in _FACTORIES and connection in _PROVIDERS:
+        import importlib
+
+        try:
+            importlib.import_module(_PROVIDERS[connection])
+        except ImportError as exc:
+            raise TransportError(f"connection {connection!r} is not available: {exc}") from exc
+    try:
+        return _FACTORIES[connection]
+    except KeyError:
+        known = ", ".join(sorted({*_FACTORIES, *_PROVIDERS}))
+        raise TransportError(
+            f"unknown connection type {connection!r} (known: {known})"
+        ) from None
+
+
+class TransportPool:
+    """Hands out the one transport of each host, creating it lazily and thread-safely."""
+
+    def __init__(self, hostvars: Mapping[str, Mapping[str, Any]]) -> None:
+        self._hostvars = hostvars
+        self._transports: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> Transport:
+        with self._lock:
+            transport = self._transports.get(host)
+            if transport is None:
+                hostvars = self._hostvars.get(host, {})
+                transport = factory_for(connection_type(host, hostvars))(host, hostvars)
+                self._transports[host] = transport
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            transport.close()
