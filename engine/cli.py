@@ -206,6 +206,15 @@ def schema() -> None:
     click.echo(json.dumps(playbook_schema(), indent=2))
 
 
+def _add_inventory_command() -> None:
+    from inventory.cli import inventory_command
+
+    cli.add_command(inventory_command)
+
+
+_add_inventory_command()
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="remediate")
