@@ -68,6 +68,7 @@ class SSHServer:
     workdir: Path
     authorized_keys: Path
     extra_config: str = ""
+    log_level: str = "VERBOSE"
     process: subprocess.Popen[bytes] | None = None
     host_key: Path = field(init=False)
 
@@ -97,7 +98,7 @@ class SSHServer:
             "PermitRootLogin prohibit-password\n"
             "UsePAM no\n"
             "StrictModes no\n"
-            "LogLevel VERBOSE\n"
+            f"LogLevel {self.log_level}\n"
             "AllowTcpForwarding yes\n"
             "MaxStartups 200\n"
             "UseDNS no\n"
@@ -128,6 +129,12 @@ class SSHServer:
         key = (self.workdir / "ssh_host_ed25519_key.pub").read_text().split()
         return f"[{self.address}]:{self.port} {key[0]} {key[1]}\n"
 
+    def forwarded_to(self, port: int) -> int:
+        """How many forwarded (direct-tcpip) connections to 127.0.0.1:port this server
+        opened (needs ``log_level="DEBUG1"``)."""
+        text = self.log.read_text(errors="replace")
+        return text.count(f"target 127.0.0.1 port {port}")
+
     def accepted_logins(self) -> int:
         """How many connections this server authenticated so far."""
         return self.log.read_text(errors="replace").count("Accepted publickey for")
@@ -145,8 +152,10 @@ class SSHFleet:
     servers: list[SSHServer] = field(default_factory=list)
     _started: int = 0
 
-    def start(self, count: int = 1, extra_config: str = "") -> list[SSHServer]:
-        """Start ``count`` new hosts on fresh addresses (127.0.0.11 and up)."""
+    def start(self, count: int = 1, extra_config: str = "",
+              log_level: str = "VERBOSE") -> list[SSHServer]:
+        """Start ``count`` new hosts on fresh addresses (127.0.0.11 and up); ``log_level``
+        DEBUG1 makes sshd log every forwarded connection."""
         new: list[SSHServer] = []
         for _ in range(count):
             address = f"127.0.{self._started // 200}.{11 + self._started % 200}"
@@ -154,7 +163,7 @@ class SSHFleet:
             workdir = self.root / address
             workdir.mkdir()
             new.append(SSHServer(address, free_port(address), workdir, self.authorized_keys,
-                                 extra_config))
+                                 extra_config, log_level))
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda s: s.start(), new))
         self.servers.extend(new)
