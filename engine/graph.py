@@ -60,9 +60,7 @@ def build_graph(
                 target = _resolve(host, upstream)
                 if target in graph:
                     graph.add_edge(target, NodeKey(host, node))
-                elif target.host != host and target.host in known_hosts and (
-                    target.host not in dependencies
-                ):
+                elif target.host != host and target.host in known_hosts and (target.host not in dependencies):
                     continue  # that host is outside this run (--limit)
                 else:
                     problems[(path, _dangling(node, upstream, target, dependencies))] = None

@@ -19,7 +19,10 @@ def render(plan: RunPlan, output_format: str) -> str:
     edges = sorted(plan.graph.edges)
     if output_format == "dot":
         lines = ["digraph remediate {", "  rankdir=LR;"]
-        lines += [f"  {json.dumps(name(k))} [label={json.dumps(f'{name(k)} ({plan.specs[k].check.type_key})')}];" for k in order]
+        lines += [
+            f"  {json.dumps(name(k))} [label={json.dumps(f'{name(k)} ({plan.specs[k].check.type_key})')}];"
+            for k in order
+        ]
         lines += [f"  {json.dumps(name(u))} -> {json.dumps(name(d))};" for u, d in edges]
         return "\n".join([*lines, "}"]) + "\n"
     if output_format == "mermaid":

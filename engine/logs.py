@@ -13,7 +13,7 @@ LogFormat = Literal["auto", "json", "console"]
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     from engine.redact import REDACTOR
 
-    return REDACTOR.data(dict(event))  # type: ignore[no-any-return]
+    return REDACTOR.data(dict(event))
 
 
 def configure(log_format: LogFormat = "auto", verbose: bool = False, stream: Any = None) -> None:

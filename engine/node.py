@@ -170,7 +170,11 @@ class NodeEvaluation:
         if last.health is Health.ERROR:
             self._end(Outcome.ERROR, last.reason, last.evidence)
         else:
-            self._end(Outcome.FAILED, f"still unhealthy after {self._attempt} attempt(s): {last.reason}", last.evidence)
+            self._end(
+                Outcome.FAILED,
+                f"still unhealthy after {self._attempt} attempt(s): {last.reason}",
+                last.evidence,
+            )
 
     def _backoff_sleep(self, seconds: float) -> None:
         self.event("backoff", attempt=self._attempt, delay_s=round(seconds, 3))
@@ -197,9 +201,7 @@ class NodeEvaluation:
             except TemplateProblem as exc:
                 return self._record(step, ActionResult.failed(str(exc)))
             if not wanted:
-                return self._record(
-                    step, ActionResult(ActionStatus.SKIPPED, f"when: {step.when} is false")
-                )
+                return self._record(step, ActionResult(ActionStatus.SKIPPED, f"when: {step.when} is false"))
         if step.unless is not None:
             guard = self.probe(step.unless)
             if guard.is_healthy:
@@ -224,21 +226,24 @@ class NodeEvaluation:
         return "refused, destructive: " + " and ".join(missing)
 
     def _verify(self) -> tuple[bool, CheckResult]:
+        """Poll the check until it passes `successes` times in a row, or `within` runs out."""
         verify = self.spec.verify
-        result = self._check("verify")
-        if not result.is_healthy:
-            return False, result
         deadline = self.clock.monotonic() + verify.within
-        for _ in range(verify.successes - 1):
-            if self.clock.monotonic() + verify.interval > deadline:
-                return False, CheckResult.unhealthy(
-                    f"healthy, but not {verify.successes} times within {verify.within:g}s"
-                )
-            self.clock.sleep(verify.interval)
+        streak = 0
+        while True:
             result = self._check("verify")
-            if not result.is_healthy:
+            if result.health is Health.ERROR:
                 return False, result
-        return True, result
+            streak = streak + 1 if result.is_healthy else 0
+            if streak >= verify.successes:
+                return True, result
+            if self.clock.monotonic() + verify.interval > deadline:
+                if result.is_healthy:
+                    result = CheckResult.unhealthy(
+                        f"healthy, but not {verify.successes} times in a row within {verify.within:g}s"
+                    )
+                return False, result
+            self.clock.sleep(verify.interval)
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -294,7 +299,11 @@ class NodeEvaluation:
     def _truth(self, expression: str, check: CheckResult | None) -> bool:
         context = dict(self.variables)
         if check is not None:
-            context["check"] = {"health": str(check.health), "reason": check.reason, "evidence": check.evidence}
+            context["check"] = {
+                "health": str(check.health),
+                "reason": check.reason,
+                "evidence": check.evidence,
+            }
         return evaluate(expression, context)
 
     def _end(self, outcome: Outcome, reason: str, evidence: dict[str, Any] | None = None) -> None:

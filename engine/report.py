@@ -52,7 +52,7 @@ class RunReport:
             "counts": self.counts,
             "nodes": [asdict(n) for n in self.nodes],
         }
-        return REDACTOR.data(data)  # type: ignore[no-any-return]
+        return REDACTOR.data(data)
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
@@ -92,7 +92,12 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
         reason = REDACTOR.text(result.reason)
         if result.blocked_by:
             reason = f"blocked by {', '.join(result.blocked_by)}"
-        row = [result.node, f"[{_STYLE[result.outcome]}]{result.outcome}[/]", str(result.attempts or ""), reason]
+        row = [
+            result.node,
+            f"[{_STYLE[result.outcome]}]{result.outcome}[/]",
+            str(result.attempts or ""),
+            reason,
+        ]
         table.add_row(*([result.host, *row] if many_hosts else row))
     console.print(table)
     planned = [r for r in report.nodes if r.plan]

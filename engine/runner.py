@@ -68,8 +68,14 @@ class Runner:
     def run(self) -> RunReport:
         settings = self.settings
         report = RunReport(settings.run_id, self.plan.playbook, settings.mode, settings.clock.now())
-        self.log.info("run started", run_id=settings.run_id, playbook=self.plan.playbook,
-                      mode=str(settings.mode), hosts=len(self.plan.hosts), nodes=len(self.plan.specs))
+        self.log.info(
+            "run started",
+            run_id=settings.run_id,
+            playbook=self.plan.playbook,
+            mode=str(settings.mode),
+            hosts=len(self.plan.hosts),
+            nodes=len(self.plan.specs),
+        )
         try:
             self._walk()
         finally:
@@ -115,9 +121,15 @@ class Runner:
     def _finish(self, key: NodeKey, result: NodeResult) -> None:
         self.results[key] = result
         self.log.info(
-            "node", run_id=self.settings.run_id, host=key.host, node=key.node,
-            outcome=str(result.outcome), reason=result.reason, blocked_by=result.blocked_by or None,
-            attempts=result.attempts, duration_ms=result.duration_ms,
+            "node",
+            run_id=self.settings.run_id,
+            host=key.host,
+            node=key.node,
+            outcome=str(result.outcome),
+            reason=result.reason,
+            blocked_by=result.blocked_by or None,
+            attempts=result.attempts,
+            duration_ms=result.duration_ms,
         )
         self.on_node_done(result)
 
@@ -133,8 +145,14 @@ class Runner:
             roots.extend(c for c in causes if c not in roots)
         spec = self.plan.specs[key]
         states = "; ".join(f"{self._name(u)} is {r.outcome}" for u, r in bad)
-        result = NodeResult(key.host, key.node, Outcome.BLOCKED, f"not checked, upstream {states}",
-                            severity=spec.severity, blocked_by=roots)
+        result = NodeResult(
+            key.host,
+            key.node,
+            Outcome.BLOCKED,
+            f"not checked, upstream {states}",
+            severity=spec.severity,
+            blocked_by=roots,
+        )
         if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
             result.plan = [f"after upstream recovery: {s.action.describe()}" for s in spec.remediate]
         return result
@@ -165,11 +183,14 @@ class Runner:
             return evaluation.run()
         except Exception as exc:  # a bug in a node must not end the run
             log.exception("node crashed")
-            return NodeResult(key.host, key.node, Outcome.ERROR, f"internal error: {exc!r}", severity=spec.severity)
+            return NodeResult(
+                key.host, key.node, Outcome.ERROR, f"internal error: {exc!r}", severity=spec.severity
+            )
 
     def _probe_context(self, host: str, timeout: float) -> ProbeContext:
-        return ProbeContext(host, self.plan.hostvars[host], self.transports.get, self.settings.clock,
-                            REDACTOR, timeout)
+        return ProbeContext(
+            host, self.plan.hostvars[host], self.transports.get, self.settings.clock, REDACTOR, timeout
+        )
 
     def _prober(self, host: str) -> Callable[[Check], CheckResult]:
         def probe(check: Check) -> CheckResult:
@@ -185,7 +206,9 @@ class Runner:
 
         return probe
 
-    def _actor(self, key: NodeKey, spec: NodeSpec, probe: Callable[[Check], CheckResult]) -> Callable[[StepSpec], ActionResult]:
+    def _actor(
+        self, key: NodeKey, spec: NodeSpec, probe: Callable[[Check], CheckResult]
+    ) -> Callable[[StepSpec], ActionResult]:
         def act(step: StepSpec) -> ActionResult:
             timeout = step.effective_timeout
             base = self._probe_context(key.host, timeout)

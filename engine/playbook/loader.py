@@ -13,7 +13,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from engine.playbook.errors import Path, PlaybookError, Problem, describe_pydantic_error
+from engine.playbook.errors import (
+    MISSING,
+    Path,
+    PlaybookError,
+    Problem,
+    describe_validation_error,
+    unknown_message,
+)
 from engine.playbook.models import NODE_FIELDS, STEP_FIELDS, NodeSpec, Playbook, StepSpec
 from engine.playbook.render import (
     TemplateProblem,
@@ -21,7 +28,7 @@ from engine.playbook.render import (
     render_tree,
     resolve_variables,
 )
-from engine.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types, nearest
+from engine.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,8 +44,13 @@ class PlaybookSource:
     data: dict[str, Any]
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
+    value_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
     def problem(self, path: Path, message: str) -> Problem:
-        """A problem located at `path`, or at its nearest located parent."""
+        """A problem located at the value at `path`, its key, or its nearest located parent."""
+        if path in self.value_positions and not message.startswith("unknown "):
+            line, column = self.value_positions[path]
+            return Problem(self.file, line, column, path, message)
         for end in range(len(path), -1, -1):
             position = self.positions.get(path[:end])
             if position:
@@ -67,12 +79,12 @@ def read_playbook(file: str | FilePath) -> PlaybookSource:
         raise PlaybookError([Problem(name, 0, 0, (), f"invalid YAML: {exc}")]) from None
     if not isinstance(document, dict):
         raise PlaybookError([Problem(name, 1, 1, (), "expected a mapping with name and checks")])
-    positions: dict[Path, tuple[int, int]] = {}
-    data = _plain(document, (), positions)
-    return PlaybookSource(name, data, positions)
+    source = PlaybookSource(name, {})
+    source.data = _plain(document, (), source)
+    return source
 
 
-def _plain(node: Any, path: Path, positions: dict[Path, tuple[int, int]]) -> Any:
+def _plain(node: Any, path: Path, source: PlaybookSource) -> Any:
     """ruamel's commented containers as plain dicts/lists, recording 1-based positions."""
     if isinstance(node, dict):
         result = {}
@@ -80,10 +92,13 @@ def _plain(node: Any, path: Path, positions: dict[Path, tuple[int, int]]) -> Any
             child = (*path, str(key))
             try:
                 line, column = node.lc.key(key)  # type: ignore[attr-defined]
-                positions[child] = (line + 1, column + 1)
+                source.positions[child] = (line + 1, column + 1)
+                if not isinstance(value, dict | list):
+                    line, column = node.lc.value(key)  # type: ignore[attr-defined]
+                    source.value_positions[child] = (line + 1, column + 1)
             except (AttributeError, KeyError, TypeError):
                 pass
-            result[str(key)] = _plain(value, child, positions)
+            result[str(key)] = _plain(value, child, source)
         return result
     if isinstance(node, list):
         items = []
@@ -91,10 +106,10 @@ def _plain(node: Any, path: Path, positions: dict[Path, tuple[int, int]]) -> Any
             child = (*path, index)
             try:
                 line, column = node.lc.item(index)  # type: ignore[attr-defined]
-                positions[child] = (line + 1, column + 1)
+                source.positions[child] = (line + 1, column + 1)
             except (AttributeError, KeyError, TypeError):
                 pass
-            items.append(_plain(value, child, positions))
+            items.append(_plain(value, child, source))
         return items
     if isinstance(node, str):
         return str(node)
@@ -132,7 +147,7 @@ class _Builder:
         data = self.source.data
         for key in data:
             if key not in TOP_LEVEL_FIELDS:
-                self.fail((key,), _unknown("field", key, list(TOP_LEVEL_FIELDS)))
+                self.fail((key,), unknown_message("field", key, list(TOP_LEVEL_FIELDS)))
         playbook_vars = data.get("vars") or {}
         if not isinstance(playbook_vars, dict):
             self.fail(("vars",), "expected a mapping of variable names to values")
@@ -183,9 +198,7 @@ class _Builder:
         if check is None or any(step is None for step in steps):
             self.validate(NodeSpec, {"name": name, **common}, path, skip_missing=True)
             return None
-        return self.validate(
-            NodeSpec, {"name": name, "check": check, "remediate": steps, **common}, path
-        )
+        return self.validate(NodeSpec, {"name": name, "check": check, "remediate": steps, **common}, path)
 
     def step(self, path: Path, body: Any) -> StepSpec | None:
         if not isinstance(body, dict):
@@ -223,7 +236,7 @@ class _Builder:
         known = sorted(registry)
         unknown = [key for key in candidates if key not in registry]
         for key in unknown:
-            self.fail((*path, key), _unknown(f"{kind} type", key, known, extra=sorted(common)))
+            self.fail((*path, key), unknown_message(f"{kind} type", key, known, extra=sorted(common)))
         modules = [key for key in candidates if key in registry]
         if len(modules) > 1:
             self.fail(path, f"one {kind} type per entry, got {' and '.join(modules)}")
@@ -254,20 +267,13 @@ class _Builder:
             return []
         return value
 
-    def validate(
-        self, model: type[M], data: Any, path: Path, skip_missing: bool = False
-    ) -> M | None:
+    def validate(self, model: type[M], data: Any, path: Path, skip_missing: bool = False) -> M | None:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            for error in exc.errors():
-                if skip_missing and error["type"] == "missing":
+            known = sorted(n for n in model.model_fields if n not in ("name", "check", "action"))
+            for loc, message in describe_validation_error(exc, data, known):
+                if skip_missing and message == MISSING:
                     continue
-                self.fail((*path, *error["loc"]), describe_pydantic_error(error))
+                self.fail((*path, *loc), message)
             return None
-
-
-def _unknown(kind: str, key: str, known: list[str], extra: list[str] | None = None) -> str:
-    suggestion = nearest(key, [*known, *(extra or [])])
-    hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
-    return f"unknown {kind} {key!r}{hint}; known: {', '.join(known)}"

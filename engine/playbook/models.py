@@ -34,27 +34,36 @@ class BackoffSpec(_Strict):
 
 
 class VerifySpec(_Strict):
-    """When a fix counts as verified: the check passes `successes` times in a row, `interval`
-    apart, all within `within` of the first success."""
+    """When a fix counts as verified: after a step, the check is polled every `interval` until
+    it passes `successes` times in a row; if that takes longer than `within`, the step did not
+    heal the node and the next step runs."""
 
     successes: int = Field(1, ge=1, description="consecutive passing checks required")
-    within: Duration = Field(30.0, description="time allowed for those passes")
+    within: Duration = Field(10.0, description="time the fix has to take effect")
     interval: Duration = Field(1.0, description="pause between verifying checks")
 
     @model_validator(mode="after")
     def _fits(self) -> VerifySpec:
         if (self.successes - 1) * self.interval > self.within:
             raise ValueError(
-                f"{self.successes} successes {self.interval:g}s apart cannot fit within "
-                f"{self.within:g}s"
+                f"{self.successes} successes {self.interval:g}s apart cannot fit within {self.within:g}s"
             )
         return self
 
 
 # Fields a node may have beside its one check module key.
 NODE_FIELDS = frozenset(
-    {"depends_on", "retries", "backoff", "verify", "remediate", "on_upstream_recovery",
-     "when", "description", "severity"}
+    {
+        "depends_on",
+        "retries",
+        "backoff",
+        "verify",
+        "remediate",
+        "on_upstream_recovery",
+        "when",
+        "description",
+        "severity",
+    }
 )
 # Fields a remediation step may have beside its one action module key.
 STEP_FIELDS = frozenset({"name", "when", "unless", "timeout", "destructive", "ignore_errors"})
@@ -102,9 +111,7 @@ class NodeSpec(_Strict):
         description="nodes that must be healthy first; `host:node` names a node of another host",
     )
     remediate: list[StepSpec] = Field(default_factory=list, description="steps tried in order")
-    retries: int = Field(
-        0, ge=0, description="further attempts of the whole remediation after the first"
-    )
+    retries: int = Field(0, ge=0, description="further attempts of the whole remediation after the first")
     backoff: BackoffSpec = Field(default_factory=BackoffSpec)
     verify: VerifySpec = Field(default_factory=VerifySpec)
     on_upstream_recovery: Literal["check", "restart"] = Field(
@@ -112,9 +119,7 @@ class NodeSpec(_Strict):
         description="`restart`: when an upstream node was remediated in this run, run this "
         "node's steps once even if it looks healthy (it holds stale connections)",
     )
-    when: str | None = Field(
-        None, description="a Jinja expression over the variables; false skips the node"
-    )
+    when: str | None = Field(None, description="a Jinja expression over the variables; false skips the node")
     description: str | None = None
     severity: Severity = Field("P2", description="the runbook's P0 (critical) to P3 (low)")
 

@@ -68,10 +68,7 @@ def render_tree(value: Any, variables: Mapping[str, Any], skip_keys: frozenset[s
     if is_template(value):
         return render_string(value, variables)
     if isinstance(value, dict):
-        return {
-            k: v if k in skip_keys else render_tree(v, variables, skip_keys)
-            for k, v in value.items()
-        }
+        return {k: v if k in skip_keys else render_tree(v, variables, skip_keys) for k, v in value.items()}
     if isinstance(value, list):
         return [render_tree(v, variables, skip_keys) for v in value]
     return value
@@ -99,9 +96,7 @@ def resolve_variables(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
         pending = {k for k in pending if _has_template(merged[k])}
         if not progress:
             raise last_error
-    raise TemplateProblem(
-        f"variables refer to each other in a loop: {', '.join(sorted(pending))}"
-    )
+    raise TemplateProblem(f"variables refer to each other in a loop: {', '.join(sorted(pending))}")
 
 
 def _has_template(value: Any) -> bool:
