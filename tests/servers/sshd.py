@@ -196,38 +196,11 @@ class SSHFleet:
             server.stop()
 
 
-@pytest.fixture(scope="session")
-def ssh_fleet(ssh_account: tuple[str, str]) -> Iterator[SSHFleet]:
-    """Session-wide: the client keys and every sshd started through it (stopped at the end)."""
-    if not os.path.exists(SSHD):
-        pytest.fail("sshd is missing: run scripts/install-system-deps.sh")
-    root = Path(tempfile.mkdtemp(prefix="remediate-sshd-"))
-    root.chmod(0o755)  # the sudo test user reads authorized_keys from here
-    client_key, other_key = root / "client_ed25519", root / "other_ed25519"
-    _keygen(client_key)
-    _keygen(other_key)
-    authorized = root / "authorized_keys"
-    shutil.copy(client_key.with_suffix(".pub"), authorized)
-    authorized.chmod(0o644)
-    fleet = SSHFleet(root, ssh_account, client_key, other_key, authorized)
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def ssh_host(ssh_fleet: SSHFleet) -> SSHServer:
-    """One shared host for tests that only read from it."""
-    return ssh_fleet.start()[0]
-
-
-@pytest.fixture(scope="session")
-def ssh_account() -> Iterator[tuple[str, str]]:
-    """The unprivileged test account, which may sudo with its password: (name, password)."""
+def create_account() -> tuple[str, str]:
+    """Create (or reset) the unprivileged test account, allowed to sudo with its password:
+    (name, password). Needs root."""
     if shutil.which("sudo") is None:
-        pytest.fail("sudo is missing: run scripts/install-system-deps.sh")
+        raise RuntimeError("sudo is missing: run scripts/install-system-deps.sh")
     password = "sudo-" + os.urandom(8).hex()
     try:
         pwd.getpwnam(TEST_USER)
@@ -239,7 +212,56 @@ def ssh_account() -> Iterator[tuple[str, str]]:
     sudoers = Path(f"/etc/sudoers.d/{TEST_USER}")
     sudoers.write_text(f"{TEST_USER} ALL=(ALL:ALL) ALL\n")
     sudoers.chmod(0o440)
+    return TEST_USER, password
+
+
+def remove_sudo_rule() -> None:
+    Path(f"/etc/sudoers.d/{TEST_USER}").unlink(missing_ok=True)
+
+
+def create_fleet(account: tuple[str, str]) -> SSHFleet:
+    """Client keys in a fresh directory; hosts are started with `SSHFleet.start`."""
+    if not os.path.exists(SSHD):
+        raise RuntimeError("sshd is missing: run scripts/install-system-deps.sh")
+    root = Path(tempfile.mkdtemp(prefix="remediate-sshd-"))
+    root.chmod(0o755)  # the test account reads authorized_keys from here
+    client_key, other_key = root / "client_ed25519", root / "other_ed25519"
+    _keygen(client_key)
+    _keygen(other_key)
+    authorized = root / "authorized_keys"
+    shutil.copy(client_key.with_suffix(".pub"), authorized)
+    authorized.chmod(0o644)
+    return SSHFleet(root, account, client_key, other_key, authorized)
+
+
+@pytest.fixture(scope="session")
+def ssh_account() -> Iterator[tuple[str, str]]:
+    """The unprivileged test account, which may sudo with its password: (name, password)."""
     try:
-        yield TEST_USER, password
+        account = create_account()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield account
     finally:
-        sudoers.unlink(missing_ok=True)
+        remove_sudo_rule()
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet(ssh_account: tuple[str, str]) -> Iterator[SSHFleet]:
+    """Session-wide: the client keys and every sshd started through it (stopped at the end)."""
+    try:
+        fleet = create_fleet(ssh_account)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
+        shutil.rmtree(fleet.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_host(ssh_fleet: SSHFleet) -> SSHServer:
+    """One shared host for tests that only read from it."""
+    return ssh_fleet.start()[0]
