@@ -252,6 +252,45 @@ def _known_name(hop: Hop) -> str:
     return hop.address if hop.port == 22 else f"[{hop.address}]:{hop.port}"
 
 
+_KNOWN_HOSTS: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+def _parsed_known_hosts(path: str) -> paramiko.HostKeys | None:
+    """A known_hosts file, parsed once per process while it is unchanged: parsing it for
+    each of a hundred hosts would cost more than connecting to them."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _KNOWN_HOSTS_LOCK:
+        cached = _KNOWN_HOSTS.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    keys = paramiko.HostKeys()
+    try:
+        keys.load(path)
+    except (OSError, UnicodeDecodeError):  # unreadable: as if absent
+        return None
+    with _KNOWN_HOSTS_LOCK:
+        _KNOWN_HOSTS[path] = (stamp, keys)
+    return keys
+
+
+def _add_known_keys(client: paramiko.SSHClient, hop: Hop, files: tuple[str, ...]) -> None:
+    """Give the client the known keys of this hop only. Files are read in order, so a key
+    in the file named by ``remediate_known_hosts`` (last) wins over a stale one of the same
+    type in ``~/.ssh/known_hosts``."""
+    name = _known_name(hop)
+    known = client.get_host_keys()
+    for path in files:
+        keys = _parsed_known_hosts(path)
+        entry = keys.lookup(name) if keys is not None else None
+        for keytype, key in (entry or {}).items():
+            known.add(name, keytype, key)
+
+
 def _fingerprint(key: Any) -> str:
     fingerprint = getattr(key, "fingerprint", None)
     return str(fingerprint) if fingerprint else key.get_fingerprint().hex()
@@ -344,10 +383,7 @@ class SSHTransport:
                     raise TransportError(f"{self.host}: cannot reach {hop.address}:{hop.port}"
                                          f"{via}: {exc or type(exc).__name__}") from exc
             client = paramiko.SSHClient()
-            for path in settings.known_hosts:
-                if os.path.isfile(path):
-                    with contextlib.suppress(OSError):  # unreadable: as if absent
-                        client.load_system_host_keys(path)
+            _add_known_keys(client, hop, settings.known_hosts)
             client.set_missing_host_key_policy(_RefuseUnknownKey(hop, settings.known_hosts))
             self._clients.append(client)
             keys = list(dict.fromkeys([*hop.key_files, *settings.target.key_files]))
@@ -411,13 +447,13 @@ class SSHTransport:
         except SecretError as exc:
             raise TransportError(f"{self.host}: cannot read the {what}: {exc}") from None
 
-    def _channel(self, kind: str, *args: Any) -> paramiko.Channel:
+    def _channel(self, kind: str, *args: Any, timeout: float | None = None) -> paramiko.Channel:
         transport = self._transport()
         try:
             if kind == "session":
                 return self._session(transport)
             return transport.open_channel(kind, dest_addr=args[0], src_addr=args[1],
-                                          timeout=self.settings.connect_timeout)
+                                          timeout=timeout or self.settings.connect_timeout)
         except paramiko.ChannelException as exc:
             if kind == "direct-tcpip":
                 host, port = args[0]
@@ -574,7 +610,7 @@ class SSHTransport:
     def connect_tcp(self, host: str, port: int, *, timeout: float) -> socket.socket:
         """A socket connected to host:port as the remote host sees it (a direct-tcpip
         channel, relayed through a local socket pair)."""
-        channel = self._channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
+        channel = self._channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
         ours, theirs = socket.socketpair()
         threading.Thread(target=_relay, args=(theirs, channel), daemon=True,
                          name=f"ssh-relay-{self.host}").start()

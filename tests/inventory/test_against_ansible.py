@@ -113,6 +113,23 @@ def test_ini_children_declared_before_their_section_and_hosts_in_several_groups(
     assert ours([path], "--graph") == ansible_graph([path])
 
 
+def test_ini_vars_section_may_come_before_the_groups_own_section(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.ini": """
+        [web:vars]
+        role=web
+
+        [prod:children]
+        web
+
+        [prod:vars]
+        env=prod
+
+        [web]
+        web1
+    """})
+    assert_same_list([tmp_path / "hosts.ini"])
+
+
 def test_yaml_structure_nested_children_empty_groups_and_shorthands(tmp_path: Path) -> None:
     write(tmp_path, {"hosts.yml": """
         all:
