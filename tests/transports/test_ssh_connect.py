@@ -189,3 +189,40 @@ def test_one_unreachable_host_does_not_hold_up_the_others(ssh_fleet: SSHFleet) -
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = dict(zip(fleet, pool.map(probe, fleet), strict=True))
     assert outcomes == {"up0": "reached", "up1": "reached", "up2": "reached", "down": "error"}
+
+
+@pytest.fixture
+def ssh_agent(ssh_fleet: SSHFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A running ssh-agent holding the client key, announced in SSH_AUTH_SOCK."""
+    import subprocess
+
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not Path(sock).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    env = {"SSH_AUTH_SOCK": sock, "PATH": "/usr/bin:/bin"}
+    subprocess.run(["ssh-add", str(ssh_fleet.client_key)], env=env, check=True,
+                   capture_output=True)
+    monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+    yield sock
+    agent.terminate()
+    agent.wait()
+
+
+def test_key_from_the_ssh_agent_logs_in(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
+) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
+                                  remediate_ssh_agent=True)
+    del hostvars["ansible_ssh_private_key_file"]
+    assert run_on(hostvars) == "reached\n"
+
+
+def test_agent_is_not_asked_when_disabled(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
+) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]))
+    del hostvars["ansible_ssh_private_key_file"]
+    with pytest.raises(TransportError, match="authentication"):
+        run_on(hostvars)
