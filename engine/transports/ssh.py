@@ -492,7 +492,8 @@ class SSHTransport:
         sudo: bool = False,
     ) -> CommandResult:
         """Run a command on the host; at ``timeout`` its whole process group is killed
-        there. With ``sudo`` (or ``ansible_become``) it runs as ``ansible_become_user``."""
+        there. With ``sudo`` (or ``ansible_become``) it runs as ``ansible_become_user``;
+        when sudo cannot start it (no password configured, a wrong one), `TransportError`."""
         script = command if isinstance(command, str) else shlex.join(command)
         for name, value in (env or {}).items():
             if not _ENV_NAME.match(name):
@@ -531,9 +532,9 @@ class SSHTransport:
         if marker:
             problem = self._become(channel, stdout, stderr, marker, prompt, deadline)
             if problem:
-                channel.close()
-                reader.join(1)
-                return CommandResult(1, "", problem, time.monotonic() - started)
+                # The command never ran: that is no answer about the host's health, so it
+                # must not look like a failed command (a check reports an error instead).
+                raise TransportError(f"{self.host}: {problem}")
         if stdin:
             channel.sendall(stdin.encode())
         channel.shutdown_write()

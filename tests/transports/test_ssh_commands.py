@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import time
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from engine.redact import REDACTOR
+from engine.transports.base import TransportError
 from engine.transports.pool import TransportPool
 from engine.transports.ssh import SSHTransport, ssh_transport
 from tests.servers.sshd import SSHFleet, SSHServer
@@ -166,7 +168,7 @@ def test_sudo_password_from_a_file(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> 
         transport.close()
 
 
-def test_sudo_with_a_wrong_password_fails_and_does_not_echo_it(
+def test_sudo_with_a_wrong_password_is_a_transport_error_that_does_not_echo_it(
     ssh_fleet: SSHFleet, ssh_host: SSHServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REMEDIATE_TEST_SUDO_WRONG", "not-the-password")
@@ -174,12 +176,12 @@ def test_sudo_with_a_wrong_password_fails_and_does_not_echo_it(
                                   remediate_become_password_env="REMEDIATE_TEST_SUDO_WRONG")
     transport = ssh_transport("sudo", hostvars)
     try:
-        result = transport.run("echo ran", timeout=10, sudo=True)
+        with pytest.raises(TransportError, match="refused the password") as caught:
+            transport.run("touch /tmp/remediate-sudo-must-not-run", timeout=10, sudo=True)
     finally:
         transport.close()
-    assert result.exit_code != 0 and "ran" not in result.stdout
-    assert "refused the password" in result.stderr
-    assert "not-the-password" not in result.stdout + result.stderr
+    assert "not-the-password" not in str(caught.value)
+    assert not os.path.exists("/tmp/remediate-sudo-must-not-run")
 
 
 def test_sudo_without_a_password_says_how_to_give_one(
@@ -188,8 +190,7 @@ def test_sudo_without_a_password_says_how_to_give_one(
     transport = ssh_transport("sudo", ssh_fleet.hostvars(ssh_host,
                                                          ssh_fleet.known_hosts([ssh_host])))
     try:
-        result = transport.run("echo ran", timeout=10, sudo=True)
+        with pytest.raises(TransportError, match="remediate_become_password_env"):
+            transport.run("echo ran", timeout=10, sudo=True)
     finally:
         transport.close()
-    assert result.exit_code != 0 and "ran" not in result.stdout
-    assert "remediate_become_password_env" in result.stderr
