@@ -715,10 +715,14 @@ def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:
                         open_sides.discard(sock)
                         channel.shutdown_write()
                 else:
-                    data = channel.recv(65536)
-                    if data:
-                        sock.sendall(data)
-                    else:
+                    # The channel's poll descriptor also fires for stderr (a command such
+                    # as `docker system dial-stdio` may write some): drain that, and never
+                    # block in recv() when only stderr was ready.
+                    while channel.recv_stderr_ready():
+                        channel.recv_stderr(65536)
+                    if channel.recv_ready():
+                        sock.sendall(channel.recv(65536))
+                    elif channel.eof_received or channel.closed:
                         open_sides.discard(channel)
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_WR)

@@ -181,3 +181,23 @@ def test_docker_engine_of_the_host_is_reached_over_the_same_connection(
         assert transport.connections_opened == 1
     finally:
         transport.close()
+
+
+def test_relay_of_a_command_is_not_stalled_by_what_it_writes_to_stderr(
+    transport: SSHTransport,
+) -> None:
+    # docker_base_url relays `docker system dial-stdio` like this; a chatty stderr must not
+    # leave the relay waiting for stdout while the client's request sits unsent.
+    import threading
+
+    from engine.transports.ssh import _relay
+
+    channel = transport._channel("session")
+    channel.exec_command("echo noise >&2; sleep 0.3; head -c 5")
+    ours, theirs = socket.socketpair()
+    threading.Thread(target=_relay, args=(theirs, channel), daemon=True).start()
+    time.sleep(0.2)  # the stderr line is there before any request
+    ours.settimeout(5)
+    ours.sendall(b"hello")
+    assert ours.makefile("rb").read(5) == b"hello"
+    ours.close()
