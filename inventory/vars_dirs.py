@@ -42,25 +42,6 @@ class VarsDir:
             self._cache[key] = merged
         return self._cache[key]
 
-    def validate(self) -> None:
-        """Read every file now, so that a broken one fails the load, not the run."""
-        for kind in ("group_vars", "host_vars"):
-            folder = self.basedir / kind
-            if folder.is_dir():
-                for entry in sorted(folder.iterdir()):
-                    if entry.name.startswith(".") or entry.name.endswith("~"):
-                        continue
-                    stem = entry.name if entry.is_dir() else _strip(entry.name)
-                    if stem is not None:
-                        self._vars(kind, stem)
-
-
-def _strip(filename: str) -> str | None:
-    for ext in _EXTENSIONS[1:]:
-        if filename.endswith(ext):
-            return filename[: -len(ext)]
-    return filename if "." not in filename else None
-
 
 def _files(folder: Path, name: str) -> list[Path]:
     if "/" in name or name in (".", ".."):
