@@ -10,7 +10,7 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.services import Service
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.servers.state_postgres"]
 
 
 @pytest.fixture
