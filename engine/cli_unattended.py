@@ -1,0 +1,469 @@
+"""Commands for unattended operation: pause, resume, reset, history, status, daemon, systemd,
+cron; and the `--state`/`--metrics-textfile` options of `run`. Engine modules are imported
+inside the commands, so that `--help` stays fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from engine import exit_codes
+
+if TYPE_CHECKING:
+    from engine.planning import RunPlan
+    from engine.report import RunReport
+    from engine.runner import RunSettings
+    from engine.state import StateStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATE_HELP = (
+    "where state across runs lives: a SQLite file, or a postgresql:// URL shared by several "
+    "controllers [env REMEDIATE_STATE; default /var/lib/remediate/state.db for root, "
+    "$XDG_STATE_HOME/remediate/state.db otherwise]"
+)
+
+
+def _state_option(function: F) -> F:
+    return click.option("--state", metavar="PATH|URL", envvar="REMEDIATE_STATE", help=STATE_HELP)(function)
+
+
+def state_options(function: F) -> F:
+    """`--state` and `--metrics-textfile`, for commands that run the playbook."""
+    function = click.option(
+        "--metrics-textfile",
+        type=click.Path(dir_okay=False),
+        help="after the run, write Prometheus metrics to this file atomically (node_exporter textfile)",
+    )(function)
+    return _state_option(function)
+
+
+def _open_store(location: str | None) -> StateStore:
+    from engine.state import StateStoreError, open_store
+
+    try:
+        return open_store(location)
+    except StateStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_codes.INVALID)
+
+
+def run_with_state(
+    plan: RunPlan, settings: RunSettings, location: str | None, metrics_textfile: str | None, logger: Any
+) -> RunReport:
+    """`remediate run` with its state store: locked, limited, recorded (engine.unattended).
+    Exits 3 when another run holds the lock. A dry-run reads the state when there is one
+    and writes nothing."""
+    from pathlib import Path
+
+    from engine.locking import LockHeld
+    from engine.node import Mode
+    from engine.runner import Runner
+    from engine.state import default_location
+    from engine.unattended import run_unattended
+
+    location = location or default_location()
+    is_url = location.startswith(("postgresql://", "postgres://"))
+    if settings.mode is Mode.DRY_RUN and not is_url and not Path(location).exists():
+        return Runner(plan, settings, logger=logger).run()
+    store = _open_store(location)
+    try:
+        try:
+            report = run_unattended(plan, settings, store, logger=logger)
+        except LockHeld as exc:
+            logger.error("another run holds the lock", host=exc.host, holder=exc.holder, state=store.location)
+            click.echo(f"remediate: {exc}; nothing was run", err=True)
+            sys.exit(exit_codes.LOCKED)
+        if metrics_textfile and settings.mode is Mode.RUN:
+            from engine.metrics import collect, write_textfile
+
+            write_textfile(metrics_textfile, collect(report, store))
+        return report
+    finally:
+        store.close()
+
+
+def _split_node(target: str) -> tuple[str, str]:
+    """`host:node` or `node` (every host: `*`)."""
+    host, _, node = target.rpartition(":")
+    return (host or "*"), node
+
+
+def _operator() -> str:
+    import getpass
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _now() -> Any:
+    from engine.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def _fmt(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  remediate pause backend --for 2h --reason "migrating the database"
+  remediate pause web1:frontend           # one host only; no --for: until resumed"""
+)
+@click.argument("node")
+@click.option("--for", "duration", metavar="DURATION", help="how long (2h, 30m); default: until resumed")
+@click.option("--reason", default="paused by an operator", show_default=True)
+@_state_option
+def pause(node: str, duration: str | None, reason: str, state: str | None) -> None:
+    """Stop remediating NODE (`node` on every host, or `host:node`): it is still checked and
+    reported, never touched."""
+    from datetime import timedelta
+
+    from engine.durations import parse_duration
+
+    host, name = _split_node(node)
+    now = _now()
+    try:
+        until = now + timedelta(seconds=parse_duration(duration)) if duration else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+    store = _open_store(state)
+    store.set_pause(host, name, until, reason, now, _operator())
+    store.close()
+    click.echo(
+        f"paused {node}" + (f" until {_fmt(until)} UTC" if until else " until resumed") + f": {reason}"
+    )
+
+
+@click.command(epilog="Example:\n\n  remediate resume backend")
+@click.argument("node")
+@_state_option
+def resume(node: str, state: str | None) -> None:
+    """Remediate NODE again after `remediate pause`."""
+    host, name = _split_node(node)
+    store = _open_store(state)
+    found = store.clear_pause(host, name)
+    store.close()
+    if not found:
+        click.echo(f"{node} was not paused", err=True)
+        sys.exit(exit_codes.PROBLEMS)
+    click.echo(f"resumed {node}")
+
+
+@click.command(epilog="Example:\n\n  remediate reset backend      # after fixing what made it crash-loop")
+@click.argument("node")
+@_state_option
+def reset(node: str, state: str | None) -> None:
+    """Clear NODE's suppression: forget its attempts, failures and state changes so far, and
+    close its escalation (no recovery message: an operator dealt with it)."""
+    from engine import limits
+
+    host, name = _split_node(node)
+    store = _open_store(state)
+    now = _now()
+    matching = [s for s in store.node_states() if s.node == name and host in ("*", s.host)]
+    for node_state in matching:
+        store.save_node_state(limits.reset(node_state, now))
+        store.close_escalation(f"{node_state.host}:{node_state.node}", now)
+    store.close()
+    if not matching:
+        click.echo(f"no state recorded for {node}", err=True)
+        sys.exit(exit_codes.PROBLEMS)
+    click.echo(f"reset {name} on {', '.join(s.host for s in matching)}")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  remediate history --node backend --since 1d
+  remediate history --since 2h --json"""
+)
+@click.option("--node", "node", help="only this node (`node` or `host:node`)")
+@click.option("--since", default="1d", show_default=True, metavar="DURATION", help="how far back")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
+@_state_option
+def history(node: str | None, since: str, as_json: bool, state: str | None) -> None:
+    """What happened: every node outcome and action attempt, oldest first."""
+    import json
+    from datetime import timedelta
+
+    from engine.durations import parse_duration
+
+    try:
+        start = _now() - timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    host, name = _split_node(node) if node else ("*", None)
+    store = _open_store(state)
+    entries = store.history(node=name, since=start, host=None if host == "*" else host)
+    escalations = [
+        e for e in store.escalations() if e.opened_at >= start and (name is None or e.node == name)
+    ]
+    store.close()
+    lines = [
+        _line(e.at, e.run_id, e.host, e.node, e.kind, e.action, e.outcome, e.reason, e.duration_ms)
+        for e in entries
+    ]
+    for esc in escalations:
+        reason = f"[{esc.severity}] {esc.reason}"
+        lines.append(_line(esc.opened_at, "", esc.host, esc.node, "escalation", "", "escalated", reason))
+        if esc.closed_at is not None:
+            lines.append(_line(esc.closed_at, "", esc.host, esc.node, "escalation", "", "closed", reason))
+    lines.sort(key=lambda line: line[0])
+    for _, line in lines:
+        if as_json:
+            click.echo(json.dumps(line))
+        else:
+            what = f"{line['kind']} {line['action']}".strip()
+            click.echo(
+                f"{line['at'][:19]}  {line['host']:<12} {line['node']:<14} {what:<18} {line['outcome']:<11} "
+                f"{line['reason']}".rstrip()
+            )
+    if not lines and not as_json:
+        click.echo(f"nothing recorded since {_fmt(start)} UTC")
+
+
+def _line(
+    at: Any,
+    run_id: str,
+    host: str,
+    node: str,
+    kind: str,
+    action: str,
+    outcome: str,
+    reason: str,
+    duration_ms: float | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    fields = {
+        "at": at.isoformat(),
+        "run_id": run_id,
+        "host": host,
+        "node": node,
+        "kind": kind,
+        "action": action,
+        "outcome": outcome,
+        "reason": reason,
+        "duration_ms": duration_ms,
+    }
+    return at, fields
+
+
+@click.command(epilog="Example:\n\n  remediate status")
+@_state_option
+def status(state: str | None) -> None:
+    """Each node's last outcome, and what is paused, suppressed or escalated now."""
+    store = _open_store(state)
+    now = _now()
+    last = store.last_outcomes()
+    pauses = store.pauses(now)
+    escalations = store.escalations(open_only=True)
+    runs = store.runs()
+    store.close()
+    if runs:
+        latest = runs[-1]
+        click.echo(
+            f"last run {latest.run_id} ({latest.playbook}) at {_fmt(latest.started_at)} UTC "
+            f"on {latest.controller}: "
+            f"exit {latest.exit_code if latest.exit_code is not None else 'unfinished'}"
+        )
+    else:
+        click.echo("no run recorded yet")
+    for (host, node), (outcome, at) in sorted(last.items()):
+        click.echo(f"  {host:<12} {node:<14} {outcome:<11} at {_fmt(at)} UTC")
+    suppressed = [(h, n) for (h, n), (o, _) in sorted(last.items()) if o == "suppressed"]
+    if suppressed:
+        click.echo("suppressed (not remediated): " + ", ".join(f"{h}:{n}" for h, n in suppressed))
+    for p in pauses:
+        until = f"until {_fmt(p.until)} UTC" if p.until else "until resumed"
+        click.echo(f"paused: {p.host}:{p.node} {until} by {p.created_by}: {p.reason}")
+    for e in escalations:
+        click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
+
+
+def _daemon_command(
+    inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
+) -> click.Command:
+    @click.command(
+        epilog=f"""\b
+Examples:
+  remediate daemon site.yml --interval 60s --metrics-port 9560
+  systemctl reload remediate       # SIGHUP: reload playbook and inventory
+  remediate systemd site.yml --daemon > remediate.service
+
+{exit_codes.HELP}"""
+    )
+    @click.argument("playbook", type=click.Path(dir_okay=False))
+    @inventory_options
+    @click.option(
+        "--interval", default="60s", show_default=True, metavar="DURATION", help="time between runs"
+    )
+    @click.option("--jitter", default=0.1, show_default=True, type=click.FloatRange(0, 0.5),
+                  help="spread of the interval, as a share of it (0.1: ±10%)")  # fmt: skip
+    @click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
+    @click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
+    @click.option("--allow-destructive", is_flag=True)
+    @click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
+    @click.option(
+        "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
+    )
+    @click.option("-v", "--verbose", is_flag=True)
+    @state_options
+    def daemon(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
+               interval: str, jitter: float, metrics_port: int | None, forks: int, allow_destructive: bool,
+               incident_dir: str, log_format: str, verbose: bool, state: str | None,
+               metrics_textfile: str | None) -> None:  # fmt: skip
+        """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
+        playbook and inventory; a version that does not validate is rejected, the old one kept."""
+        from pathlib import Path
+
+        from engine import logs
+        from engine.daemon import Daemon
+        from engine.durations import parse_duration
+        from engine.extra_vars import parse_extra_vars
+        from engine.planning import plan_run
+        from inventory import load_inventory
+
+        try:
+            seconds = parse_duration(interval)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--interval") from None
+        plan_or_exit(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
+        logs.configure(log_format, verbose)  # type: ignore[arg-type]
+
+        def load() -> RunPlan:
+            return plan_run(
+                playbook,
+                load_inventory(list(inventories)),
+                limit=limit,
+                extra_vars=parse_extra_vars(list(extra_vars)),
+            )
+
+        from engine.state import StateStoreError
+
+        try:
+            code = Daemon(
+                load, state, seconds, logs.get_logger(), jitter=jitter, forks=forks,
+                allow_destructive=allow_destructive, incident_dir=Path(incident_dir),
+                metrics_port=metrics_port, metrics_textfile=metrics_textfile,
+            ).run()  # fmt: skip
+        except StateStoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exit_codes.INVALID)
+        sys.exit(code)
+
+    return daemon
+
+
+def _schedule_commands(inventory_options: Callable[[Any], Any]) -> list[click.Command]:
+    def _pass_through(
+        inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
+    ) -> list[str]:
+        from pathlib import Path
+
+        options: list[str] = []
+        for inventory in inventories:
+            options += ["-i", str(Path(inventory).resolve()) if Path(inventory).exists() else inventory]
+        if limit:
+            options += ["--limit", limit]
+        for extra in extra_vars:
+            options += ["-e", extra]
+        return options
+
+    @click.command(
+        epilog="""\b
+Examples:
+  remediate systemd site.yml                        # print a service + timer (every minute)
+  remediate systemd site.yml --on-calendar '*:0/5' --install
+  remediate systemd site.yml --daemon --interval 60s --install
+  systemctl daemon-reload && systemctl enable --now remediate.timer"""
+    )
+    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
+    @inventory_options
+    @click.option("--name", default="remediate", show_default=True, help="unit name (without suffix)")
+    @click.option("--on-calendar", default="minutely", show_default=True, help="the timer's OnCalendar=")
+    @click.option(
+        "--randomized-delay", default="10s", show_default=True, help="the timer's RandomizedDelaySec="
+    )
+    @click.option(
+        "--daemon", "as_daemon", is_flag=True, help="one long-lived Type=notify service instead of a timer"
+    )
+    @click.option("--interval", default="60s", show_default=True, help="with --daemon: time between runs")
+    @click.option("--watchdog", default="0s", show_default=True, help="with --daemon: WatchdogSec= (0: none)")
+    @click.option("--install", is_flag=True, help="write the units to --unit-dir instead of printing them")
+    @click.option(
+        "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
+    )
+    @_state_option
+    def systemd(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
+                name: str, on_calendar: str, randomized_delay: str, as_daemon: bool, interval: str,
+                watchdog: str, install: bool, unit_dir: str, state: str | None) -> None:  # fmt: skip
+        """Print (or --install) systemd units running PLAYBOOK: a oneshot service with a timer
+        (OnCalendar, RandomizedDelaySec, Persistent), or with --daemon one notify service."""
+        from pathlib import Path
+
+        from engine.durations import parse_duration
+        from engine.schedule import Units
+
+        units = Units(playbook, name, state, _pass_through(inventories, limit, extra_vars))
+        files: dict[str, str]
+        if as_daemon:
+            files = {
+                f"{name}.service": units.daemon_service(parse_duration(interval), parse_duration(watchdog))
+            }
+        else:
+            files = {
+                f"{name}.service": units.timer_service(),
+                f"{name}.timer": units.timer(on_calendar, parse_duration(randomized_delay)),
+            }
+        if not install:
+            for file_name, text in files.items():
+                click.echo(f"# {file_name}\n{text}")
+            return
+        directory = Path(unit_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        for file_name, text in files.items():
+            (directory / file_name).write_text(text)
+            click.echo(f"wrote {directory / file_name}")
+        started = f"{name}.service" if as_daemon else f"{name}.timer"
+        click.echo(f"now: systemctl daemon-reload && systemctl enable --now {started}")
+
+    @click.command(
+        epilog="""\b
+Examples:
+  remediate cron site.yml | crontab -            # replaces your crontab: review first
+  remediate cron site.yml --every 5m --user root > /etc/cron.d/remediate"""
+    )
+    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
+    @inventory_options
+    @click.option("--every", default="1m", show_default=True, help="how often (minutes or whole hours)")
+    @click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
+    @click.option("--user", help="add a user field (for /etc/cron.d files)")
+    @_state_option
+    def cron(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
+             every: str, log_file: str | None, user: str | None, state: str | None) -> None:  # fmt: skip
+        """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
+        run finding the lock held exits 3 at once."""
+        from engine.durations import parse_duration
+        from engine.schedule import Units
+
+        minutes = max(1, round(parse_duration(every) / 60))
+        units = Units(playbook, state=state, options=_pass_through(inventories, limit, extra_vars))
+        click.echo(units.crontab_line(minutes, log_file, user), nl=False)
+
+    return [systemd, cron]
+
+
+def register_unattended_commands(
+    group: click.Group, inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
+) -> None:
+    """Add this module's commands to the `remediate` group (called from engine.cli)."""
+    for command in (pause, resume, reset, history, status):
+        group.add_command(command)
+    group.add_command(_daemon_command(inventory_options, plan_or_exit))
+    for command in _schedule_commands(inventory_options):
+        group.add_command(command)
