@@ -208,12 +208,13 @@ def run_unattended(
     settings: RunSettings,
     store: StateStore,
     *,
-    logger: Any,
+    logger: Any = None,
     stopping: threading.Event | None = None,
 ) -> RunReport:
     """One run with state (see the module docstring). In RUN mode it takes the run lock first
     and raises `engine.locking.LockHeld` when another run holds it; a dry-run reads the state
     (to show what would be held back) and writes nothing."""
+    logger = logger if logger is not None else QuietLogger()
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
         lock = store.lock(plan.hosts, LockOwner(settings.run_id))
@@ -237,6 +238,16 @@ def run_unattended(
     finally:
         if lock is not None:
             lock.release()
+
+
+class QuietLogger:
+    """Takes every structlog call and drops it (runs embedded in tests and tools)."""
+
+    def bind(self, **_: Any) -> QuietLogger:
+        return self
+
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *args, **kwargs: None
 
 
 class Escalator:
