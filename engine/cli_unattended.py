@@ -32,6 +32,11 @@ def _state_option(function: F) -> F:
     return click.option("--state", metavar="PATH|URL", envvar="REMEDIATE_STATE", help=STATE_HELP)(function)
 
 
+def _explicit_state_option(function: F) -> F:
+    # Not read from REMEDIATE_STATE: a unit or crontab line should name only what was asked for.
+    return click.option("--state", metavar="PATH|URL", help="pass --state to every run")(function)
+
+
 def state_options(function: F) -> F:
     """`--state` and `--metrics-textfile`, for commands that run the playbook."""
     function = click.option(
@@ -398,7 +403,7 @@ Examples:
     @click.option(
         "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
     )
-    @_state_option
+    @_explicit_state_option
     def systemd(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
                 name: str, on_calendar: str, randomized_delay: str, as_daemon: bool, interval: str,
                 watchdog: str, install: bool, unit_dir: str, state: str | None) -> None:  # fmt: skip
@@ -443,7 +448,7 @@ Examples:
     @click.option("--every", default="1m", show_default=True, help="how often (minutes or whole hours)")
     @click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
     @click.option("--user", help="add a user field (for /etc/cron.d files)")
-    @_state_option
+    @_explicit_state_option
     def cron(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
              every: str, log_file: str | None, user: str | None, state: str | None) -> None:  # fmt: skip
         """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
