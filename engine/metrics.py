@@ -61,6 +61,15 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     )
     for (host, node, outcome), count in sorted(store.remediation_counts().items()):
         actions.labels(host=host, node=node, outcome=outcome).inc(count)
+    remediations = Counter(
+        "remediate_remediations",
+        "remediations over the whole history, by how they ended (remediated, failed, suppressed)",
+        [*node_labels, "outcome"],
+        registry=registry,
+    )
+    ended = [str(Outcome.REMEDIATED), str(Outcome.FAILED), str(Outcome.SUPPRESSED)]
+    for (host, node, outcome), count in sorted(store.outcome_counts(ended).items()):
+        remediations.labels(host=host, node=node, outcome=outcome).inc(count)
     last_success = Gauge(
         "remediate_node_last_success_timestamp_seconds",
         "when the node last ended a run healthy or remediated",

@@ -306,6 +306,17 @@ class SqlStateStore:
         )
         return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
 
+    def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
+        """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""
+        names = list(outcomes)
+        marks = ", ".join("?" for _ in names)
+        rows = self._rows(
+            f"SELECT host, node, outcome, COUNT(*) FROM node_results WHERE outcome IN ({marks}) "
+            "GROUP BY host, node, outcome",
+            names,
+        )
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
     def last_good(self, good: Iterable[str]) -> dict[tuple[str, str], datetime]:
         """When each node last ended with one of the `good` outcomes."""
         names = list(good)
