@@ -135,7 +135,7 @@ def test_sighup_reloads_the_playbook_and_a_broken_one_is_rejected(tmp_path: Path
     book = write_playbook(tmp_path, HEALTHY)
     daemon = start("daemon", book, "--interval", "100ms", state=state, cwd=tmp_path)
     eventually(lambda: runs(state) >= 1, "a first run")
-    book.write_text("name: broken\nchecks:\n  api: {command: {cmd: \"true\"}, depends_on: [nowhere]}\n")
+    book.write_text('name: broken\nchecks:\n  api: {command: {cmd: "true"}, depends_on: [nowhere]}\n')
     daemon.send_signal(signal.SIGHUP)
     before = runs(state)
     eventually(lambda: runs(state) >= before + 3, "runs after the rejected reload")

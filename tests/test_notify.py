@@ -4,10 +4,8 @@ command; what a message says; secrets masked."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +15,7 @@ from engine import notify
 from engine.notify import Message, Notifier, NotifyError
 from engine.playbook.unattended import CommandNotifySpec, NotifyTarget, WebhookSpec
 from engine.unattended import QuietLogger
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that answers 500 to the first `failures` requests."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.requests: list[tuple[int, dict[str, str], dict[str, Any]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = 500 if len(receiver.requests) < receiver.failures else 204
-                receiver.requests.append((status, dict(self.headers), body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def delivered(self) -> list[dict[str, Any]]:
-        return [body for status, _, body in self.requests if status < 300]
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture
@@ -56,7 +27,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def receiver() -> Iterator[Receiver]:
     served = Receiver(failures=2)
     yield served
-    served.server.shutdown()
+    served.close()
 
 
 def message(**fields: Any) -> Message:
