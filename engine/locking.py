@@ -105,7 +105,16 @@ def advisory_lock(connect: Callable[[str], Any], hosts: Sequence[str], owner: Lo
     """Session advisory locks on a connection of their own (it lives as long as the lock).
     The connection's application_name names the owner, so a loser can say who holds it."""
     connection = connect(f"remediate {owner.describe()}"[:63])
-    releases: list[Callable[[], None]] = [connection.close]
+
+    def release() -> None:
+        # Unlock before closing: a closed session's locks go only when its backend has
+        # exited, after close() returns, and the next run could find them still held.
+        try:
+            connection.execute("SELECT pg_advisory_unlock_all()")
+        finally:
+            connection.close()
+
+    releases: list[Callable[[], None]] = [release]
     held = HostLock(releases)
     for host in sorted(set(hosts)):
         key = advisory_key(host)
