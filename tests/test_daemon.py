@@ -95,6 +95,23 @@ def test_the_daemon_tells_systemd_it_is_ready_runs_repeatedly_and_stops_on_sigte
     assert "STOPPING=1" in datagrams(notify_socket, "STOPPING=1")
 
 
+def test_the_daemon_pings_the_systemd_watchdog_while_it_waits(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start(
+        "daemon", book, "--interval", "1h", state=tmp_path / "state.db", cwd=tmp_path,
+        NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="200000",
+    )  # fmt: skip
+    try:
+        seen = datagrams(notify_socket, "READY=1")
+        for _ in range(3):  # a one-hour wait, yet pings keep coming
+            seen += datagrams(notify_socket, "WATCHDOG=1")
+            seen.remove("WATCHDOG=1")
+    finally:
+        stop(daemon)
+
+
 def test_on_sigterm_the_action_in_flight_finishes_and_no_new_action_starts(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     api, web = Switch(tmp_path, "api"), Switch(tmp_path, "web")

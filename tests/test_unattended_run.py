@@ -261,3 +261,29 @@ def test_an_attempt_left_running_by_a_crash_counts_against_the_limit(
     text = one_node(switch, switch.unfixable_action(), "limit: {max: 1, within: 1h}")
     assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.SUPPRESSED
     assert [a.outcome for a in store.attempts("localhost", "api")] == [RUNNING]
+
+
+def test_a_paused_dependent_is_not_restarted_after_its_upstream_recovers(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    db, web = Switch(tmp_path, "db"), Switch(tmp_path, "web")
+    web.heal()
+    store.set_pause("*", "web", None, "hands off", clock.now(), "alice")
+    text = f"""
+        name: stale
+        checks:
+          db:
+            command: {{cmd: "{db.check()}"}}
+            verify: {{within: 0s}}
+            remediate: [{{command: {{cmd: "{db.fixing_action()}"}}}}]
+          web:
+            depends_on: [db]
+            on_upstream_recovery: restart
+            command: {{cmd: "{web.check()}"}}
+            remediate: [{{command: {{cmd: "{web.fixing_action()}"}}}}]
+    """
+    report = run_once(tmp_path, text, store, clock)
+    assert report.node("localhost", "db").outcome is Outcome.REMEDIATED
+    result = report.node("localhost", "web")
+    assert result.outcome is Outcome.HEALTHY and "paused by alice" in result.reason
+    assert web.actions_run == 0
