@@ -307,8 +307,13 @@ Examples:
     @click.option(
         "--interval", default="60s", show_default=True, metavar="DURATION", help="time between runs"
     )
-    @click.option("--jitter", default=0.1, show_default=True, type=click.FloatRange(0, 0.5),
-                  help="spread of the interval, as a share of it (0.1: ±10%)")  # fmt: skip
+    @click.option(
+        "--jitter",
+        default=0.1,
+        show_default=True,
+        type=click.FloatRange(0, 0.5),
+        help="spread of the interval, as a share of it (0.1: ±10%)",
+    )
     @click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
     @click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
     @click.option("--allow-destructive", is_flag=True)
@@ -318,10 +323,22 @@ Examples:
     )
     @click.option("-v", "--verbose", is_flag=True)
     @state_options
-    def daemon(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
-               interval: str, jitter: float, metrics_port: int | None, forks: int, allow_destructive: bool,
-               incident_dir: str, log_format: str, verbose: bool, state: str | None,
-               metrics_textfile: str | None) -> None:  # fmt: skip
+    def daemon(
+        playbook: str,
+        inventories: tuple[str, ...],
+        limit: str | None,
+        extra_vars: tuple[str, ...],
+        interval: str,
+        jitter: float,
+        metrics_port: int | None,
+        forks: int,
+        allow_destructive: bool,
+        incident_dir: str,
+        log_format: str,
+        verbose: bool,
+        state: str | None,
+        metrics_textfile: str | None,
+    ) -> None:
         """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
         playbook and inventory; a version that does not validate is rejected, the old one kept."""
         from pathlib import Path
@@ -352,10 +369,17 @@ Examples:
 
         try:
             code = Daemon(
-                load, state, seconds, logs.get_logger(), jitter=jitter, forks=forks,
-                allow_destructive=allow_destructive, incident_dir=Path(incident_dir),
-                metrics_port=metrics_port, metrics_textfile=metrics_textfile,
-            ).run()  # fmt: skip
+                load,
+                state,
+                seconds,
+                logs.get_logger(),
+                jitter=jitter,
+                forks=forks,
+                allow_destructive=allow_destructive,
+                incident_dir=Path(incident_dir),
+                metrics_port=metrics_port,
+                metrics_textfile=metrics_textfile,
+            ).run()
         except StateStoreError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exit_codes.INVALID)
@@ -404,9 +428,21 @@ Examples:
         "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
     )
     @_explicit_state_option
-    def systemd(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
-                name: str, on_calendar: str, randomized_delay: str, as_daemon: bool, interval: str,
-                watchdog: str, install: bool, unit_dir: str, state: str | None) -> None:  # fmt: skip
+    def systemd(
+        playbook: str,
+        inventories: tuple[str, ...],
+        limit: str | None,
+        extra_vars: tuple[str, ...],
+        name: str,
+        on_calendar: str,
+        randomized_delay: str,
+        as_daemon: bool,
+        interval: str,
+        watchdog: str,
+        install: bool,
+        unit_dir: str,
+        state: str | None,
+    ) -> None:
         """Print (or --install) systemd units running PLAYBOOK: a oneshot service with a timer
         (OnCalendar, RandomizedDelaySec, Persistent), or with --daemon one notify service."""
         from pathlib import Path
@@ -449,8 +485,16 @@ Examples:
     @click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
     @click.option("--user", help="add a user field (for /etc/cron.d files)")
     @_explicit_state_option
-    def cron(playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...],
-             every: str, log_file: str | None, user: str | None, state: str | None) -> None:  # fmt: skip
+    def cron(
+        playbook: str,
+        inventories: tuple[str, ...],
+        limit: str | None,
+        extra_vars: tuple[str, ...],
+        every: str,
+        log_file: str | None,
+        user: str | None,
+        state: str | None,
+    ) -> None:
         """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
         run finding the lock held exits 3 at once."""
         from engine.durations import parse_duration

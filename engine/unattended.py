@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,7 +103,7 @@ class Guard:
         )
         return decision.outcome, decision.reason
 
-    def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Any) -> Act:
+    def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Callable[[], int]) -> Act:
         def recorded(step: StepSpec) -> ActionResult:
             if self._stopping():
                 return ActionResult(ActionStatus.REFUSED, "not run: the engine is stopping")
@@ -224,10 +225,10 @@ def run_unattended(
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
         if recording:
+            owner = LockOwner(settings.run_id)
             store.begin_run(
-                settings.run_id, plan.playbook, plan.hosts, str(settings.mode), settings.clock.now(),
-                LockOwner(settings.run_id),
-            )  # fmt: skip
+                settings.run_id, plan.playbook, plan.hosts, str(settings.mode), settings.clock.now(), owner
+            )
         report = Runner(
             plan, settings, logger=logger, on_node_done=guard.node_done if recording else None
         ).run()
@@ -339,6 +340,7 @@ class Escalator:
         evidence: dict[str, Any] | None = None,
     ) -> Message:
         now = self.settings.clock.now()
+        recent = self.store.attempts(host, node, since=now - timedelta(days=1)) if node != "*" else []
         tried = [
             {
                 "at": a.started_at.isoformat(),
@@ -348,8 +350,8 @@ class Escalator:
                 "outcome": a.outcome,
                 "reason": a.reason,
             }
-            for a in self.store.attempts(host, node, since=now - timedelta(days=1))[-_TRIED_SHOWN:]
-        ] if node != "*" else []  # fmt: skip
+            for a in recent[-_TRIED_SHOWN:]
+        ]
         return Message(
             event,
             severity,

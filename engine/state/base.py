@@ -272,11 +272,7 @@ class SqlStateStore:
             "FROM runs WHERE started_at >= ? ORDER BY started_at",
             (to_epoch(since) if since else 0.0,),
         )
-        return [
-            RunRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7],
-                      json.loads(r[8]) if r[8] else {})
-            for r in rows
-        ]  # fmt: skip
+        return [_run(r) for r in rows]
 
     def record_outcome(
         self,
@@ -293,9 +289,18 @@ class SqlStateStore:
         self._execute(
             "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
             "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, host, node, outcome, reason, json.dumps(evidence, default=str), severity,
-             to_epoch(at), duration_ms),
-        )  # fmt: skip
+            (
+                run_id,
+                host,
+                node,
+                outcome,
+                reason,
+                json.dumps(evidence, default=str),
+                severity,
+                to_epoch(at),
+                duration_ms,
+            ),
+        )
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
         """Each node's latest recorded outcome and when."""
@@ -533,6 +538,11 @@ def _attempt(r: tuple[Any, ...]) -> Attempt:
     return Attempt(
         int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], _at(r[7]), from_epoch(r[8]), r[9], r[10], r[11]
     )
+
+
+def _run(r: tuple[Any, ...]) -> RunRecord:
+    counts = json.loads(r[8]) if r[8] else {}
+    return RunRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts)
 
 
 def _escalation(r: tuple[Any, ...]) -> Escalation:
