@@ -211,7 +211,7 @@ def history(node: str | None, since: str, as_json: bool, state: str | None) -> N
     ]
     store.close()
     lines = [
-        _line(e.at, e.run_id, e.host, e.node, e.kind, e.action, e.outcome, e.reason, e.duration_ms)
+        _line(e.at, e.run_id, e.host, e.node, e.kind, e.action, e.outcome, e.reason, e.duration_ms, e.step)
         for e in entries
     ]
     for esc in escalations:
@@ -224,9 +224,9 @@ def history(node: str | None, since: str, as_json: bool, state: str | None) -> N
         if as_json:
             click.echo(json.dumps(line))
         else:
-            what = f"{line['kind']} {line['action']}".strip()
+            what = f"{line['kind']} {line['step'] or line['action']}".strip()
             click.echo(
-                f"{line['at'][:19]}  {line['host']:<12} {line['node']:<14} {what:<18} {line['outcome']:<11} "
+                f"{line['at'][:19]}  {line['host']:<12} {line['node']:<14} {what:<22} {line['outcome']:<11} "
                 f"{line['reason']}".rstrip()
             )
     if not lines and not as_json:
@@ -243,6 +243,7 @@ def _line(
     outcome: str,
     reason: str,
     duration_ms: float | None = None,
+    step: str = "",
 ) -> tuple[Any, dict[str, Any]]:
     fields = {
         "at": at.isoformat(),
@@ -251,6 +252,7 @@ def _line(
         "node": node,
         "kind": kind,
         "action": action,
+        "step": step,
         "outcome": outcome,
         "reason": reason,
         "duration_ms": duration_ms,
@@ -285,7 +287,8 @@ def status(state: str | None) -> None:
         click.echo("suppressed (not remediated): " + ", ".join(f"{h}:{n}" for h, n in suppressed))
     for p in pauses:
         until = f"until {_fmt(p.until)} UTC" if p.until else "until resumed"
-        click.echo(f"paused: {p.host}:{p.node} {until} by {p.created_by}: {p.reason}")
+        where = f"{p.node} (every host)" if p.host == "*" else f"{p.host}:{p.node}"
+        click.echo(f"paused: {where} {until} by {p.created_by}: {p.reason}")
     for e in escalations:
         click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
 

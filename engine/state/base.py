@@ -121,6 +121,7 @@ class HistoryEntry:
     reason: str
     action: str = ""
     duration_ms: float | None = None
+    step: str = ""
 
 
 @dataclass(frozen=True)
@@ -519,15 +520,15 @@ class SqlStateStore:
             parameters.append(host)  # type: ignore[arg-type]
         where = " AND ".join(conditions)
         rows = self._rows(
-            f"SELECT at, run_id, host, node, kind, outcome, reason, action, duration_ms FROM ("
+            f"SELECT at, run_id, host, node, kind, outcome, reason, action, duration_ms, step FROM ("
             "SELECT at, run_id, host, node, 'node' AS kind, outcome, reason, '' AS action, duration_ms, "
-            "id, 1 AS sort FROM node_results UNION ALL "
+            "'' AS step, id, 1 AS sort FROM node_results UNION ALL "
             "SELECT started_at AS at, run_id, host, node, 'action' AS kind, outcome, reason, action, "
-            "duration_ms, id, 0 AS sort FROM attempts"
+            "duration_ms, step, id, 0 AS sort FROM attempts"
             f") entries WHERE {where} ORDER BY at, sort, id",
             parameters,
         )
-        return [HistoryEntry(_at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [HistoryEntry(_at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
 
 def _maybe_epoch(moment: datetime | None) -> float | None:
