@@ -28,6 +28,14 @@ from engine.planning import RunPlan
 from engine.runner import RunSettings
 
 
+def jittered(
+    interval: float, jitter: float, uniform: Callable[[float, float], float] = random.uniform
+) -> float:
+    """The interval moved by up to ±`jitter` of itself (never negative)."""
+    spread = interval * jitter
+    return max(0.0, interval + uniform(-spread, spread))
+
+
 class StoppableClock(SystemClock):
     """The system clock whose sleeps (backoff between retries, verify polls) end early when
     the daemon is stopping, so a SIGTERM is not kept waiting by a long backoff."""
@@ -132,8 +140,7 @@ class Daemon:
 
     def _wait(self) -> None:
         """Sleep the jittered interval, pinging the watchdog; a signal ends it early."""
-        spread = self.interval * self.jitter
-        remaining = max(0.0, self.interval + random.uniform(-spread, spread))
+        remaining = jittered(self.interval, self.jitter)
         ping = sdnotify.watchdog_interval()
         self._wake.clear()
         while remaining > 0 and not self.stopping.is_set() and not self._reload:

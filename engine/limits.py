@@ -215,15 +215,18 @@ def observe(
     and the health changes to record. Errors, blocked and skipped nodes were not seen, so
     they change nothing."""
     if outcome is Outcome.HEALTHY or outcome is Outcome.REMEDIATED:
+        # The first observation of a node is its initial state, not a change.
         changes: list[tuple[datetime, str]] = []
-        if outcome is Outcome.REMEDIATED and state.state != UNHEALTHY:
-            changes.append((now, UNHEALTHY))
-        if state.state != HEALTHY or outcome is Outcome.REMEDIATED:
+        if outcome is Outcome.REMEDIATED:
+            if state.state == HEALTHY:
+                changes.append((now, UNHEALTHY))
             changes.append((now, HEALTHY))
-        streak_start = state.healthy_since if state.state == HEALTHY and outcome is Outcome.HEALTHY else now
-        assert streak_start is not None
+        elif state.state == UNHEALTHY:
+            changes.append((now, HEALTHY))
+        continuing = state.state == HEALTHY and outcome is Outcome.HEALTHY
+        streak_start = (state.healthy_since or now) if continuing else now
         new = replace(state, state=HEALTHY, healthy_since=streak_start)
-        if changes:
+        if changes or state.state is None:
             new.state_since = now
         if now - streak_start >= timedelta(seconds=reset_after_s) and (
             state.reset_at is None or state.reset_at < streak_start
@@ -235,9 +238,9 @@ def observe(
         return new, changes
     if outcome not in _SEEN_UNHEALTHY:
         return state, []
-    changes = [] if state.state == UNHEALTHY else [(now, UNHEALTHY)]
+    changes = [(now, UNHEALTHY)] if state.state == HEALTHY else []
     new = replace(state, state=UNHEALTHY, healthy_since=None)
-    if changes:
+    if changes or state.state is None:
         new.state_since = now
     if outcome is Outcome.FAILED and attempted:
         new.failures = state.failures + 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.daemon import jittered
 from engine.state import open_store
 from tests.support.cli import start
 from tests.support.playbooks import write_playbook
@@ -194,3 +195,10 @@ def test_a_daemon_started_with_an_invalid_playbook_exits_2(tmp_path: Path) -> No
     daemon = start("daemon", book, state=tmp_path / "state.db", cwd=tmp_path)
     daemon.communicate(timeout=60)
     assert daemon.returncode == 2
+
+
+@pytest.mark.parametrize(("draw", "expected"), [(min, 54.0), (max, 66.0), (lambda low, high: 0.0, 60.0)])
+def test_the_interval_is_jittered_within_its_share(
+    draw: Callable[[float, float], float], expected: float
+) -> None:
+    assert jittered(60.0, 0.1, draw) == expected

@@ -330,3 +330,26 @@ def test_the_blast_radius_is_exceeded_only_past_its_share(
     unhealthy: int, total: int, share: float | None, exceeded: bool
 ) -> None:
     assert limits.blast_radius_exceeded(unhealthy, total, share) is exceeded
+
+
+@pytest.mark.parametrize("outcome", [Outcome.HEALTHY, Outcome.FAILED])
+def test_the_first_observation_of_a_node_is_not_a_state_change(outcome: Outcome) -> None:
+    state, changes = observe(NodeState("h", "api"), outcome, True, T0, 600)
+    assert changes == []
+    assert state.state_since == T0
+
+
+def test_a_remediation_is_two_state_changes_from_healthy_and_one_from_unhealthy() -> None:
+    healthy = NodeState("h", "api", state="healthy", healthy_since=T0)
+    unhealthy = NodeState("h", "api", state="unhealthy")
+    assert [s for _, s in observe(healthy, Outcome.REMEDIATED, True, T0 + MIN, 600)[1]] == [
+        "unhealthy",
+        "healthy",
+    ]
+    assert [s for _, s in observe(unhealthy, Outcome.REMEDIATED, True, T0 + MIN, 600)[1]] == ["healthy"]
+
+
+@pytest.mark.parametrize("outcome", [Outcome.ERROR, Outcome.BLOCKED, Outcome.SKIPPED])
+def test_nodes_that_were_not_looked_at_leave_the_memory_as_it_was(outcome: Outcome) -> None:
+    state = NodeState("h", "api", state="unhealthy", failures=2, last_failure_at=T0)
+    assert observe(state, outcome, False, T0 + MIN, 600) == (state, [])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.locking import LockOwner
-from engine.state import NodeState, StateStore, StateStoreError, open_store
+from engine.state import NodeState, StateStore, StateStoreError, base, open_store
 from engine.state.base import RUNNING, SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -126,3 +126,21 @@ def test_an_unreachable_postgres_store_is_an_error_naming_it_without_password() 
     with pytest.raises(StateStoreError, match=r"postgresql://u:\*\*\*@127.0.0.1:9/x") as raised:
         open_store("postgresql://u:secret@127.0.0.1:9/x")
     assert "secret" not in str(raised.value)
+
+
+def test_an_older_store_is_migrated_and_keeps_its_records(
+    state_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = open_store(state_location)
+    old.begin_run("r1", "demo", ["h"], "run", T0, LockOwner("r1"))
+    old.close()
+    # A later engine adds a column: its migration runs once, on the next open.
+    newer = [*base.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
+    monkeypatch.setattr(base, "MIGRATIONS", newer)
+    monkeypatch.setattr(base, "SCHEMA_VERSION", len(newer))
+    migrated = open_store(state_location)
+    assert migrated.schema_version == len(newer)
+    assert [r.run_id for r in migrated.runs()] == ["r1"]
+    migrated._execute("UPDATE runs SET note = 'kept' WHERE run_id = 'r1'")
+    migrated.close()
+    open_store(state_location).close()  # opening again migrates nothing twice

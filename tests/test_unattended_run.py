@@ -287,3 +287,23 @@ def test_a_paused_dependent_is_not_restarted_after_its_upstream_recovers(
     result = report.node("localhost", "web")
     assert result.outcome is Outcome.HEALTHY and "paused by alice" in result.reason
     assert web.actions_run == 0
+
+
+def test_a_flapping_node_is_suppressed_and_escalated_instead_of_fixed_again(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = one_node(
+        switch,
+        switch.fixing_action(),
+        "limit: null\n            run_backoff: {initial: 0s}\n            flapping: {changes: 3, within: 1h}",
+    )
+    outcomes = []
+    for _ in range(3):  # it is fixed every time, and breaks again before the next run
+        outcomes.append(run_once(tmp_path, text, store, clock).node("localhost", "api").outcome)
+        switch.break_()
+        clock.sleep(60)
+    assert outcomes == [Outcome.REMEDIATED, Outcome.REMEDIATED, Outcome.SUPPRESSED]
+    assert switch.actions_run == 2
+    [escalation] = store.escalations(open_only=True)
+    assert escalation.reason == "flapping: 4 state changes within 1h (more than 3)"
