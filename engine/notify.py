@@ -93,14 +93,19 @@ class Notifier:
 
 
 def post_webhook(spec: WebhookSpec, message: Message) -> None:
-    """POST the message; retries (exponential wait, capped) on errors and 5xx/429 answers."""
+    """POST the message; retries (exponential wait, capped) on connection errors and on any
+    answer that is not 2xx. The URL and token may come from the environment or a file."""
     import urllib3
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-    from engine.secrets import read_secret
+    from engine.secrets import SecretError, read_secret
 
+    try:
+        url = spec.url or read_secret(env=spec.url_env, file=spec.url_file) or ""
+        token = read_secret(env=spec.token_env, file=spec.token_file)
+    except SecretError as exc:
+        raise NotifyError(f"webhook: {exc}") from None
     headers = {"Content-Type": "application/json", "User-Agent": "remediate"}
-    token = read_secret(env=spec.token_env, file=spec.token_file)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     body = json.dumps(message.to_dict(), default=str).encode()
@@ -108,11 +113,11 @@ def post_webhook(spec: WebhookSpec, message: Message) -> None:
 
     def attempt() -> None:
         try:
-            response = http.request("POST", spec.url, body=body, headers=headers, redirect=False)
+            response = http.request("POST", url, body=body, headers=headers, redirect=False)
         except urllib3.exceptions.HTTPError as exc:
-            raise NotifyError(f"POST {REDACTOR.text(spec.url)}: {exc}") from None
+            raise NotifyError(REDACTOR.text(f"POST {url}: {exc}")) from None
         if response.status >= 300:
-            raise NotifyError(f"POST {REDACTOR.text(spec.url)} answered {response.status}")
+            raise NotifyError(REDACTOR.text(f"POST {url} answered {response.status}"))
 
     initial, cap = WEBHOOK_RETRY_WAIT
     retrying = Retrying(
@@ -121,9 +126,12 @@ def post_webhook(spec: WebhookSpec, message: Message) -> None:
         retry=retry_if_exception_type(NotifyError),
         reraise=True,
     )
-    for try_ in retrying:
-        with try_:
-            attempt()
+    try:
+        for try_ in retrying:
+            with try_:
+                attempt()
+    finally:
+        http.clear()
 
 
 def run_command(spec: CommandNotifySpec, message: Message) -> None:

@@ -122,3 +122,32 @@ def test_a_failing_target_makes_the_delivery_fail_without_stopping_the_others(tm
 def test_a_notify_target_needs_exactly_one_kind() -> None:
     with pytest.raises(ValueError, match="exactly one of webhook: or command:"):
         NotifyTarget()
+
+
+def test_a_webhook_url_that_embeds_a_token_can_come_from_a_file_and_is_masked(
+    receiver: Receiver, fast_retries: None, tmp_path: Path
+) -> None:
+    secret_url = tmp_path / "hook-url"
+    secret_url.write_text(receiver.url + "\n")
+    receiver.failures = 5
+    with pytest.raises(NotifyError) as raised:
+        notify.post_webhook(WebhookSpec(url_file=str(secret_url), retries=0), message())
+    assert len(receiver.requests) == 1
+    assert receiver.url not in str(raised.value)
+
+
+def test_a_missing_webhook_secret_is_a_failed_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_HOOK", raising=False)
+    with pytest.raises(NotifyError, match="NO_SUCH_HOOK is not set"):
+        notify.post_webhook(WebhookSpec(url_env="NO_SUCH_HOOK"), message())
+
+
+def test_notify_targets_are_rendered_with_the_playbook_variables(tmp_path: Path) -> None:
+    from tests.support.playbooks import plan
+
+    settings = plan(
+        tmp_path,
+        'name: d\nvars: {hook: "http://127.0.0.1:9/x"}\nnotify: [{webhook: {url: "{{ hook }}"}}]\nchecks:\n  a: {command: {cmd: "true"}}\n',
+    ).settings
+    assert settings is not None and settings.notify[0].webhook is not None
+    assert settings.notify[0].webhook.url == "http://127.0.0.1:9/x"

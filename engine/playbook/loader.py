@@ -168,7 +168,15 @@ class _Builder:
                     nodes[name] = node
         if self.problems:
             raise PlaybookError(self.problems)
-        header = {k: data[k] for k in ("name", "hosts", "run_limits", "maintenance", "notify") if k in data}
+        header: dict[str, Any] = {k: data[k] for k in ("name", "hosts") if k in data}
+        for key in ("run_limits", "maintenance", "notify"):
+            if key in data:
+                try:
+                    header[key] = render_tree(data[key], variables, UNRENDERED)
+                except TemplateProblem as exc:
+                    self.fail((key,), str(exc))
+        if self.problems:
+            raise PlaybookError(self.problems)
         playbook = self.validate(Playbook, {**header, "vars": variables}, ())
         if playbook is None:
             raise PlaybookError(self.problems)

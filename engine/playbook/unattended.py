@@ -97,11 +97,21 @@ NotifyEvent = Literal["escalation", "recovery", "remediation"]
 class WebhookSpec(_Strict):
     """POST the message as JSON; retried with backoff when the receiver fails."""
 
-    url: str = Field(description="http(s) URL to POST to")
+    url: str | None = Field(None, description="http(s) URL to POST to")
+    url_env: str | None = Field(
+        None, description="environment variable holding the URL (for URLs that embed a token)"
+    )
+    url_file: str | None = Field(None, description="file holding the URL (for URLs that embed a token)")
     token_env: str | None = Field(None, description="environment variable holding a bearer token")
     token_file: str | None = Field(None, description="file holding a bearer token")
     timeout: Duration = Field(5.0, description="per request")
     retries: int = Field(3, ge=0, description="further tries after a failed POST")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSpec:
+        if sum(x is not None for x in (self.url, self.url_env, self.url_file)) != 1:
+            raise ValueError("give exactly one of url, url_env or url_file")
+        return self
 
 
 class CommandNotifySpec(_Strict):
