@@ -1,6 +1,7 @@
-"""Commands for unattended operation: pause, resume, reset, history, status, daemon, systemd,
-cron; and the `--state`/`--metrics-textfile` options of `run`. Engine modules are imported
-inside the commands, so that `--help` stays fast."""
+"""Commands for unattended operation: the operator's pause, resume, reset, history and status,
+and the `--state`/`--metrics-textfile` options of `run` (daemon, systemd and cron are in
+`engine.cli_service`). Engine modules are imported inside the commands, so that `--help`
+stays fast."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _state_option(function: F) -> F:
     return click.option("--state", metavar="PATH|URL", envvar="REMEDIATE_STATE", help=STATE_HELP)(function)
 
 
-def _explicit_state_option(function: F) -> F:
+def explicit_state_option(function: F) -> F:
     # Not read from REMEDIATE_STATE: a unit or crontab line should name only what was asked for.
     return click.option("--state", metavar="PATH|URL", help="pass --state to every run")(function)
 
@@ -47,7 +48,7 @@ def state_options(function: F) -> F:
     return _state_option(function)
 
 
-def _open_store(location: str | None) -> StateStore:
+def open_store_or_exit(location: str | None) -> StateStore:
     from engine.state import StateStoreError, open_store
 
     try:
@@ -75,7 +76,7 @@ def run_with_state(
     is_url = location.startswith(("postgresql://", "postgres://"))
     if settings.mode is Mode.DRY_RUN and not is_url and not Path(location).exists():
         return Runner(plan, settings, logger=logger).run()
-    store = _open_store(location)
+    store = open_store_or_exit(location)
     try:
         try:
             report = run_unattended(plan, settings, store, logger=logger)
@@ -137,7 +138,7 @@ def pause(node: str, duration: str | None, reason: str, state: str | None) -> No
         until = now + timedelta(seconds=parse_duration(duration)) if duration else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
-    store = _open_store(state)
+    store = open_store_or_exit(state)
     store.set_pause(host, name, until, reason, now, _operator())
     store.close()
     click.echo(
@@ -151,7 +152,7 @@ def pause(node: str, duration: str | None, reason: str, state: str | None) -> No
 def resume(node: str, state: str | None) -> None:
     """Remediate NODE again after `remediate pause`."""
     host, name = _split_node(node)
-    store = _open_store(state)
+    store = open_store_or_exit(state)
     found = store.clear_pause(host, name)
     store.close()
     if not found:
@@ -169,7 +170,7 @@ def reset(node: str, state: str | None) -> None:
     from engine import limits
 
     host, name = _split_node(node)
-    store = _open_store(state)
+    store = open_store_or_exit(state)
     now = _now()
     matching = [s for s in store.node_states() if s.node == name and host in ("*", s.host)]
     for node_state in matching:
@@ -204,7 +205,7 @@ def history(node: str | None, since: str, as_json: bool, state: str | None) -> N
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     host, name = _split_node(node) if node else ("*", None)
-    store = _open_store(state)
+    store = open_store_or_exit(state)
     entries = store.history(node=name, since=start, host=None if host == "*" else host)
     escalations = [
         e for e in store.escalations() if e.opened_at >= start and (name is None or e.node == name)
@@ -264,7 +265,7 @@ def _line(
 @_state_option
 def status(state: str | None) -> None:
     """Each node's last outcome, and what is paused, suppressed or escalated now."""
-    store = _open_store(state)
+    store = open_store_or_exit(state)
     now = _now()
     last = store.last_outcomes()
     pauses = store.pauses(now)
@@ -293,229 +294,14 @@ def status(state: str | None) -> None:
         click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
 
 
-def _daemon_command(
-    inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
-) -> click.Command:
-    @click.command(
-        epilog=f"""\b
-Examples:
-  remediate daemon site.yml --interval 60s --metrics-port 9560
-  systemctl reload remediate       # SIGHUP: reload playbook and inventory
-  remediate systemd site.yml --daemon > remediate.service
-
-{exit_codes.HELP}"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False))
-    @inventory_options
-    @click.option(
-        "--interval", default="60s", show_default=True, metavar="DURATION", help="time between runs"
-    )
-    @click.option(
-        "--jitter",
-        default=0.1,
-        show_default=True,
-        type=click.FloatRange(0, 0.5),
-        help="spread of the interval, as a share of it (0.1: ±10%)",
-    )
-    @click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
-    @click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
-    @click.option("--allow-destructive", is_flag=True)
-    @click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
-    @click.option(
-        "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
-    )
-    @click.option("-v", "--verbose", is_flag=True)
-    @state_options
-    def daemon(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        interval: str,
-        jitter: float,
-        metrics_port: int | None,
-        forks: int,
-        allow_destructive: bool,
-        incident_dir: str,
-        log_format: str,
-        verbose: bool,
-        state: str | None,
-        metrics_textfile: str | None,
-    ) -> None:
-        """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
-        playbook and inventory; a version that does not validate is rejected, the old one kept."""
-        from pathlib import Path
-
-        from engine import logs
-        from engine.daemon import Daemon
-        from engine.durations import parse_duration
-        from engine.extra_vars import parse_extra_vars
-        from engine.planning import plan_run
-        from inventory import load_inventory
-
-        try:
-            seconds = parse_duration(interval)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--interval") from None
-        plan_or_exit(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
-        logs.configure(log_format, verbose)  # type: ignore[arg-type]
-
-        def load() -> RunPlan:
-            return plan_run(
-                playbook,
-                load_inventory(list(inventories)),
-                limit=limit,
-                extra_vars=parse_extra_vars(list(extra_vars)),
-            )
-
-        from engine.state import StateStoreError
-
-        try:
-            code = Daemon(
-                load,
-                state,
-                seconds,
-                logs.get_logger(),
-                jitter=jitter,
-                forks=forks,
-                allow_destructive=allow_destructive,
-                incident_dir=Path(incident_dir),
-                metrics_port=metrics_port,
-                metrics_textfile=metrics_textfile,
-            ).run()
-        except StateStoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exit_codes.INVALID)
-        sys.exit(code)
-
-    return daemon
-
-
-def _schedule_commands(inventory_options: Callable[[Any], Any]) -> list[click.Command]:
-    def _pass_through(
-        inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
-    ) -> list[str]:
-        from pathlib import Path
-
-        options: list[str] = []
-        for inventory in inventories:
-            options += ["-i", str(Path(inventory).resolve()) if Path(inventory).exists() else inventory]
-        if limit:
-            options += ["--limit", limit]
-        for extra in extra_vars:
-            options += ["-e", extra]
-        return options
-
-    @click.command(
-        epilog="""\b
-Examples:
-  remediate systemd site.yml                        # print a service + timer (every minute)
-  remediate systemd site.yml --on-calendar '*:0/5' --install
-  remediate systemd site.yml --daemon --interval 60s --install
-  systemctl daemon-reload && systemctl enable --now remediate.timer"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
-    @inventory_options
-    @click.option("--name", default="remediate", show_default=True, help="unit name (without suffix)")
-    @click.option("--on-calendar", default="minutely", show_default=True, help="the timer's OnCalendar=")
-    @click.option(
-        "--randomized-delay", default="10s", show_default=True, help="the timer's RandomizedDelaySec="
-    )
-    @click.option(
-        "--daemon", "as_daemon", is_flag=True, help="one long-lived Type=notify service instead of a timer"
-    )
-    @click.option("--interval", default="60s", show_default=True, help="with --daemon: time between runs")
-    @click.option("--watchdog", default="0s", show_default=True, help="with --daemon: WatchdogSec= (0: none)")
-    @click.option("--install", is_flag=True, help="write the units to --unit-dir instead of printing them")
-    @click.option(
-        "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
-    )
-    @_explicit_state_option
-    def systemd(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        name: str,
-        on_calendar: str,
-        randomized_delay: str,
-        as_daemon: bool,
-        interval: str,
-        watchdog: str,
-        install: bool,
-        unit_dir: str,
-        state: str | None,
-    ) -> None:
-        """Print (or --install) systemd units running PLAYBOOK: a oneshot service with a timer
-        (OnCalendar, RandomizedDelaySec, Persistent), or with --daemon one notify service."""
-        from pathlib import Path
-
-        from engine.durations import parse_duration
-        from engine.schedule import Units
-
-        units = Units(playbook, name, state, _pass_through(inventories, limit, extra_vars))
-        files: dict[str, str]
-        if as_daemon:
-            files = {
-                f"{name}.service": units.daemon_service(parse_duration(interval), parse_duration(watchdog))
-            }
-        else:
-            files = {
-                f"{name}.service": units.timer_service(),
-                f"{name}.timer": units.timer(on_calendar, parse_duration(randomized_delay)),
-            }
-        if not install:
-            for file_name, text in files.items():
-                click.echo(f"# {file_name}\n{text}")
-            return
-        directory = Path(unit_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        for file_name, text in files.items():
-            (directory / file_name).write_text(text)
-            click.echo(f"wrote {directory / file_name}")
-        started = f"{name}.service" if as_daemon else f"{name}.timer"
-        click.echo(f"now: systemctl daemon-reload && systemctl enable --now {started}")
-
-    @click.command(
-        epilog="""\b
-Examples:
-  remediate cron site.yml | crontab -            # replaces your crontab: review first
-  remediate cron site.yml --every 5m --user root > /etc/cron.d/remediate"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
-    @inventory_options
-    @click.option("--every", default="1m", show_default=True, help="how often (minutes or whole hours)")
-    @click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
-    @click.option("--user", help="add a user field (for /etc/cron.d files)")
-    @_explicit_state_option
-    def cron(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        every: str,
-        log_file: str | None,
-        user: str | None,
-        state: str | None,
-    ) -> None:
-        """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
-        run finding the lock held exits 3 at once."""
-        from engine.durations import parse_duration
-        from engine.schedule import Units
-
-        minutes = max(1, round(parse_duration(every) / 60))
-        units = Units(playbook, state=state, options=_pass_through(inventories, limit, extra_vars))
-        click.echo(units.crontab_line(minutes, log_file, user), nl=False)
-
-    return [systemd, cron]
-
-
 def register_unattended_commands(
     group: click.Group, inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
 ) -> None:
     """Add this module's commands to the `remediate` group (called from engine.cli)."""
     for command in (pause, resume, reset, history, status):
         group.add_command(command)
-    group.add_command(_daemon_command(inventory_options, plan_or_exit))
-    for command in _schedule_commands(inventory_options):
+    from engine.cli_service import daemon_command, schedule_commands
+
+    group.add_command(daemon_command(inventory_options, plan_or_exit))
+    for command in schedule_commands(inventory_options):
         group.add_command(command)
