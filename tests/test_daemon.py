@@ -20,7 +20,7 @@ from tests.support.services import free_port
 from tests.support.unattended import Switch
 
 
-def eventually(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+def eventually(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
     """Wait for a condition (a wait, not an assertion on time: the timeout only ends a hang)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -33,7 +33,7 @@ def eventually(condition: Callable[[], object], what: str, timeout: float = 30) 
 def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(str(tmp_path / "notify.sock"))
-    receiver.settimeout(30)
+    receiver.settimeout(120)
     yield receiver
     receiver.close()
 

@@ -20,7 +20,7 @@ def blocking_playbook(directory: Path, limit: str = "") -> Path:
     """A node whose action says it started, then waits for the test to release it."""
     started, release, acted = directory / "started", directory / "release", directory / "acted"
     action = (
-        f"echo $PPID >> {started}; i=0; while [ ! -e {release} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; "
+        f"echo $PPID >> {started}; i=0; while [ ! -e {release} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; "
         f"echo acted >> {acted}"
     )
     return write_playbook(
@@ -37,7 +37,7 @@ def blocking_playbook(directory: Path, limit: str = "") -> Path:
     )
 
 
-def wait_for(path: Path, timeout: float = 30) -> None:
+def wait_for(path: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
