@@ -117,7 +117,7 @@ def test_on_sigterm_the_action_in_flight_finishes_and_no_new_action_starts(tmp_p
     state = tmp_path / "state.db"
     api, web = Switch(tmp_path, "api"), Switch(tmp_path, "web")
     started, release = tmp_path / "started", tmp_path / "release"
-    slow = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done; {api.fixing_action()}"
+    slow = f"touch {started}; i=0; while [ ! -e {release} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; {api.fixing_action()}"
     book = write_playbook(
         tmp_path,
         f"""
