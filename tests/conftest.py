@@ -10,7 +10,13 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.services import Service
 
-pytest_plugins: list[str] = ["tests.servers.sshd"]
+pytest_plugins: list[str] = ["tests.servers.state_postgres", "tests.servers.sshd"]
+
+
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes state to the machine's default location (/var/lib/remediate as root)."""
+    monkeypatch.setenv("REMEDIATE_STATE", str(tmp_path / "default-state.db"))
 
 
 @pytest.fixture
