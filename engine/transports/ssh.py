@@ -512,18 +512,44 @@ class SSHTransport:
                       f"{shlex.quote(f'echo {marker}; exec {remote}')}")
         with self._sessions:
             started = time.monotonic()
-            channel = self._channel("session")
+            channel = self._started(remote)
             try:
-                return self._exchange(channel, remote, stdin, limit, started, marker, prompt)
+                return self._exchange(channel, stdin, limit, started, marker, prompt)
             except (OSError, EOFError) as exc:
                 raise TransportError(f"{self.host}: SSH connection lost during a command: "
                                      f"{exc or type(exc).__name__}") from None
             finally:
                 channel.close()
 
-    def _exchange(self, channel: paramiko.Channel, remote: str, stdin: str | None,
-                  timeout: float, started: float, marker: str, prompt: str) -> CommandResult:
-        channel.exec_command(remote)
+    def _started(self, remote: str) -> paramiko.Channel:
+        """A session running ``remote``. A connection found dead before the command started
+        (the host rebooted, a NAT forgot it) is opened again once: the command did not run,
+        so trying it on a new connection is safe."""
+        for attempt in (1, 2):
+            transport = self._transport()
+            try:
+                channel = self._session(transport)
+                channel.exec_command(remote)
+                return channel
+            except paramiko.ChannelException as exc:
+                raise TransportError(f"{self.host}: the server refused a session: {exc}") from None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self._forget(transport)
+                if attempt == 2:
+                    raise TransportError(f"{self.host}: SSH connection lost: "
+                                         f"{exc or type(exc).__name__}") from None
+                log.debug("ssh connection lost; reconnecting", host=self.host, error=str(exc))
+        raise AssertionError("unreachable")
+
+    def _forget(self, transport: paramiko.Transport) -> None:
+        """Drop a dead connection so that the next use opens a new one (unless another
+        thread already did)."""
+        with self._lock:
+            if self._clients and self._clients[-1].get_transport() is transport:
+                self._close_clients()
+
+    def _exchange(self, channel: paramiko.Channel, stdin: str | None, timeout: float,
+                  started: float, marker: str, prompt: str) -> CommandResult:
         stderr = bytearray()
         reader = threading.Thread(target=_drain_stderr, args=(channel, stderr), daemon=True)
         reader.start()

@@ -39,6 +39,17 @@ def _keygen(path: Path, kind: str = "ed25519") -> None:
     )
 
 
+def _children(pid: int) -> list[int]:
+    """The direct child processes of a process."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # The command name may hold spaces and parentheses: split after the last ')'.
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
 def free_port(address: str) -> int:
     """A TCP port nobody listens on at this address right now."""
     with socket.socket() as probe:
@@ -117,10 +128,12 @@ class SSHServer:
                                f"{self.log.read_text()[-2000:]}") from None
 
     def stop(self) -> None:
+        """Take the host down: the listener and every connection it serves (sshd's
+        per-connection processes start their own sessions, so they are found by parent)."""
         if self.process is not None:
-            # sshd forks one process per connection; end them all (its own session).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            for pid in [*_children(self.process.pid), self.process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None
 

@@ -226,3 +226,17 @@ def test_agent_is_not_asked_when_disabled(
     del hostvars["ansible_ssh_private_key_file"]
     with pytest.raises(TransportError, match="authentication"):
         run_on(hostvars)
+
+
+def test_dropped_connection_is_reopened_on_next_use(ssh_fleet: SSHFleet) -> None:
+    (server,) = ssh_fleet.start()
+    transport = ssh_transport("flaky", ssh_fleet.hostvars(server,
+                                                          ssh_fleet.known_hosts([server])))
+    try:
+        assert transport.run("echo one", timeout=5).stdout == "one\n"
+        server.stop()  # the host goes down with the connection, and comes back
+        server.start()
+        assert transport.run("echo two", timeout=5).stdout == "two\n"
+        assert transport.connections_opened == 2
+    finally:
+        transport.close()
