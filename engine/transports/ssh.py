@@ -716,7 +716,7 @@ class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
 
 
 def _drain_stderr(channel: paramiko.Channel, into: bytearray) -> None:
-    with contextlib.suppress(OSError, EOFError):
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
         while True:
             chunk = channel.recv_stderr(65536)
             if not chunk:
@@ -752,8 +752,8 @@ def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:
                         open_sides.discard(channel)
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_WR)
-    except (OSError, EOFError):
-        pass
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # either side went away: the other one is closed below
     finally:
         channel.close()
         sock.close()
@@ -795,7 +795,7 @@ class _Forwarder:
     def _serve(self, conn: socket.socket) -> None:
         try:
             channel = self._opener()
-        except (OSError, TransportError) as exc:
+        except (OSError, EOFError, TransportError, paramiko.SSHException) as exc:
             log.debug("ssh forward refused", error=str(exc))
             conn.close()
             return
