@@ -56,13 +56,26 @@ class CeleryWorkerCheck(Check, RedisOptions):
             broker_connection_retry=False,
             broker_connection_max_retries=0,
             broker_connection_timeout=self.timeout,
-            broker_transport_options={"socket_timeout": self.timeout, "socket_connect_timeout": self.timeout, "max_retries": 0},
-            broker_use_ssl={"ssl_cert_reqs": "required" if self.tls_verify else "none", **({"ssl_ca_certs": self.tls_ca_file} if self.tls_ca_file else {})} if self.uses_tls else None,
+            broker_transport_options={
+                "socket_timeout": self.timeout,
+                "socket_connect_timeout": self.timeout,
+                "max_retries": 0,
+            },
+            broker_use_ssl={
+                "ssl_cert_reqs": "required" if self.tls_verify else "none",
+                **({"ssl_ca_certs": self.tls_ca_file} if self.tls_ca_file else {}),
+            }
+            if self.uses_tls
+            else None,
         )
         try:
-            replies: list[dict[str, Any]] = app.control.ping(timeout=min(self.reply_timeout, self.timeout)) or []
+            replies: list[dict[str, Any]] = (
+                app.control.ping(timeout=min(self.reply_timeout, self.timeout)) or []
+            )
         except Exception as exc:  # kombu raises many types; all mean the broker failed us
-            return CheckResult.error(f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}")
+            return CheckResult.error(
+                f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}"
+            )
         finally:
             app.close()
         answered = sorted(name for reply in replies for name in reply)
@@ -81,4 +94,6 @@ class CeleryWorkerCheck(Check, RedisOptions):
                 f"expected at least {self.min_workers}",
                 **evidence,
             )
-        return CheckResult.healthy(f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence)
+        return CheckResult.healthy(
+            f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence
+        )

@@ -42,7 +42,8 @@ class DockerContainerCheck(Check, ContainerRef):
         gt=0,
         le=100,
         description="memory use above this percentage of the container's limit is unhealthy "
-        "(computed like `docker stats`: page cache excluded; without a limit, of the host's memory)",
+        "(computed like `docker stats`: page cache excluded; without a limit, of the "
+        "host's memory)",
     )
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
@@ -87,9 +88,7 @@ class DockerContainerCheck(Check, ContainerRef):
             return CheckResult.healthy(f"{name} is running (no healthcheck)", **evidence)
         health_status = str(health.get("Status"))
         evidence["health"] = health_status
-        if health_status == "healthy" or (
-            health_status == "starting" and self.starting_is_healthy
-        ):
+        if health_status == "healthy" or (health_status == "starting" and self.starting_is_healthy):
             return CheckResult.healthy(f"{name} is running and {health_status}", **evidence)
         last = last_health_log(state)
         return CheckResult.unhealthy(
@@ -130,7 +129,9 @@ class DockerEnvCheck(Check, ContainerRef):
 
     name: str = Field(description="the environment variable, e.g. JWT_SECRET")
     set: bool = Field(True, description="the variable must be set and not empty")
-    min_length: int | None = Field(None, ge=1, description="the value has at least this many characters")
+    min_length: int | None = Field(
+        None, ge=1, description="the value has at least this many characters"
+    )
     equals: str | None = Field(None, description="the value must be exactly this")
     contains: str | list[str] | None = Field(
         None,

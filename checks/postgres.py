@@ -13,6 +13,7 @@ from engine.clients.postgres import PostgresConnectError, PostgresOptions
 from engine.context import ProbeContext
 from engine.registry import check_type
 from engine.results import CheckResult
+from engine.secrets import SecretError
 
 
 @check_type("postgres")
@@ -21,7 +22,9 @@ class PostgresCheck(Check, PostgresOptions):
     failed: connection refused, authentication failed, database missing, timed out, the
     query failed, or its first value is not `expect`."""
 
-    query: str = Field("SELECT 1", description="read-only query; its first column of the first row is compared")
+    query: str = Field(
+        "SELECT 1", description="read-only query; its first column of the first row is compared"
+    )
     expect: str | int | float | bool | None = Field(
         None,
         description="expected first value (compared as text); without it any answer is healthy",
@@ -41,20 +44,28 @@ class PostgresCheck(Check, PostgresOptions):
         try:
             with self.connect(ctx, self.timeout) as connection:
                 row = connection.execute(self.query.encode()).fetchone()
+        except SecretError as exc:
+            return CheckResult.error(str(exc), target=target)
         except PostgresConnectError as exc:
             return CheckResult.unhealthy(f"{target}: {exc}", kind=exc.kind, target=target)
         except psycopg.errors.QueryCanceled:
             return CheckResult.unhealthy(
-                f"{target}: query did not finish within {self.timeout:g}s", kind="timeout", target=target
+                f"{target}: query did not finish within {self.timeout:g}s",
+                kind="timeout",
+                target=target,
             )
         except psycopg.Error as exc:
             return CheckResult.unhealthy(
-                f"{target}: query failed: {str(exc).strip().splitlines()[0]}", kind="query", target=target
+                f"{target}: query failed: {str(exc).strip().splitlines()[0]}",
+                kind="query",
+                target=target,
             )
         if self.expect is None:
             return CheckResult.healthy(f"{target} answers", target=target)
         if row is None:
-            return CheckResult.unhealthy(f"{target}: query returned no rows", kind="value", target=target)
+            return CheckResult.unhealthy(
+                f"{target}: query returned no rows", kind="value", target=target
+            )
         if _as_text(row[0]) != _as_text(self.expect):
             return CheckResult.unhealthy(
                 f"{target}: query returned {row[0]!r}, expected {self.expect!r}",
@@ -126,7 +137,9 @@ class AlembicCurrentCheck(Check, PostgresOptions):
     def _ask_heads(self, ctx: ProbeContext) -> list[str] | CheckResult:
         result = ctx.transport.run(f"{self.alembic_cmd} heads", timeout=self.timeout)
         if result.timed_out:
-            return CheckResult.error(f"`{self.alembic_cmd} heads` did not finish within {self.timeout:g}s")
+            return CheckResult.error(
+                f"`{self.alembic_cmd} heads` did not finish within {self.timeout:g}s"
+            )
         if result.exit_code != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
             return CheckResult.error(
@@ -154,7 +167,7 @@ class AlembicCurrentCheck(Check, PostgresOptions):
                 ).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
-        except PostgresConnectError as exc:
+        except (PostgresConnectError, SecretError) as exc:
             return CheckResult.error(f"cannot read the migration state of {target}: {exc}")
         except psycopg.Error as exc:
             return CheckResult.error(f"cannot read {self.version_table} on {target}: {exc}")

@@ -26,7 +26,7 @@ class PrometheusQueryCheck(Check, Threshold):
 
     url: str = Field(description="Prometheus base URL, e.g. http://prom.localhost:9090")
     query: str = Field(
-        description="PromQL, e.g. `sum(rate(http_requests_total{status=~\"5..\"}[5m])) / "
+        description='PromQL, e.g. `sum(rate(http_requests_total{status=~"5.."}[5m])) / '
         "sum(rate(http_requests_total[5m]))`"
     )
     via_host: bool = Field(False, description="reach the URL as the target host sees it")
@@ -66,7 +66,8 @@ class PrometheusQueryCheck(Check, Threshold):
         if not isinstance(document, dict) or document.get("status") != "success":
             error = document.get("error") if isinstance(document, dict) else None
             return CheckResult.error(
-                f"Prometheus rejected the query (status {answer.status}): {error or answer.body[:200]}",
+                f"Prometheus rejected the query (status {answer.status}): "
+                f"{error or answer.body[:200]}",
                 **evidence,
             )
         data = document.get("data") or {}
@@ -80,7 +81,9 @@ class PrometheusQueryCheck(Check, Threshold):
         if not series:
             return self._no_data(evidence)
         evidence["values"] = {_name(labels): value for labels, value in series}
-        broken = [(labels, problem) for labels, value in series if (problem := self.violation(value))]
+        broken = [
+            (labels, problem) for labels, value in series if (problem := self.violation(value))
+        ]
         if broken:
             detail = "; ".join(f"{_name(labels)} {problem}" for labels, problem in broken[:5])
             return CheckResult.unhealthy(detail, **evidence)

@@ -65,7 +65,7 @@ class RedisCheck(Check, RedisOptions):
                     )
             if self.max_memory_percent is not None or self.max_memory_bytes is not None:
                 memory = client.info("memory")
-                return self._judge_memory(target, memory, evidence)
+                return self._judge_memory(target, dict(memory), evidence)
         except redis.exceptions.ResponseError as exc:
             return CheckResult.unhealthy(f"{target}: {exc}", kind="response", **evidence)
         except redis.exceptions.RedisError as exc:
@@ -75,7 +75,9 @@ class RedisCheck(Check, RedisOptions):
             client.close()
         return CheckResult.healthy(f"{target} answers PING", **evidence)
 
-    def _judge_memory(self, target: str, memory: dict[str, Any], evidence: dict[str, Any]) -> CheckResult:
+    def _judge_memory(
+        self, target: str, memory: dict[str, Any], evidence: dict[str, Any]
+    ) -> CheckResult:
         used = int(memory.get("used_memory", 0))
         evidence["used_memory_bytes"] = used
         if self.max_memory_bytes is not None and used > self.max_memory_bytes:

@@ -168,4 +168,6 @@ def last_health_log(state: dict[str, Any]) -> str:
     newest = log[-1]
     lines = str(newest.get("Output") or "").strip().splitlines()
     output = lines[-1] if lines else ""
-    return f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
+    return (
+        f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
+    )

@@ -45,7 +45,10 @@ def http_get(
     pool: urllib3.HTTPConnectionPool
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
-            host, port, timeout=timeout_config, retries=False,
+            host,
+            port,
+            timeout=timeout_config,
+            retries=False,
             cert_reqs="CERT_REQUIRED" if verify_tls else "CERT_NONE",
         )
     else:
@@ -65,8 +68,12 @@ def http_get(
 
 def _root_cause(exc: BaseException) -> str:
     reason: object = getattr(exc, "reason", None) or exc
-    while isinstance(reason, BaseException) and getattr(reason, "reason", None) is not None:
-        reason = getattr(reason, "reason")
+    # urllib3 wraps the socket error one or two levels deep (MaxRetryError -> NewConnectionError).
+    while isinstance(reason, BaseException):
+        inner = getattr(reason, "reason", None)
+        if inner is None:
+            break
+        reason = inner
     text = str(reason)
     if "refused" in text.lower():
         return "connection refused"

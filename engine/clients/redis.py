@@ -41,7 +41,9 @@ class RedisOptions(BaseModel):
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError(f"expected a redis:// or rediss:// URL, got {url!r}")
         if parts.password:
-            raise ValueError("the URL contains a password; put it in `password_env` or `password_file`")
+            raise ValueError(
+                "the URL contains a password; put it in `password_env` or `password_file`"
+            )
         db = parts.path.strip("/")
         if db and not db.isdigit():
             raise ValueError(f"the URL's path must be a database number, got {parts.path!r}")
@@ -111,7 +113,12 @@ def describe_error(exc: Exception) -> tuple[str, str]:
 
     text = str(exc)
     lowered = text.lower()
-    if isinstance(exc, errors.AuthenticationError) or "wrongpass" in lowered or "noauth" in lowered or "invalid password" in lowered:
+    if (
+        isinstance(exc, errors.AuthenticationError)
+        or "wrongpass" in lowered
+        or "noauth" in lowered
+        or "invalid password" in lowered
+    ):
         return "auth_failed", f"authentication failed: {text}"
     if isinstance(exc, errors.BusyLoadingError):
         return "loading", "Redis is loading its dataset into memory"
