@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.servers.net",
+    "tests.servers.postgres",
+    "tests.servers.alembic_project",
+    "tests.servers.redis",
+    "tests.servers.docker",
+    "tests.servers.celery",
+    "tests.servers.metrics",
+    "tests.servers.prometheus",
+]

@@ -1,0 +1,106 @@
+"""A real redis-server on a free loopback port, with a password.
+
+One server per session; tests may stop it: the `redis_db` fixture starts it again (empty)
+before each test that uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.servers.net import free_port, wait_until
+
+PASSWORD_ENV = "REMEDIATE_TEST_REDIS_PASSWORD"
+
+
+@dataclass
+class RedisServer:
+    """A redis-server process; `url` has no password, which is in `password_file` and in the
+    environment variable `PASSWORD_ENV`."""
+
+    workdir: Path
+    port: int
+    password: str
+    password_file: Path
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    password_env = PASSWORD_ENV
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "redis-server"
+        self.process = subprocess.Popen(
+            [
+                binary, "--bind", "127.0.0.1", "--port", str(self.port), "--requirepass",
+                self.password, "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+                "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: self.client().ping(), 10, "redis-server did not answer")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """A redis-py client for test setup and assertions."""
+        import redis
+
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True,
+            socket_timeout=5,
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (scripts/install-system-deps.sh installs it)")
+        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh installs it)")
+    workdir = Path(tempfile.mkdtemp(prefix="remediate-stack-redis-"))
+    password = secrets.token_hex(12)
+    password_file = workdir / "password"
+    password_file.write_text(password + "\n")
+    server = RedisServer(workdir, free_port(), password, password_file)
+    server.start()
+    os.environ[PASSWORD_ENV] = password
+    try:
+        yield server
+    finally:
+        server.stop()
+        os.environ.pop(PASSWORD_ENV, None)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_db(redis_server: RedisServer) -> RedisServer:
+    """The session's server, running and empty."""
+    if not redis_server.running:
+        redis_server.start()
+    client = redis_server.client()
+    client.flushall()
+    client.config_set("maxmemory", 0)
+    client.close()
+    return redis_server
