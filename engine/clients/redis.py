@@ -82,6 +82,8 @@ class RedisOptions(BaseModel):
     def connect(self, ctx: ProbeContext, timeout: float) -> redis.Redis:
         """A client whose connect and every command are bounded by `timeout`."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         host, port = ctx.endpoint(*self.address(), via_host=self.via_host)
         db = urlsplit(self.url).path.strip("/")
@@ -94,7 +96,9 @@ class RedisOptions(BaseModel):
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "decode_responses": True,
-            "retry_on_timeout": False,
+            # redis-py 6+ retries three times with backoff by default; a probe must answer
+            # within its timeout, and the engine has its own retry policy.
+            "retry": Retry(NoBackoff(), 0),
         }
         if self.uses_tls:
             kwargs.update(

@@ -32,9 +32,10 @@ class RedisServer:
     password: str
     password_file: Path
     extra_args: list[str] = field(default_factory=list)
+    ca_file: str | None = None
+    """Set when the server listens with TLS only."""
+    password_env: str = PASSWORD_ENV
     process: subprocess.Popen[bytes] | None = None
-
-    password_env = PASSWORD_ENV
 
     @property
     def url(self) -> str:
@@ -44,7 +45,9 @@ class RedisServer:
         binary = shutil.which("redis-server") or "redis-server"
         self.process = subprocess.Popen(
             [
-                binary, "--bind", "127.0.0.1", "--port", str(self.port), "--requirepass",
+                binary, "--bind", "127.0.0.1",
+                *(["--port", "0", "--tls-port"] if self.ca_file else ["--port"]),
+                str(self.port), "--requirepass",
                 self.password, "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
                 "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
             ],
@@ -67,9 +70,10 @@ class RedisServer:
         """A redis-py client for test setup and assertions."""
         import redis
 
+        tls = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.ca_file else {}
         return redis.Redis(
             host="127.0.0.1", port=self.port, password=self.password, decode_responses=True,
-            socket_timeout=5,
+            socket_timeout=5, **tls,
         )
 
 
@@ -104,3 +108,46 @@ def redis_db(redis_server: RedisServer) -> RedisServer:
     client.config_set("maxmemory", 0)
     client.close()
     return redis_server
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
+
+    def openssl(*argv: str) -> None:
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.crt")
+    return directory / "ca.crt", directory / "server.crt", directory / "server.key"
+
+
+@pytest.fixture(scope="session")
+def redis_tls() -> Iterator[tuple[RedisServer, str]]:
+    """A redis-server that speaks only TLS, and the CA file that verifies it."""
+    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
+        pytest.skip("needs redis-server and openssl")
+    workdir = Path(tempfile.mkdtemp(prefix="remediate-stack-redis-tls-"))
+    ca, cert, key = _certificates(workdir)
+    password = secrets.token_hex(12)
+    password_file = workdir / "password"
+    password_file.write_text(password + "\n")
+    server = RedisServer(
+        workdir, free_port(), password, password_file,
+        extra_args=["--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                    "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"],
+        ca_file=str(ca),
+        password_env="REMEDIATE_TEST_REDIS_TLS_PASSWORD",
+    )
+    server.start()
+    os.environ[server.password_env] = password
+    try:
+        yield server, str(ca)
+    finally:
+        server.stop()
+        os.environ.pop(server.password_env, None)
+        shutil.rmtree(workdir, ignore_errors=True)
