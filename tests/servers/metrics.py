@@ -79,7 +79,7 @@ def _handler(app: MetricsApp) -> type[BaseHTTPRequestHandler]:
 
 def serve_metrics(app: MetricsApp) -> Iterator[MetricsApp]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(app))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     app.url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     try:
