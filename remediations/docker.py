@@ -8,6 +8,7 @@ All of them name their container like the docker checks do (`container`, or comp
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,24 +146,53 @@ class DockerExecAction(_DockerAction):
         state = container_state(container)
         if not state.get("Running"):
             return ActionResult.failed(f"{_name(container)} is not running ({state.get('Status')})")
+        deadline = time.monotonic() + ctx.timeout
         if self.unless_cmd is not None:
-            code, _ = self._exec(container, self.unless_cmd)
+            code, _ = self._exec(client, container, self.unless_cmd, deadline)
             if code == 0:
                 return ActionResult.ok(f"not needed: {_command_text(self.unless_cmd)} succeeded")
         started = time.monotonic()
-        code, output = self._exec(container, self.cmd)
+        code, output = self._exec(client, container, self.cmd, deadline)
+        if code is None:
+            return ActionResult.failed(
+                f"{_command_text(self.cmd)} still running after {ctx.timeout:g}s "
+                "(Docker cannot stop an exec; it is left to finish in the container)"
+            )
         if code != 0:
             tail = " | ".join(ctx.redactor.text(output).strip().splitlines()[-3:])
             return ActionResult.failed(f"exited {code}: {tail}")
         return ActionResult.changed(f"exited 0 in {time.monotonic() - started:.2f}s")
 
-    def _exec(self, container: Container, command: str | list[str]) -> tuple[int, str]:
+    def _exec(
+        self, client: DockerClient, container: Container, command: str | list[str], deadline: float
+    ) -> tuple[int | None, str]:
+        """(exit code, output), or (None, "") when the command outlives the deadline.
+
+        The SDK's exec blocks on an attached socket without a timeout, so it runs in a
+        thread that we stop waiting for at the deadline."""
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-        result = container.exec_run(
-            argv, user=self.user or "", workdir=self.workdir, environment=self.environment or None
-        )
-        output = result.output.decode(errors="replace") if result.output else ""
-        return int(result.exit_code if result.exit_code is not None else -1), output
+        exec_id = client.api.exec_create(
+            container.id, argv, user=self.user or "", workdir=self.workdir,
+            environment=self.environment or None,
+        )["Id"]
+        outcome: dict[str, Any] = {}
+
+        def attach() -> None:
+            try:
+                outcome["output"] = client.api.exec_start(exec_id)
+            except Exception as exc:  # surfaced below, in the caller's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=attach, name="docker-exec", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            return None, ""
+        if "error" in outcome:
+            raise outcome["error"]
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
+        raw = outcome.get("output") or b""
+        return (int(code) if code is not None else -1), raw.decode(errors="replace")
 
 
 @action_type("docker_update")
@@ -178,8 +208,8 @@ class DockerUpdateAction(_DockerAction):
     memory_swap: int | None = Field(
         None,
         ge=-1,
-        description="memory plus swap in bytes (-1: unlimited swap); by default twice "
-        "`memory`, Docker's own default, when the current setting would be below the new limit",
+        description="memory plus swap in bytes (-1: unlimited swap) set with `memory`; by "
+        "default twice `memory` (Docker's own default), or unlimited when it was unlimited",
     )
 
     @model_validator(mode="after")
@@ -210,12 +240,14 @@ class DockerUpdateAction(_DockerAction):
         wanted: dict[str, Any] = {}
         if self.memory is not None and host_config.get("Memory") != self.memory:
             wanted["mem_limit"] = self.memory
+            # The engine refuses a memory limit above the current memory+swap limit (and an
+            # unset one counts as such on cgroup v1), so swap is always set alongside:
+            # unlimited stays unlimited, otherwise twice the memory, as `docker run -m` does.
             current_swap = int(host_config.get("MemorySwap") or 0)
             if self.memory_swap is not None:
                 wanted["memswap_limit"] = self.memory_swap
-            elif 0 < current_swap < self.memory:
-                # cgroup v1 refuses a limit above the current memory+swap limit.
-                wanted["memswap_limit"] = 2 * self.memory
+            else:
+                wanted["memswap_limit"] = -1 if current_swap == -1 else 2 * self.memory
         if (
             self.memory_reservation is not None
             and host_config.get("MemoryReservation") != self.memory_reservation
