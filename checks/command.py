@@ -48,9 +48,7 @@ class CommandCheck(Check):
                 output=output,
             )
         if self.stdout_regex and not re.search(self.stdout_regex, result.stdout):
-            return CheckResult.unhealthy(
-                f"output does not match /{self.stdout_regex}/", output=output
-            )
+            return CheckResult.unhealthy(f"output does not match /{self.stdout_regex}/", output=output)
         return CheckResult.healthy(f"exited {result.exit_code}")
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from checks.base import Check
 from engine.context import ProbeContext
 from engine.durations import Duration
 from engine.registry import check_type
 from engine.results import CheckResult
+
+StatusCodes = Annotated[list[int], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]
 
 
 @check_type("http")
@@ -24,7 +26,7 @@ class HttpCheck(Check):
 
     url: str = Field(description="http:// or https:// URL")
     method: str = Field("GET", description="HTTP method")
-    status: int | list[int] = Field(200, description="expected status code(s)")
+    status: StatusCodes = Field([200], description="expected status code, or a list of them")
     json_fields: dict[str, Any] | None = Field(
         None,
         alias="json",
@@ -32,9 +34,7 @@ class HttpCheck(Check):
         "(dotted keys reach into nested objects: `db.status`)",
     )
     body_regex: str | None = Field(None, description="a regular expression the body must match")
-    max_latency: Duration | None = Field(
-        None, description="slower answers are unhealthy even when correct"
-    )
+    max_latency: Duration | None = Field(None, description="slower answers are unhealthy even when correct")
     headers: dict[str, str] = Field(default_factory=dict, description="request headers")
     verify_tls: bool = Field(True, description="verify the server's TLS certificate")
     via_host: bool = Field(
@@ -66,9 +66,19 @@ class HttpCheck(Check):
         parts = urlsplit(self.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         host, port = ctx.endpoint(parts.hostname or "", port, via_host=self.via_host)
-        pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        tls = {"cert_reqs": "CERT_REQUIRED" if self.verify_tls else "CERT_NONE"} if parts.scheme == "https" else {}
-        pool = pool_class(host, port, timeout=urllib3.Timeout(total=self.timeout), retries=False, **tls)
+        pool: urllib3.HTTPConnectionPool
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                host,
+                port,
+                timeout=urllib3.Timeout(total=self.timeout),
+                retries=False,
+                cert_reqs="CERT_REQUIRED" if self.verify_tls else "CERT_NONE",
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(
+                host, port, timeout=urllib3.Timeout(total=self.timeout), retries=False
+            )
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
@@ -86,7 +96,7 @@ class HttpCheck(Check):
 
     def _judge(self, status: int, body: str, latency: float) -> CheckResult:
         evidence: dict[str, Any] = {"status": status, "latency_ms": round(latency * 1000, 1)}
-        expected = self.status if isinstance(self.status, list) else [self.status]
+        expected = self.status
         if status not in expected:
             return CheckResult.unhealthy(
                 f"status {status}, expected {' or '.join(map(str, expected))}",

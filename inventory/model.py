@@ -40,7 +40,9 @@ class Inventory:
         """Every host, in the order first seen."""
         return list(self.host_vars)
 
-    def add_host(self, host: str, group: str = "ungrouped", variables: Mapping[str, Any] | None = None) -> None:
+    def add_host(
+        self, host: str, group: str = "ungrouped", variables: Mapping[str, Any] | None = None
+    ) -> None:
         self.host_vars.setdefault(host, {}).update(variables or {})
         for name in ("all", group):
             members = self.groups.setdefault(name, Group(name)).hosts

@@ -36,7 +36,5 @@ class WaitAction(Action):
             if result.is_healthy:
                 return ActionResult.ok(f"healthy after {ctx.clock.monotonic() - started:.1f}s")
             if ctx.clock.monotonic() + self.interval > deadline:
-                return ActionResult.failed(
-                    f"still {result.health} after {self.timeout:g}s: {result.reason}"
-                )
+                return ActionResult.failed(f"still {result.health} after {self.timeout:g}s: {result.reason}")
             ctx.clock.sleep(self.interval)

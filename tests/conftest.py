@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clock import FakeClock
+from tests.support.services import Service
+
 pytest_plugins: list[str] = [
     "tests.servers.net",
     "tests.servers.postgres",
@@ -12,3 +20,31 @@ pytest_plugins: list[str] = [
     "tests.servers.metrics",
     "tests.servers.prometheus",
 ]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[list[Service]]:
+    """Services a test starts; every one is stopped afterwards."""
+    started: list[Service] = []
+    yield started
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def http_service(tmp_path: Path, services: list[Service]) -> Service:
+    service = Service("http", tmp_path).start()
+    services.append(service)
+    return service
+
+
+@pytest.fixture
+def tcp_service(tmp_path: Path, services: list[Service]) -> Service:
+    service = Service("tcp", tmp_path).start()
+    services.append(service)
+    return service

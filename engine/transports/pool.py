@@ -65,9 +65,7 @@ def factory_for(connection: str) -> TransportFactory:
         return _FACTORIES[connection]
     except KeyError:
         known = ", ".join(sorted({*_FACTORIES, *_PROVIDERS}))
-        raise TransportError(
-            f"unknown connection type {connection!r} (known: {known})"
-        ) from None
+        raise TransportError(f"unknown connection type {connection!r} (known: {known})") from None
 
 
 class TransportPool:

@@ -1,0 +1,52 @@
+"""`-e/--extra-vars` as Ansible takes them: ``k=v k2=v2``, ``@vars.yml``, or a JSON/YAML mapping."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+
+class ExtraVarsError(ValueError):
+    """An -e value that cannot be read."""
+
+
+def parse_extra_vars(values: list[str]) -> dict[str, Any]:
+    """Merge every -e value, later ones winning."""
+    merged: dict[str, Any] = {}
+    for value in values:
+        merged.update(_one(value.strip()))
+    return merged
+
+
+def _one(value: str) -> dict[str, Any]:
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return _mapping(path.read_text(), str(path))
+        except OSError as exc:
+            raise ExtraVarsError(f"-e {value}: cannot read {path}: {exc.strerror}") from None
+    if value.startswith("{"):
+        return _mapping(value, "-e")
+    result: dict[str, Any] = {}
+    for pair in shlex.split(value):
+        key, sep, val = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ExtraVarsError(f"-e {pair!r}: expected key=value, @file.yml or a JSON mapping")
+        result[key] = val
+    return result
+
+
+def _mapping(text: str, origin: str) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise ExtraVarsError(f"{origin}: invalid YAML/JSON: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ExtraVarsError(f"{origin}: expected a mapping of variables")
+    return data

@@ -1,0 +1,51 @@
+"""Structured logging: one event per step, JSON for machines, readable for people, and never a
+secret (every event passes through the redactor)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    from engine.redact import REDACTOR
+
+    return REDACTOR.data(dict(event))
+
+
+def configure(log_format: LogFormat = "auto", verbose: bool = False, stream: Any = None) -> None:
+    """Send events to stderr: a console format on a terminal, JSON lines otherwise (cron,
+    systemd, pipes) unless `log_format` says which."""
+    import logging
+
+    import structlog
+
+    stream = stream or sys.stderr
+    if log_format == "auto":
+        log_format = "console" if stream.isatty() else "json"
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    import structlog
+
+    return structlog.get_logger("remediate").bind(**context)

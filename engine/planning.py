@@ -1,0 +1,97 @@
+"""From a playbook file and an inventory to a run plan: hosts chosen, nodes rendered per
+host, the graph built and validated. Any problem stops here, before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.graph import GraphError, NodeKey, build_graph
+from engine.playbook.errors import PlaybookError, Problem
+from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
+from engine.playbook.models import NodeSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from inventory import Inventory
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs to know before it starts."""
+
+    playbook: str
+    source: str
+    graph: nx.DiGraph
+    specs: dict[NodeKey, NodeSpec]
+    variables: dict[str, dict[str, Any]]
+    """Per host: the rendered variables (inventory, playbook vars, extra vars)."""
+    hostvars: dict[str, dict[str, Any]]
+    """Per host: inventory variables (connection settings for transports)."""
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.variables)
+
+    def order(self) -> list[NodeKey]:
+        """Nodes in a deterministic topological order (upstreams first)."""
+        import networkx as nx
+
+        return list(nx.lexicographical_topological_sort(self.graph))
+
+
+def plan_run(
+    playbook_file: str | Path,
+    inventory: Inventory,
+    *,
+    limit: str | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> RunPlan:
+    """Validate everything and build the plan; raises PlaybookError with every problem."""
+    source = read_playbook(playbook_file)
+    pattern = str(source.data.get("hosts") or "all")
+    hosts = inventory.select(pattern)
+    if limit:
+        allowed = set(inventory.select(limit))
+        hosts = [h for h in hosts if h in allowed]
+    if not hosts:
+        where = f"hosts: {pattern}" + (f" limited to {limit}" if limit else "")
+        raise PlaybookError([source.problem(("hosts",), f"no host matches ({where})")])
+
+    problems: dict[str, Problem] = {}
+    specs: dict[NodeKey, NodeSpec] = {}
+    variables: dict[str, dict[str, Any]] = {}
+    hostvars: dict[str, dict[str, Any]] = {}
+    name = ""
+    for host in hosts:
+        hostvars[host] = inventory.hostvars(host)
+        try:
+            playbook = build_playbook(source, hostvars[host], extra_vars or {})
+        except PlaybookError as exc:
+            for problem in exc.problems:
+                problems.setdefault(str(problem), problem)
+            continue
+        name = playbook.name
+        variables[host] = playbook.vars
+        for node in playbook.nodes.values():
+            specs[NodeKey(host, node.name)] = node
+    if problems:
+        raise PlaybookError(list(problems.values()))
+    graph = _graph(source, specs, inventory.hosts)
+    return RunPlan(name, source.file, graph, specs, variables, hostvars)
+
+
+def _graph(source: PlaybookSource, specs: Mapping[NodeKey, NodeSpec], all_hosts: list[str]) -> nx.DiGraph:
+    dependencies: dict[str, dict[str, list[str]]] = {}
+    for key, spec in specs.items():
+        dependencies.setdefault(key.host, {})[key.node] = spec.depends_on
+    try:
+        graph = build_graph(dependencies, all_hosts)
+    except GraphError as exc:
+        raise PlaybookError([source.problem(path, message) for path, message in exc.problems]) from None
+    for key, spec in specs.items():
+        graph.nodes[key]["spec"] = spec
+    return graph

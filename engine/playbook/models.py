@@ -1,0 +1,134 @@
+"""The playbook language, as pydantic models.
+
+A node is written module-as-key (``http: {url: ...}``) beside its common fields
+(``depends_on``, ``retries``, ``remediate``...). The loader finds the module key,
+validates its options against the registered check type, and builds a `NodeSpec`
+holding the check instance; steps of ``remediate:`` are built the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checks.base import Check
+from engine.durations import Duration
+from remediations.base import Action
+
+Severity = Literal["P0", "P1", "P2", "P3"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackoffSpec(_Strict):
+    """Delay between remediation attempts: ``initial * factor ** (attempt - 1)``, capped at
+    ``max``, plus up to ``initial`` of random jitter when ``jitter`` is true."""
+
+    initial: Duration = Field(1.0, description="delay before the second attempt")
+    factor: float = Field(2.0, ge=1.0, description="growth per attempt")
+    max: Duration = Field(60.0, description="the cap on any one delay")
+    jitter: bool = Field(True, description="add random jitter so that hosts do not retry in step")
+
+
+class VerifySpec(_Strict):
+    """When a fix counts as verified: after a step, the check is polled every `interval` until
+    it passes `successes` times in a row; if that takes longer than `within`, the step did not
+    heal the node and the next step runs."""
+
+    successes: int = Field(1, ge=1, description="consecutive passing checks required")
+    within: Duration = Field(10.0, description="time the fix has to take effect")
+    interval: Duration = Field(1.0, description="pause between verifying checks")
+
+    @model_validator(mode="after")
+    def _fits(self) -> VerifySpec:
+        if (self.successes - 1) * self.interval > self.within:
+            raise ValueError(
+                f"{self.successes} successes {self.interval:g}s apart cannot fit within {self.within:g}s"
+            )
+        return self
+
+
+# Fields a node may have beside its one check module key.
+NODE_FIELDS = frozenset(
+    {
+        "depends_on",
+        "retries",
+        "backoff",
+        "verify",
+        "remediate",
+        "on_upstream_recovery",
+        "when",
+        "description",
+        "severity",
+    }
+)
+# Fields a remediation step may have beside its one action module key.
+STEP_FIELDS = frozenset({"name", "when", "unless", "timeout", "destructive", "ignore_errors"})
+
+
+class StepSpec(_Strict):
+    """One step of a remediation: an action plus when and how to run it."""
+
+    action: Action = Field(description="the action (given as its module key, e.g. `command:`)")
+    name: str | None = Field(None, description="what the step is for, shown in logs and reports")
+    when: str | None = Field(
+        None,
+        description="a Jinja expression over the variables and `check` (the failing check's "
+        "result: check.reason, check.evidence); the step runs only when it is true",
+    )
+    unless: Check | None = Field(
+        None,
+        description="a check (module-as-key) that, when healthy, means the step is not "
+        "needed: it reports ok without running",
+    )
+    timeout: Duration | None = Field(None, description="kill the step after this long")
+    destructive: bool = Field(
+        False,
+        description="the author's consent for a step that deletes data; it also needs "
+        "--allow-destructive on the command line",
+    )
+    ignore_errors: bool = Field(False, description="go on with the next step when this one fails")
+
+    @property
+    def title(self) -> str:
+        return self.name or self.action.describe()
+
+    @property
+    def effective_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else self.action.default_timeout()
+
+
+class NodeSpec(_Strict):
+    """A check plus its remediation, on every host the playbook targets."""
+
+    name: str
+    check: Check = Field(description="the check (given as its module key, e.g. `http:`)")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="nodes that must be healthy first; `host:node` names a node of another host",
+    )
+    remediate: list[StepSpec] = Field(default_factory=list, description="steps tried in order")
+    retries: int = Field(0, ge=0, description="further attempts of the whole remediation after the first")
+    backoff: BackoffSpec = Field(default_factory=BackoffSpec)
+    verify: VerifySpec = Field(default_factory=VerifySpec)
+    on_upstream_recovery: Literal["check", "restart"] = Field(
+        "check",
+        description="`restart`: when an upstream node was remediated in this run, run this "
+        "node's steps once even if it looks healthy (it holds stale connections)",
+    )
+    when: str | None = Field(None, description="a Jinja expression over the variables; false skips the node")
+    description: str | None = None
+    severity: Severity = Field("P2", description="the runbook's P0 (critical) to P3 (low)")
+
+
+class Playbook(_Strict):
+    """A validated playbook: its nodes rendered for one host."""
+
+    name: str = Field(description="the playbook's name, shown in logs and reports")
+    hosts: str = Field("all", description="an inventory pattern: which hosts it runs on")
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables for templates")
+    nodes: dict[str, NodeSpec] = Field(default_factory=dict)
+    source: str = ""

@@ -1,0 +1,112 @@
+"""What a run did: the report (JSON), its exit status and the summary table."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from engine import exit_codes
+from engine.node import Mode, NodeResult
+from engine.redact import REDACTOR
+from engine.results import Outcome
+
+
+@dataclass
+class RunReport:
+    """One run, every node's result in topological order."""
+
+    run_id: str
+    playbook: str
+    mode: Mode
+    started_at: datetime
+    finished_at: datetime | None = None
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(str(n.outcome) for n in self.nodes))
+
+    @property
+    def exit_code(self) -> int:
+        return exit_status(self.nodes)
+
+    def node(self, host: str, name: str) -> NodeResult:
+        return next(n for n in self.nodes if n.host == host and n.node == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, every secret masked."""
+        data = {
+            "run_id": self.run_id,
+            "playbook": self.playbook,
+            "mode": str(self.mode),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_ms": round((self.finished_at - self.started_at).total_seconds() * 1000, 1)
+            if self.finished_at
+            else None,
+            "exit_code": self.exit_code,
+            "counts": self.counts,
+            "nodes": [asdict(n) for n in self.nodes],
+        }
+        return REDACTOR.data(data)
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+
+
+def exit_status(results: list[NodeResult]) -> int:
+    """0 when every node ends healthy (remediated and skipped count), else 1."""
+    return exit_codes.OK if all(r.outcome.is_good for r in results) else exit_codes.PROBLEMS
+
+
+_STYLE = {
+    Outcome.HEALTHY: "green",
+    Outcome.REMEDIATED: "bold green",
+    Outcome.SKIPPED: "dim",
+    Outcome.WOULD_REMEDIATE: "yellow",
+    Outcome.UNHEALTHY: "yellow",
+    Outcome.BLOCKED: "magenta",
+    Outcome.FAILED: "bold red",
+    Outcome.ERROR: "red",
+}
+
+
+def print_summary(report: RunReport, stream: IO[str]) -> None:
+    """A table of every node and what happened to it, then the dry-run plan, then totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    # Off a terminal (cron mail, CI logs) lines are not wrapped at 80 columns.
+    console = Console(file=stream, highlight=False, width=None if stream.isatty() else 160)
+    many_hosts = len({n.host for n in report.nodes}) > 1
+    table = Table(title=f"{report.playbook} ({report.mode}, run {report.run_id})", title_justify="left")
+    if many_hosts:
+        table.add_column("host")
+    for column in ("node", "outcome", "attempts", "reason"):
+        table.add_column(column)
+    for result in report.nodes:
+        reason = REDACTOR.text(result.reason)
+        if result.blocked_by:
+            reason = f"blocked by {', '.join(result.blocked_by)}"
+        row = [
+            result.node,
+            f"[{_STYLE[result.outcome]}]{result.outcome}[/]",
+            str(result.attempts or ""),
+            reason,
+        ]
+        table.add_row(*([result.host, *row] if many_hosts else row))
+    console.print(table)
+    planned = [r for r in report.nodes if r.plan]
+    if planned:
+        console.print("\n[bold]Would do[/] (dry-run, nothing was changed):")
+        for result in planned:
+            target = f"{result.host}:{result.node}" if many_hosts else result.node
+            console.print(f"  {target}:")
+            for index, line in enumerate(result.plan, 1):
+                console.print(f"    {index}. {REDACTOR.text(line)}", markup=False, soft_wrap=True)
+    totals = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.counts.items()))
+    console.print(f"\n{totals}; exit status {report.exit_code}")

@@ -1,0 +1,246 @@
+"""The run loop: walk the graph in topological order, independent branches concurrently.
+
+The scheduler (this module) decides what may run and when; each node's check-act-verify
+cycle is `engine.node.NodeEvaluation`. Nodes whose upstream did not end healthy are marked
+`blocked` here without being checked or touched, naming the root cause upstream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checks.base import Check
+from engine.clock import Clock, SystemClock
+from engine.context import ActionContext, ProbeContext
+from engine.graph import NodeKey
+from engine.node import Mode, NodeEvaluation, NodeResult
+from engine.planning import RunPlan
+from engine.playbook.models import NodeSpec, StepSpec
+from engine.redact import REDACTOR
+from engine.report import RunReport
+from engine.results import ActionResult, CheckResult, Outcome
+from engine.transports import TransportError, TransportPool
+from engine.watchdog import CallTimeout, call_with_timeout
+
+GRACE = 5.0
+"""Seconds past a check's or action's own timeout before the engine abandons the call."""
+
+
+@dataclass
+class RunSettings:
+    """How a run behaves (from the command line)."""
+
+    mode: Mode = Mode.RUN
+    forks: int = 10
+    allow_destructive: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    incident_dir: Path = Path("incidents")
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+NodeDone = Callable[[NodeResult], None]
+
+
+class Runner:
+    """Runs one plan once. `run()` returns the report; it never raises for a node's sake."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        settings: RunSettings | None = None,
+        *,
+        transports: TransportPool | None = None,
+        logger: Any = None,
+        on_node_done: NodeDone | None = None,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings or RunSettings()
+        self.transports = transports or TransportPool(plan.hostvars)
+        self.log = logger if logger is not None else _silent_logger()
+        self.on_node_done = on_node_done or (lambda result: None)
+        self.results: dict[NodeKey, NodeResult] = {}
+
+    def run(self) -> RunReport:
+        settings = self.settings
+        report = RunReport(settings.run_id, self.plan.playbook, settings.mode, settings.clock.now())
+        self.log.info(
+            "run started",
+            run_id=settings.run_id,
+            playbook=self.plan.playbook,
+            mode=str(settings.mode),
+            hosts=len(self.plan.hosts),
+            nodes=len(self.plan.specs),
+        )
+        try:
+            self._walk()
+        finally:
+            self.transports.close()
+        report.nodes = [self.results[key] for key in self.plan.order()]
+        report.finished_at = settings.clock.now()
+        self.log.info("run finished", run_id=settings.run_id, exit_code=report.exit_code, **report.counts)
+        return report
+
+    def _walk(self) -> None:
+        graph = self.plan.graph
+        waiting = {key: graph.in_degree(key) for key in graph}
+        ready = sorted(key for key, count in waiting.items() if count == 0)
+        running: dict[Future[NodeResult], NodeKey] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.forks), thread_name_prefix="node") as pool:
+            while ready or running:
+                for key in ready:
+                    blocked = self._blocked(key)
+                    if blocked is not None:
+                        self._finish(key, blocked)
+                        ready.extend(self._released(key, waiting))
+                    else:
+                        running[pool.submit(self._evaluate, key)] = key
+                ready = []
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    self._finish(key, future.result())
+                    ready.extend(self._released(key, waiting))
+                ready.sort()
+
+    def _released(self, key: NodeKey, waiting: dict[NodeKey, int]) -> list[NodeKey]:
+        """Dependents whose every upstream has now finished."""
+        released = []
+        for dependent in self.plan.graph.successors(key):
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                released.append(dependent)
+        return released
+
+    def _finish(self, key: NodeKey, result: NodeResult) -> None:
+        self.results[key] = result
+        self.log.info(
+            "node",
+            run_id=self.settings.run_id,
+            host=key.host,
+            node=key.node,
+            outcome=str(result.outcome),
+            reason=result.reason,
+            blocked_by=result.blocked_by or None,
+            attempts=result.attempts,
+            duration_ms=result.duration_ms,
+        )
+        self.on_node_done(result)
+
+    def _blocked(self, key: NodeKey) -> NodeResult | None:
+        """A blocked result when an upstream did not end healthy, naming the root causes."""
+        upstream = [(u, self.results[u]) for u in sorted(self.plan.graph.predecessors(key))]
+        bad = [(u, r) for u, r in upstream if not r.outcome.is_good]
+        if not bad:
+            return None
+        roots: list[str] = []
+        for upstream_key, result in bad:
+            causes = result.blocked_by if result.outcome is Outcome.BLOCKED else [self._name(upstream_key)]
+            roots.extend(c for c in causes if c not in roots)
+        spec = self.plan.specs[key]
+        states = "; ".join(f"{self._name(u)} is {r.outcome}" for u, r in bad)
+        result = NodeResult(
+            key.host,
+            key.node,
+            Outcome.BLOCKED,
+            f"not checked, upstream {states}",
+            severity=spec.severity,
+            blocked_by=roots,
+        )
+        if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
+            result.plan = [f"after upstream recovery: {s.action.describe()}" for s in spec.remediate]
+        return result
+
+    def _name(self, key: NodeKey) -> str:
+        return key.node if len(self.plan.hosts) == 1 else str(key)
+
+    def _evaluate(self, key: NodeKey) -> NodeResult:
+        spec = self.plan.specs[key]
+        log = self.log.bind(run_id=self.settings.run_id, host=key.host, node=key.node)
+        recovered = any(
+            self.results[u].outcome is Outcome.REMEDIATED for u in self.plan.graph.predecessors(key)
+        )
+        probe = self._prober(key.host)
+        evaluation = NodeEvaluation(
+            host=key.host,
+            spec=spec,
+            probe=probe,
+            act=self._actor(key, spec, probe),
+            clock=self.settings.clock,
+            mode=self.settings.mode,
+            allow_destructive=self.settings.allow_destructive,
+            variables=self.plan.variables[key.host],
+            upstream_recovered=recovered,
+            event=lambda event, **fields: log.info(event, **fields),
+        )
+        try:
+            return evaluation.run()
+        except Exception as exc:  # a bug in a node must not end the run
+            log.exception("node crashed")
+            return NodeResult(
+                key.host, key.node, Outcome.ERROR, f"internal error: {exc!r}", severity=spec.severity
+            )
+
+    def _probe_context(self, host: str, timeout: float) -> ProbeContext:
+        return ProbeContext(
+            host, self.plan.hostvars[host], self.transports.get, self.settings.clock, REDACTOR, timeout
+        )
+
+    def _prober(self, host: str) -> Callable[[Check], CheckResult]:
+        def probe(check: Check) -> CheckResult:
+            context = self._probe_context(host, check.timeout)
+            try:
+                return call_with_timeout(check.probe, context, check.timeout + GRACE)
+            except CallTimeout:
+                return CheckResult.error(f"{check.type_key} check did not finish within {check.timeout:g}s")
+            except TransportError as exc:
+                return CheckResult.error(f"host {host} unreachable: {exc}")
+            except Exception as exc:
+                return CheckResult.error(f"{check.type_key} check raised {type(exc).__name__}: {exc}")
+
+        return probe
+
+    def _actor(
+        self, key: NodeKey, spec: NodeSpec, probe: Callable[[Check], CheckResult]
+    ) -> Callable[[StepSpec], ActionResult]:
+        def act(step: StepSpec) -> ActionResult:
+            timeout = step.effective_timeout
+            base = self._probe_context(key.host, timeout)
+            context = ActionContext(
+                **vars(base),
+                run_id=self.settings.run_id,
+                node=key.node,
+                allow_destructive=self.settings.allow_destructive,
+                incident_dir=self.settings.incident_dir,
+                recheck=lambda: probe(spec.check),
+            )
+            try:
+                return call_with_timeout(step.action.apply, context, timeout + GRACE)
+            except CallTimeout:
+                return ActionResult.failed(f"did not finish within {timeout:g}s (abandoned)")
+            except TransportError as exc:
+                return ActionResult.failed(f"host {key.host} unreachable: {exc}")
+            except Exception as exc:
+                return ActionResult.failed(f"raised {type(exc).__name__}: {exc}")
+
+        return act
+
+
+class _SilentLogger:
+    def bind(self, **_: Any) -> _SilentLogger:
+        return self
+
+    def info(self, *_: Any, **__: Any) -> None:
+        return None
+
+    exception = info
+
+
+def _silent_logger() -> Any:
+    return _SilentLogger()
