@@ -46,7 +46,7 @@ def test_error_ratio_above_max_is_unhealthy(metrics_app: MetricsApp) -> None:
     result = check.probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.evidence["value"] == pytest.approx(0.1)
-    assert "error ratio of http_requests_total 0.1 is above 0.01" == result.reason
+    assert result.reason == "error ratio of http_requests_total 0.1 is above 0.01"
 
 
 def test_error_ratio_since_start_with_window_zero(metrics_app: MetricsApp) -> None:

@@ -9,6 +9,7 @@ touch another engineer's containers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -155,10 +156,8 @@ def make_container(docker_client: DockerClient, test_image: str) -> Iterator[Con
 
     yield make
     for container in created:
-        try:
+        with contextlib.suppress(Exception):  # already gone (a test removed it)
             container.remove(force=True)
-        except Exception:  # already gone (a test removed it)
-            pass
 
 
 def unique_project() -> str:
