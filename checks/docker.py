@@ -31,7 +31,8 @@ class DockerContainerCheck(Check, ContainerRef):
     healthcheck, Docker reports it `healthy`. Unhealthy reasons: missing, exited (with exit
     code and whether the kernel killed it for memory: OOMKilled), restarting, paused,
     created but never started, unhealthy (with the last healthcheck output), still
-    `starting` its healthcheck, and memory use above `max_memory_percent`."""
+    `starting` its healthcheck, no memory limit (with `require_memory_limit`), and memory
+    use above `max_memory_percent`."""
 
     starting_is_healthy: bool = Field(
         False,
@@ -46,12 +47,23 @@ class DockerContainerCheck(Check, ContainerRef):
         "host's memory)",
     )
 
+    require_memory_limit: bool = Field(
+        False,
+        description="a running container without a memory limit is unhealthy (the runbook's "
+        "'Ressourcen-Limits setzen': one leaking service must not starve the others)",
+    )
+
     def probe(self, ctx: ProbeContext) -> CheckResult:
         try:
             with docker_client(ctx, self.docker_host, self.timeout) as client:
                 container = find_container(client, self)
                 state = container_state(container)
                 result = self._judge(container.name or container.short_id, state)
+                limit = int((container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+                if result.is_healthy and self.require_memory_limit and limit <= 0:
+                    return CheckResult.unhealthy(
+                        f"{container.name} has no memory limit", **result.evidence
+                    )
                 if result.is_healthy and self.max_memory_percent is not None:
                     used, limit = memory_usage(client, container)
                     result = self._judge_memory(result, used, limit)
