@@ -73,9 +73,7 @@ class CeleryWorkerCheck(Check, RedisOptions):
                 app.control.ping(timeout=min(self.reply_timeout, self.timeout)) or []
             )
         except Exception as exc:  # kombu raises many types; all mean the broker failed us
-            return CheckResult.error(
-                f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}"
-            )
+            return CheckResult.error(f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}")
         finally:
             app.close()
         answered = sorted(name for reply in replies for name in reply)
@@ -94,6 +92,4 @@ class CeleryWorkerCheck(Check, RedisOptions):
                 f"expected at least {self.min_workers}",
                 **evidence,
             )
-        return CheckResult.healthy(
-            f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence
-        )
+        return CheckResult.healthy(f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence)

@@ -61,9 +61,7 @@ class DockerContainerCheck(Check, ContainerRef):
                 result = self._judge(container.name or container.short_id, state)
                 limit = int((container.attrs.get("HostConfig") or {}).get("Memory") or 0)
                 if result.is_healthy and self.require_memory_limit and limit <= 0:
-                    return CheckResult.unhealthy(
-                        f"{container.name} has no memory limit", **result.evidence
-                    )
+                    return CheckResult.unhealthy(f"{container.name} has no memory limit", **result.evidence)
                 if result.is_healthy and self.max_memory_percent is not None:
                     used, limit = memory_usage(client, container)
                     result = self._judge_memory(result, used, limit)
@@ -123,8 +121,7 @@ class DockerContainerCheck(Check, ContainerRef):
         assert self.max_memory_percent is not None
         if percent > self.max_memory_percent:
             return CheckResult.unhealthy(
-                f"memory at {percent:.1f}% of {_mib(limit)}, more than "
-                f"{self.max_memory_percent:g}%",
+                f"memory at {percent:.1f}% of {_mib(limit)}, more than {self.max_memory_percent:g}%",
                 **evidence,
             )
         return CheckResult.healthy(f"{result.reason}, memory at {percent:.1f}%", **evidence)
@@ -141,9 +138,7 @@ class DockerEnvCheck(Check, ContainerRef):
 
     name: str = Field(description="the environment variable, e.g. JWT_SECRET")
     set: bool = Field(True, description="the variable must be set and not empty")
-    min_length: int | None = Field(
-        None, ge=1, description="the value has at least this many characters"
-    )
+    min_length: int | None = Field(None, ge=1, description="the value has at least this many characters")
     equals: str | None = Field(None, description="the value must be exactly this")
     contains: str | list[str] | None = Field(
         None,

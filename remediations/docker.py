@@ -123,9 +123,7 @@ class DockerExecAction(_DockerAction):
     `unless_cmd`, that command runs first and exit 0 means nothing is to do (`ok`), which
     makes the step idempotent. A non-zero exit of `cmd` fails the step."""
 
-    cmd: str | list[str] = Field(
-        description="command line (run with sh -c) or argument list (run as is)"
-    )
+    cmd: str | list[str] = Field(description="command line (run with sh -c) or argument list (run as is)")
     unless_cmd: str | list[str] | None = Field(
         None, description="a command whose exit 0 says `cmd` is not needed"
     )
@@ -172,7 +170,10 @@ class DockerExecAction(_DockerAction):
         thread that we stop waiting for at the deadline."""
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
         exec_id = client.api.exec_create(
-            container.id, argv, user=self.user or "", workdir=self.workdir,
+            container.id,
+            argv,
+            user=self.user or "",
+            workdir=self.workdir,
             environment=self.environment or None,
         )["Id"]
         outcome: dict[str, Any] = {}

@@ -130,9 +130,7 @@ class RedisCommandAction(Action, RedisOptions):
             if self.unless is not None:
                 reply = client.execute_command(*self.unless.command)
                 if _same(reply, self.unless.equals):
-                    return ActionResult.ok(
-                        f"not needed: {shlex.join(self.unless.command)} answers {reply!r}"
-                    )
+                    return ActionResult.ok(f"not needed: {shlex.join(self.unless.command)} answers {reply!r}")
             reply = client.execute_command(*self.command)
         except redis.exceptions.ResponseError as exc:
             return ActionResult.failed(f"Redis refused {self.command[0]}: {exc}")
@@ -198,9 +196,7 @@ class CeleryPurgeAction(Action, RedisOptions):
 
 def _same(reply: Any, expected: Any) -> bool:
     if isinstance(reply, dict) and isinstance(expected, dict):
-        return {str(k): str(v) for k, v in reply.items()} == {
-            str(k): str(v) for k, v in expected.items()
-        }
+        return {str(k): str(v) for k, v in reply.items()} == {str(k): str(v) for k, v in expected.items()}
     if isinstance(reply, list | tuple) and isinstance(expected, list | tuple):
         return [str(v) for v in reply] == [str(v) for v in expected]
     return str(reply) == str(expected)

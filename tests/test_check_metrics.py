@@ -143,3 +143,8 @@ def test_no_limit_is_rejected_at_validation() -> None:
 def test_bad_label_regex_is_rejected_at_validation() -> None:
     with pytest.raises(ValidationError, match="regular expression"):
         MetricsCheck(url="http://x/metrics", measure="error_ratio", max=1, error_labels={"status": "5(("})
+
+
+def test_window_not_shorter_than_the_timeout_is_rejected_at_validation() -> None:
+    with pytest.raises(ValidationError, match="must be shorter than `timeout`"):
+        MetricsCheck(url="http://x/metrics", measure="quantile", max=0.5, window="10s", timeout="5s")
