@@ -68,10 +68,17 @@ class CeleryWorkerCheck(Check, RedisOptions):
             if self.uses_tls
             else None,
         )
+        # Celery's control mailbox publishes through kombu's process-wide producer pool,
+        # keyed by broker URL: once the broker restarts, the pooled connection is dead
+        # ("Connection closed by server") and every later ping in this process fails.
+        # Without the pool, it publishes on the connection opened here and closed after.
+        app.control.mailbox._producer_pool = None
         try:
-            replies: list[dict[str, Any]] = (
-                app.control.ping(timeout=min(self.reply_timeout, self.timeout)) or []
-            )
+            with app.connection_for_write() as connection:
+                replies: list[dict[str, Any]] = (
+                    app.control.ping(timeout=min(self.reply_timeout, self.timeout), connection=connection)
+                    or []
+                )
         except Exception as exc:  # kombu raises many types; all mean the broker failed us
             return CheckResult.error(f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}")
         finally:

@@ -57,6 +57,16 @@ def test_a_named_worker_that_is_silent_is_unhealthy(
     assert result.evidence["missing"] == ["celery@elsewhere"]
 
 
+def test_a_broker_restart_between_probes_does_not_break_later_probes(redis_db: RedisServer) -> None:
+    # Regression: a connection pooled process-wide by the first probe was dead after the
+    # restart, and the second probe failed with "Connection closed by server".
+    assert check_of(redis_db).probe(probe_context()).health is Health.UNHEALTHY
+    redis_db.stop()
+    redis_db.start()
+    result = check_of(redis_db).probe(probe_context())
+    assert result.health is Health.UNHEALTHY, result.reason
+
+
 def test_unreachable_broker_is_an_error_not_the_workers_fault(closed_port: int) -> None:
     check = CeleryWorkerCheck(url=f"redis://127.0.0.1:{closed_port}/0", timeout=2)
     result = check.probe(probe_context(timeout=2))
