@@ -25,7 +25,7 @@ def test_redis_config_set_runs_until_its_guard_matches(redis_db: RedisServer) ->
     action = redis_action(
         redis_db,
         command=["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
-        unless={"command": ["CONFIG", "GET", "maxmemory-policy"],
+        unless_reply={"command": ["CONFIG", "GET", "maxmemory-policy"],
                 "equals": {"maxmemory-policy": "allkeys-lru"}},
     )
     assert action.apply(action_context()).status is ActionStatus.CHANGED
