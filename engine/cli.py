@@ -125,15 +125,17 @@ def _execute(
 
     from engine import logs
     from engine.node import Mode
+    from engine.progress import live_progress
     from engine.report import print_summary
     from engine.runner import Runner, RunSettings
 
     plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
-    logs.configure(log_format, verbose)  # type: ignore[arg-type]
     settings = RunSettings(
         mode=Mode(mode), forks=forks, allow_destructive=allow_destructive, incident_dir=Path(incident_dir)
     )
-    report = Runner(plan, settings, logger=logs.get_logger()).run()
+    with live_progress(len(plan.specs)) as (on_node_done, log_stream):
+        logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
+        report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()
     if report_path:
         report.write(report_path)
     print_summary(report, sys.stdout)
