@@ -84,7 +84,7 @@ def playbook(
                 command: {{cmd: {q(redis.start_command())}}}
           migrations:
             depends_on: [postgres]
-            alembic_current: {{{pg}, alembic_cmd: {q(alembic.command)}, timeout: 20s}}
+            alembic_current: {{{pg}, alembic_cmd: {q(alembic.command)}, timeout: 30s}}
             remediate:
               - name: alembic upgrade head
                 command: {{cmd: {q(alembic.command + " upgrade head")}}}
