@@ -16,7 +16,7 @@ from tests.servers.redis import RedisServer
 
 def check_of(server: RedisServer, **options: object) -> CeleryWorkerCheck:
     return CeleryWorkerCheck(
-        **{"url": server.url, "password_env": server.password_env, "reply_timeout": 1, **options}
+        **{"url": server.url, "password_env": server.password_env, "reply_timeout": 2, **options}
     )
 
 

@@ -98,7 +98,7 @@ def playbook(
               - docker_restart: {{project: "{{{{ project }}}}", service: backend, stop_timeout: 2s}}
           worker:
             depends_on: [redis]
-            celery_worker: {{url: {q(redis.url)}, password_env: {redis.password_env}, reply_timeout: 1s}}
+            celery_worker: {{url: {q(redis.url)}, password_env: {redis.password_env}, reply_timeout: 2s}}
             verify: {{within: 30s, interval: 500ms}}
             remediate:
               - name: start a worker
