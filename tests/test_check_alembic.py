@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from checks.postgres import AlembicCurrentCheck
 from engine.results import Health
 from tests.servers.alembic_project import REVISIONS, AlembicProject
-from tests.servers.context import probe_context
 from tests.servers.postgres import PostgresServer
+from tests.support.contexts import probe_context
 
 FIRST, HEAD = REVISIONS
 

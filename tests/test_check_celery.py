@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from checks.celery import CeleryWorkerCheck
 from engine.results import Health
 from tests.servers.celery import CeleryWorker
-from tests.servers.context import probe_context
 from tests.servers.redis import RedisServer
+from tests.support.contexts import probe_context
 
 
 def check_of(server: RedisServer, **options: object) -> CeleryWorkerCheck:

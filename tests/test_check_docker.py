@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from checks.docker import DockerContainerCheck, DockerEnvCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.docker import ContainerFactory, healthcheck, unique_project
 from tests.servers.net import wait_until
+from tests.support.contexts import probe_context
 
 pytestmark = pytest.mark.docker
 

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from checks.metrics import MetricsCheck, histogram_quantile
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.metrics import MetricsApp
+from tests.support.contexts import probe_context
 
 
 def test_resident_memory_below_max_is_healthy(metrics_app: MetricsApp) -> None:
