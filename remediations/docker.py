@@ -23,7 +23,7 @@ from engine.clients.docker import (
     docker_errors,
     find_container,
 )
-from engine.clients.sizes import ByteSize
+from engine.clients.sizes import ByteSize, format_size
 from engine.context import ActionContext
 from engine.durations import Duration
 from engine.registry import action_type
@@ -230,9 +230,9 @@ class DockerUpdateAction(_DockerAction):
     def describe(self) -> str:
         parts = []
         if self.memory is not None:
-            parts.append(f"--memory {self.memory}")
+            parts.append(f"--memory {format_size(self.memory)}")
         if self.memory_reservation is not None:
-            parts.append(f"--memory-reservation {self.memory_reservation}")
+            parts.append(f"--memory-reservation {format_size(self.memory_reservation)}")
         return f"docker update {' '.join(parts)} {self.label()}"
 
     def _act(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:

@@ -141,6 +141,11 @@ def test_update_raises_a_limit_above_the_old_memory_and_swap(
     assert container.attrs["HostConfig"]["Memory"] == 1024**3
 
 
+def test_update_describes_itself_like_the_docker_cli() -> None:
+    action = DockerUpdateAction(service="backend", project="cs", memory="1G", memory_reservation=536870912)
+    assert action.describe() == "docker update --memory 1g --memory-reservation 512m cs/backend"
+
+
 def test_update_with_reservation_above_limit_is_rejected_at_validation() -> None:
     with pytest.raises(ValidationError, match="must not exceed"):
         DockerUpdateAction(container="backend", memory="512m", memory_reservation="1g")
