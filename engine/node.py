@@ -65,6 +65,9 @@ class NodeResult:
 Probe = Callable[[Check], CheckResult]
 Act = Callable[[StepSpec], ActionResult]
 Event = Callable[..., None]
+Gate = Callable[[CheckResult], "tuple[Outcome, str] | None"]
+"""Asked before an unhealthy node is remediated: None to go ahead, or the outcome and reason
+it ends with untouched (limits, pauses: see `engine.hooks`)."""
 
 
 @dataclass
@@ -82,6 +85,7 @@ class NodeEvaluation:
     upstream_recovered: bool = False
     """An upstream node was remediated earlier in this run."""
     event: Event = lambda *args, **kwargs: None
+    gate: Gate | None = None
 
     def __post_init__(self) -> None:
         self.result = NodeResult(self.host, self.spec.name, Outcome.HEALTHY, severity=self.spec.severity)
@@ -94,6 +98,11 @@ class NodeEvaluation:
         finally:
             self.result.duration_ms = round((time.perf_counter() - started) * 1000, 2)
         return self.result
+
+    @property
+    def attempt(self) -> int:
+        """The remediation attempt in progress (0 before the first)."""
+        return self._attempt
 
     # --- the state machine -------------------------------------------------------------
 
@@ -122,6 +131,11 @@ class NodeEvaluation:
         if not self.spec.remediate:
             self._end(Outcome.FAILED, f"{first.reason} (no remediation given)", first.evidence)
             return
+        if self.gate is not None:
+            held = self.gate(first)
+            if held is not None:
+                self._end(held[0], held[1], first.evidence)
+                return
         if self.mode is Mode.DRY_RUN:
             self.result.plan = [self._planned(step) for step in self.spec.remediate]
             self._end(Outcome.WOULD_REMEDIATE, first.reason, first.evidence)
@@ -136,6 +150,11 @@ class NodeEvaluation:
             and self.mode is Mode.RUN
         ):
             return False
+        if self.gate is not None:
+            held = self.gate(CheckResult.healthy("upstream recovered"))
+            if held is not None:
+                self._end(Outcome.HEALTHY, f"healthy; not restarted after its upstream recovered: {held[1]}")
+                return True
         self._attempt = 1
         self.result.attempts = 1
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
