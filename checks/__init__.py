@@ -1,6 +1,16 @@
 """Check types: read-only probes, one module per type, registered by their playbook key."""
 
-from checks import command, http, tcp  # noqa: F401  (registers the types)
+from checks import (  # noqa: F401  (registers the types)
+    celery,
+    command,
+    docker,
+    http,
+    metrics,
+    postgres,
+    prometheus,
+    redis,
+    tcp,
+)
 from checks.base import Check
 
 __all__ = ["Check"]

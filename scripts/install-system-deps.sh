@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: a Docker engine, sshd, Redis,
-# PostgreSQL and a static busybox (the root filesystem of the locally built test images).
+# PostgreSQL, a static busybox (the root filesystem of the locally built test images),
+# Prometheus and the docker-compose CLI.
 # Idempotent: does nothing when everything is already there. Needs root.
 set -euo pipefail
 
@@ -10,6 +11,10 @@ command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
+command -v prometheus >/dev/null || missing+=(prometheus)          # prometheus_query tests
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
+  || missing+=(docker-compose)                                      # compose action tests
+command -v openssl >/dev/null || missing+=(openssl)                # TLS Redis test certificates
 command -v ip >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
 

@@ -10,7 +10,18 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.services import Service
 
-pytest_plugins: list[str] = ["tests.servers.state_postgres", "tests.servers.sshd"]
+pytest_plugins: list[str] = [
+    "tests.servers.net",
+    "tests.servers.postgres",
+    "tests.servers.alembic_project",
+    "tests.servers.redis",
+    "tests.servers.docker",
+    "tests.servers.celery",
+    "tests.servers.metrics",
+    "tests.servers.prometheus",
+    "tests.servers.state_postgres",
+    "tests.servers.sshd",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,165 @@
+"""Reaching the Docker engine and finding a container, for the docker check and action types.
+
+A container is named either directly (``container: coffeestudio-backend-1``) or the way
+docker compose labels it (``service: backend`` and optionally ``project: coffeestudio``), so
+that playbooks keep working when compose renames containers between versions (``_1``/``-1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from engine.context import ProbeContext
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+class DockerError(Exception):
+    """The Docker engine could not be asked (not reachable, API error, timeout), or the
+    container reference is ambiguous. Checks report it as an error, actions as failed."""
+
+
+class ContainerNotFound(DockerError):
+    """No container matches the reference."""
+
+
+class ContainerRef(BaseModel):
+    """Options naming one container, shared by every docker check and action."""
+
+    container: str | None = Field(
+        None, description="container name or id; alternatively give `service` (and `project`)"
+    )
+    service: str | None = Field(None, description=f"docker compose service name (label `{SERVICE_LABEL}`)")
+    project: str | None = Field(
+        None,
+        description=f"docker compose project name (label `{PROJECT_LABEL}`); without it, any "
+        "project's container of `service` matches, and more than one is an error",
+    )
+    docker_host: str | None = Field(
+        None,
+        description="Docker engine URL (unix:///var/run/docker.sock, ssh://user@host, "
+        "tcp://host:2376); defaults to the host variable `docker_host`, then to DOCKER_HOST "
+        "and the local socket",
+    )
+
+    @model_validator(mode="after")
+    def _names_one_container(self) -> ContainerRef:
+        if (self.container is None) == (self.service is None):
+            raise ValueError(
+                "name the container either by `container` (name or id) or by compose "
+                "`service` (with optional `project`), not both and not neither"
+            )
+        if self.project is not None and self.service is None:
+            raise ValueError("`project` needs `service`: it selects a compose service's container")
+        return self
+
+    def label(self) -> str:
+        """How reports name the container."""
+        if self.container is not None:
+            return self.container
+        return f"{self.project}/{self.service}" if self.project else f"service {self.service}"
+
+
+@contextmanager
+def docker_client(ctx: ProbeContext, docker_host: str | None, timeout: float) -> Iterator[DockerClient]:
+    """A Docker SDK client for the host's engine, closed afterwards.
+
+    `timeout` bounds every API call, so that a hung engine turns into an error instead of
+    a hung run.
+    """
+    import docker
+    import docker.errors
+
+    url = docker_host or ctx.hostvars.get("docker_host")
+    try:
+        if url:
+            client = docker.DockerClient(base_url=str(url), timeout=max(1, round(timeout)))
+        else:
+            client = docker.from_env(timeout=max(1, round(timeout)))
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot reach the Docker engine: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def docker_errors() -> Iterator[None]:
+    """Turn the SDK's and requests' exceptions into `DockerError` with a readable message."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise ContainerNotFound(str(exc.explanation or exc)) from exc
+    except docker.errors.APIError as exc:
+        raise DockerError(f"Docker engine: {exc.explanation or exc}") from exc
+    except (requests.exceptions.Timeout, TimeoutError) as exc:
+        raise DockerError(f"Docker engine did not answer in time: {exc}") from exc
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        raise DockerError(f"cannot reach the Docker engine: {exc}") from exc
+
+
+def find_container(client: DockerClient, ref: ContainerRef) -> Container:
+    """The one container `ref` names; `ContainerNotFound` when there is none, `DockerError`
+    when compose labels match several (scaled services must be named by container)."""
+    with docker_errors():
+        if ref.container is not None:
+            return client.containers.get(ref.container)
+        labels = [f"{SERVICE_LABEL}={ref.service}"]
+        if ref.project:
+            labels.append(f"{PROJECT_LABEL}={ref.project}")
+        found = client.containers.list(all=True, filters={"label": labels})
+    if not found:
+        raise ContainerNotFound(f"no container of {ref.label()} exists")
+    if len(found) > 1:
+        names = ", ".join(sorted(c.name or c.short_id for c in found))
+        raise DockerError(f"{len(found)} containers match {ref.label()} ({names}); name one with `container`")
+    return found[0]
+
+
+def container_state(container: Container) -> dict[str, Any]:
+    """The container's `State` from a fresh inspect."""
+    with docker_errors():
+        container.reload()
+    state: dict[str, Any] = container.attrs.get("State", {})
+    return state
+
+
+def memory_usage(client: DockerClient, container: Container) -> tuple[int, int]:
+    """Memory used and the limit, in bytes, as `docker stats` computes them: the page cache
+    is not counted (it is reclaimable), and without a limit the host's memory is the limit."""
+    with docker_errors():
+        stats: dict[str, Any] = client.api.stats(container.id, stream=False, one_shot=True)
+    memory = stats.get("memory_stats") or {}
+    usage = int(memory.get("usage") or 0)
+    details = memory.get("stats") or {}
+    # The docker CLI subtracts inactive file pages: total_inactive_file on cgroup v1,
+    # inactive_file on cgroup v2 (see docker/cli calculateMemUsageUnixNoCache).
+    for key in ("total_inactive_file", "inactive_file"):
+        if key in details and int(details[key]) < usage:
+            usage -= int(details[key])
+            break
+    return usage, int(memory.get("limit") or 0)
+
+
+def last_health_log(state: dict[str, Any]) -> str:
+    """The output of the newest healthcheck run, trimmed to its last line."""
+    log = (state.get("Health") or {}).get("Log") or []
+    if not log:
+        return ""
+    newest = log[-1]
+    lines = str(newest.get("Output") or "").strip().splitlines()
+    output = lines[-1] if lines else ""
+    return f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
