@@ -26,6 +26,7 @@ from engine.clock import SystemClock
 from engine.locking import LockHeld
 from engine.planning import RunPlan
 from engine.runner import RunSettings
+from engine.transports import TransportPool
 
 
 def jittered(
@@ -84,6 +85,8 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
         plan = self.load_plan()
+        # Connections (SSH) stay open between ticks: a tick costs what its commands cost.
+        transports = TransportPool(plan.hostvars)
         store = open_store(self.store_location)
         latest = LatestMetrics()
         server = serve(self.metrics_port, latest) if self.metrics_port is not None else None
@@ -95,7 +98,11 @@ class Daemon:
             while not self.stopping.is_set():
                 if self._reload:
                     self._reload = False
-                    plan = self._reloaded(plan)
+                    reloaded = self._reloaded(plan)
+                    if reloaded is not plan:
+                        plan = reloaded
+                        transports.close()  # hosts or their settings may have changed
+                        transports = TransportPool(plan.hostvars)
                 settings = RunSettings(
                     forks=self.forks,
                     allow_destructive=self.allow_destructive,
@@ -103,7 +110,14 @@ class Daemon:
                     incident_dir=self.incident_dir,
                 )
                 try:
-                    report = run_unattended(plan, settings, store, logger=self.logger, stopping=self.stopping)
+                    report = run_unattended(
+                        plan,
+                        settings,
+                        store,
+                        logger=self.logger,
+                        stopping=self.stopping,
+                        transports=transports,
+                    )
                 except LockHeld as exc:
                     self.logger.warning("another run holds the lock", host=exc.host, holder=exc.holder)
                     sdnotify.notify(f"STATUS=skipped a run: {exc}")
@@ -122,6 +136,7 @@ class Daemon:
             if server is not None:
                 server.shutdown()
             store.close()
+            transports.close()
             self.logger.info("daemon stopped")
         return 0
 

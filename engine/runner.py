@@ -63,6 +63,8 @@ class Runner:
     ) -> None:
         self.plan = plan
         self.settings = settings or RunSettings()
+        # A pool handed in (the daemon's, kept between ticks) stays open; our own is closed.
+        self._owns_transports = transports is None
         self.transports = transports or TransportPool(plan.hostvars)
         self.log = logger if logger is not None else _silent_logger()
         self.on_node_done = on_node_done or (lambda result: None)
@@ -82,7 +84,8 @@ class Runner:
         try:
             self._walk()
         finally:
-            self.transports.close()
+            if self._owns_transports:
+                self.transports.close()
         report.nodes = [self.results[key] for key in self.plan.order()]
         report.finished_at = settings.clock.now()
         self.log.info("run finished", run_id=settings.run_id, exit_code=report.exit_code, **report.counts)

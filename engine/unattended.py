@@ -36,6 +36,7 @@ from engine.results import ActionResult, ActionStatus, CheckResult, Outcome
 from engine.runner import NodeDone, Runner, RunSettings
 from engine.state import StateStore
 from engine.state.base import Escalation
+from engine.transports import TransportPool
 
 _SEEN_UNHEALTHY_IN_CHECK = (Outcome.UNHEALTHY, Outcome.ERROR)
 _GOOD_NOW = (Outcome.HEALTHY, Outcome.REMEDIATED)
@@ -177,7 +178,9 @@ class Guard:
             self.store.add_transition(key.host, key.node, at, health)
 
 
-def blast_radius_hold(plan: RunPlan, settings: RunSettings, logger: Any) -> str | None:
+def blast_radius_hold(
+    plan: RunPlan, settings: RunSettings, logger: Any, transports: TransportPool | None = None
+) -> str | None:
     """With ``run_limits.max_unhealthy_share``: check every node first (changing nothing);
     why the run must act on none, or None."""
     share = plan.settings.run_limits.max_unhealthy_share if plan.settings else None
@@ -190,7 +193,7 @@ def blast_radius_hold(plan: RunPlan, settings: RunSettings, logger: Any) -> str 
         incident_dir=settings.incident_dir,
         run_id=settings.run_id,
     )
-    report = Runner(plan, probe, logger=logger).run()
+    report = Runner(plan, probe, logger=logger, transports=transports).run()
     unhealthy = sum(1 for n in report.nodes if n.outcome in _SEEN_UNHEALTHY_IN_CHECK)
     if not limits.blast_radius_exceeded(unhealthy, len(report.nodes), share):
         return None
@@ -212,6 +215,7 @@ def run_unattended(
     logger: Any = None,
     stopping: threading.Event | None = None,
     on_node_done: NodeDone | None = None,
+    transports: TransportPool | None = None,
 ) -> RunReport:
     """One run with state (see the module docstring). In RUN mode it takes the run lock first
     and raises `engine.locking.LockHeld` when another run holds it; a dry-run reads the state
@@ -221,7 +225,9 @@ def run_unattended(
     if settings.mode is Mode.RUN:
         lock = store.lock(plan.hosts, LockOwner(settings.run_id))
     try:
-        hold = blast_radius_hold(plan, settings, logger) if settings.mode is not Mode.CHECK else None
+        hold = (
+            blast_radius_hold(plan, settings, logger, transports) if settings.mode is not Mode.CHECK else None
+        )
         guard = Guard(store, plan, settings, logger, stopping, hold)
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
@@ -237,7 +243,7 @@ def run_unattended(
             if on_node_done is not None:
                 on_node_done(result)
 
-        report = Runner(plan, settings, logger=logger, on_node_done=node_done).run()
+        report = Runner(plan, settings, logger=logger, on_node_done=node_done, transports=transports).run()
         if recording:
             Escalator(store, plan, settings, logger).after_run(report, guard)
             store.finish_run(settings.run_id, settings.clock.now(), report.exit_code, report.counts)

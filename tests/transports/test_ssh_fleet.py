@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from engine.node import Outcome
 from engine.planning import plan_run
 from engine.runner import Runner, RunSettings
+from engine.transports import TransportPool
 from inventory import load_inventory
 from tests.servers.sshd import SSHFleet
 
@@ -47,9 +47,7 @@ def test_fifty_hosts_in_one_run_each_over_one_connection(ssh_fleet: SSHFleet, tm
     playbook.write_text(PLAYBOOK)
 
     plan = plan_run(playbook, load_inventory([str(inventory)]))
-    started = time.monotonic()
     report = Runner(plan, RunSettings(forks=50)).run()
-    elapsed = time.monotonic() - started
 
     outcomes = {(n.host, n.node): n.outcome for n in report.nodes}
     assert {k: v for k, v in outcomes.items() if k[0] != "node-down"} == {
@@ -58,4 +56,28 @@ def test_fifty_hosts_in_one_run_each_over_one_connection(ssh_fleet: SSHFleet, tm
     assert outcomes[("node-down", "alive")] is Outcome.ERROR
     assert outcomes[("node-down", "proc")] is Outcome.BLOCKED
     assert [s.accepted_logins() for s in servers] == [1] * 50
-    assert elapsed < 20
+
+
+def test_a_pool_kept_between_runs_keeps_each_connection_open(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
+    # The daemon's ticks: the second run over the same hosts logs in nowhere again.
+    servers = ssh_fleet.start(3)
+    known = ssh_fleet.known_hosts(servers, name="tick_known_hosts")
+    hosts = {f"tick{i}": ssh_fleet.hostvars(s, known) for i, s in enumerate(servers)}
+    inventory = tmp_path / "ticks.yml"
+    inventory.write_text(json.dumps({"fleet": {"hosts": hosts}}))
+    playbook = tmp_path / "ticks-playbook.yml"
+    playbook.write_text(PLAYBOOK)
+    plan = plan_run(playbook, load_inventory([str(inventory)]))
+    logins_before = [s.accepted_logins() for s in servers]
+    pool = TransportPool(plan.hostvars)
+    try:
+        for _ in range(3):
+            report = Runner(plan, RunSettings(forks=3), transports=pool).run()
+            assert {n.outcome for n in report.nodes} == {Outcome.HEALTHY}
+    finally:
+        pool.close()
+    assert [s.accepted_logins() - before for s, before in zip(servers, logins_before, strict=True)] == [
+        1,
+        1,
+        1,
+    ]
