@@ -21,7 +21,7 @@ class Check(BaseModel):
     error result for the node.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     type_key: ClassVar[str] = ""
 
     timeout: Duration = 10.0

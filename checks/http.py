@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from checks.base import Check
 from engine.context import ProbeContext
@@ -16,7 +16,11 @@ from engine.durations import Duration
 from engine.registry import check_type
 from engine.results import CheckResult
 
-StatusCodes = Annotated[list[int], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]
+StatusCodes = Annotated[
+    list[int],
+    BeforeValidator(lambda v: v if isinstance(v, list) else [v]),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}),
+]
 
 
 @check_type("http")

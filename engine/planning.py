@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.graph import GraphError, NodeKey, build_graph
+from engine.graph import DependencyGraph, GraphError, NodeKey, build_graph
 from engine.playbook.errors import PlaybookError, Problem
 from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
 from engine.playbook.models import NodeSpec
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from inventory import Inventory
 
 
@@ -25,7 +23,7 @@ class RunPlan:
 
     playbook: str
     source: str
-    graph: nx.DiGraph
+    graph: DependencyGraph
     specs: dict[NodeKey, NodeSpec]
     variables: dict[str, dict[str, Any]]
     """Per host: the rendered variables (inventory, playbook vars, extra vars)."""
@@ -38,9 +36,7 @@ class RunPlan:
 
     def order(self) -> list[NodeKey]:
         """Nodes in a deterministic topological order (upstreams first)."""
-        import networkx as nx
-
-        return list(nx.lexicographical_topological_sort(self.graph))
+        return self.graph.topological_order()
 
 
 def plan_run(
@@ -84,7 +80,9 @@ def plan_run(
     return RunPlan(name, source.file, graph, specs, variables, hostvars)
 
 
-def _graph(source: PlaybookSource, specs: Mapping[NodeKey, NodeSpec], all_hosts: list[str]) -> nx.DiGraph:
+def _graph(
+    source: PlaybookSource, specs: Mapping[NodeKey, NodeSpec], all_hosts: list[str]
+) -> DependencyGraph:
     dependencies: dict[str, dict[str, list[str]]] = {}
     for key, spec in specs.items():
         dependencies.setdefault(key.host, {})[key.node] = spec.depends_on
@@ -92,6 +90,4 @@ def _graph(source: PlaybookSource, specs: Mapping[NodeKey, NodeSpec], all_hosts:
         graph = build_graph(dependencies, all_hosts)
     except GraphError as exc:
         raise PlaybookError([source.problem(path, message) for path, message in exc.problems]) from None
-    for key, spec in specs.items():
-        graph.nodes[key]["spec"] = spec
     return graph

@@ -13,6 +13,16 @@ from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
 from engine.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
 
 REF = "#/$defs/{model}"
+TEMPLATE = {"type": "string", "pattern": "\\{\\{.*\\}\\}", "description": "a {{ }} template"}
+
+
+def _templatable(properties: dict[str, Any]) -> dict[str, Any]:
+    """Any option may be a {{ }} template, rendered before validation: allow one where the
+    type is not a string already."""
+    return {
+        name: prop if prop.get("type") == "string" else {"anyOf": [prop, TEMPLATE]}
+        for name, prop in properties.items()
+    }
 
 
 def playbook_schema() -> dict[str, Any]:
@@ -28,6 +38,9 @@ def playbook_schema() -> dict[str, Any]:
     ]
     refs, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     defs: dict[str, Any] = top.get("$defs", {})
+    for definition in defs.values():
+        if "properties" in definition:
+            definition["properties"] = _templatable(definition["properties"])
 
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         return refs[(model, "validation")]

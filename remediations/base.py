@@ -18,7 +18,7 @@ class Action(BaseModel):
     `failed` with a reason otherwise; running it twice is safe.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     type_key: ClassVar[str] = ""
     destructive: ClassVar[bool] = False
     """Deletes data: runs only when the playbook says ``destructive: true`` on the step and the

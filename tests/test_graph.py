@@ -44,3 +44,13 @@ def test_a_cross_host_dependency_on_a_host_outside_the_run_is_dropped() -> None:
 def test_a_cross_host_dependency_on_an_unknown_host_is_an_error() -> None:
     with pytest.raises(GraphError, match="there is no host 'db9'"):
         build_graph({"app1": {"api": ["db9:postgres"]}}, all_hosts=["app1"])
+
+
+def test_the_topological_order_is_deterministic_smallest_ready_node_first() -> None:
+    graph = build_graph({"h": {"web": ["api"], "api": ["db", "cache"], "db": [], "cache": []}})
+    assert [k.node for k in graph.topological_order()] == ["cache", "db", "api", "web"]
+
+
+def test_the_graph_converts_to_a_networkx_digraph_with_the_same_edges() -> None:
+    graph = build_graph({"h": {"db": [], "api": ["db"]}})
+    assert list(graph.to_networkx().edges) == [(NodeKey("h", "db"), NodeKey("h", "api"))]

@@ -20,7 +20,7 @@ Severity = Literal["P0", "P1", "P2", "P3"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class BackoffSpec(_Strict):
