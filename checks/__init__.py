@@ -4,6 +4,7 @@ from checks import (  # noqa: F401  (registers the types)
     celery,
     command,
     docker,
+    docker_command,
     http,
     metrics,
     postgres,

@@ -45,6 +45,11 @@ class DockerContainerCheck(Check, ContainerRef):
         "(computed like `docker stats`: page cache excluded; without a limit, of the "
         "host's memory)",
     )
+    require_memory_limit: bool = Field(
+        False,
+        description="a running container without a memory limit is unhealthy (the runbook: "
+        "set limits, so one container cannot take the host's memory)",
+    )
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         try:
@@ -52,6 +57,8 @@ class DockerContainerCheck(Check, ContainerRef):
                 container = find_container(client, self)
                 state = container_state(container)
                 result = self._judge(container.name or container.short_id, state)
+                if result.is_healthy and self.require_memory_limit:
+                    result = self._judge_limit(result, container.attrs.get("HostConfig") or {})
                 if result.is_healthy and self.max_memory_percent is not None:
                     used, limit = memory_usage(client, container)
                     result = self._judge_memory(result, used, limit)
@@ -96,6 +103,14 @@ class DockerContainerCheck(Check, ContainerRef):
             failing_streak=health.get("FailingStreak"),
             last_health_output=last,
             **evidence,
+        )
+
+    def _judge_limit(self, result: CheckResult, host_config: dict[str, Any]) -> CheckResult:
+        if int(host_config.get("Memory") or 0) > 0:
+            return result
+        name = result.evidence.get("container", self.label())
+        return CheckResult.unhealthy(
+            f"{name} has no memory limit", memory_limit_bytes=0, **result.evidence
         )
 
     def _judge_memory(self, result: CheckResult, used: int, limit: int) -> CheckResult:
