@@ -273,3 +273,8 @@ def schema() -> None:
 def main() -> None:
     """Console entry point."""
     cli(prog_name="remediate")
+
+
+from engine.cli_lab import lab  # noqa: E402  (own module; registered here, after `cli` exists)
+
+cli.add_command(lab)

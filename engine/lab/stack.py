@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.docker import PROJECT_LABEL, SERVICE_LABEL
+from engine.lab import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -43,7 +44,7 @@ IMAGE = "remediate-lab/base:1"
 LAB_LABEL = "remediate.lab"
 SPEC_LABEL = "remediate.lab.spec"
 PORTS_LABEL = "remediate.lab.ports"
-DEFAULT_PROJECT = "coffeestudio-lab"
+
 SERVICES = ("postgres", "redis", "backend", "worker", "beat", "frontend")
 """In start order: every service comes after what it needs."""
 MEMORY_LIMIT = "256M"
