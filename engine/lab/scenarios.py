@@ -50,11 +50,13 @@ def _pending_migration(lab: Lab) -> str:
 
 def _no_memory_limit(lab: Lab) -> str:
     lab.recreate("backend", Overrides(no_memory_limit=True))
+    lab.wait_healthy()  # the new backend answers: only its limit is wrong
     return "recreated backend without a memory limit"
 
 
 def _short_jwt_secret(lab: Lab) -> str:
     lab.recreate("backend", Overrides(environment=(("JWT_SECRET", SHORT_JWT_SECRET),)))
+    lab.wait_healthy()
     return f"recreated backend with a JWT_SECRET of {len(SHORT_JWT_SECRET)} characters"
 
 
