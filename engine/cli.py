@@ -275,6 +275,10 @@ def main() -> None:
     cli(prog_name="remediate")
 
 
-from engine.cli_lab import lab  # noqa: E402  (own module; registered here, after `cli` exists)
 
+# Commands in modules of their own, registered once `cli` exists.
+from engine.cli_init import init  # noqa: E402
+from engine.cli_lab import lab  # noqa: E402
+
+cli.add_command(init)
 cli.add_command(lab)
