@@ -432,13 +432,20 @@ exec postgres -D /data/pg -c listen_addresses='*' -c fsync=off -c synchronous_co
 def _celery_ping(broker: str) -> str:
     from celery import Celery
 
-    app = Celery("lab-probe", broker=broker, set_as_current=False)
-    app.conf.update(broker_connection_retry=False, broker_connection_timeout=3)
-    try:
-        replies = app.control.ping(timeout=1.0) or []
-    finally:
-        app.close()
-    return "ok" if replies else "no worker answers ping"
+    # Twice: kombu keeps broker connections in process-wide state, and the first use after
+    # Redis restarted fails on the stale one ("Connection closed by server").
+    for attempt in (1, 2):
+        app = Celery("lab-probe", broker=broker, set_as_current=False)
+        app.conf.update(broker_connection_retry=False, broker_connection_timeout=3, broker_pool_limit=0)
+        try:
+            replies = app.control.ping(timeout=1.0) or []
+            return "ok" if replies else "no worker answers ping"
+        except Exception:
+            if attempt == 2:
+                raise
+        finally:
+            app.close()
+    raise AssertionError("unreachable")
 
 
 def _http_ok(url: str, needle: bytes) -> str:

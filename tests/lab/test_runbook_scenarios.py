@@ -277,3 +277,10 @@ def test_jwt_secret_value_never_appears_in_output_logs_or_reports(episodes: Epis
     for run in (episode.plan, episode.run, episode.again):
         assert SHORT_JWT_SECRET not in run.text
         assert lab.jwt_secret() not in run.text
+
+
+def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes: Episodes, lab: Lab) -> None:
+    planned = episodes.of("postgres-stopped").plan.node("backend")["plan"]
+    assert f"after upstream recovery: restart backend: docker restart {lab.project}/backend (grace 10s)" in planned
+    migration = planned[0]
+    assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes]")
