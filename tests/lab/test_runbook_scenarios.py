@@ -281,6 +281,9 @@ def test_jwt_secret_value_never_appears_in_output_logs_or_reports(episodes: Epis
 
 def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes: Episodes, lab: Lab) -> None:
     planned = episodes.of("postgres-stopped").plan.node("backend")["plan"]
-    assert f"after upstream recovery: restart backend: docker restart {lab.project}/backend (grace 10s)" in planned
+    assert (
+        f"after upstream recovery: restart backend: docker restart {lab.project}/backend (grace 10s)"
+        in planned
+    )
     migration = planned[0]
     assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes]")
