@@ -151,12 +151,14 @@ class Lab:
         for container in self._containers():
             with contextlib.suppress(Exception):
                 container.remove(force=True)
-        for network in self.client.networks.list(names=[self.network_name]):
+        for network in self._networks():
             with contextlib.suppress(Exception):
                 network.remove()
 
-    def exists(self) -> bool:
-        return bool(self.client.networks.list(names=[self.network_name]))
+    def _networks(self) -> list[Network]:
+        """The lab's network (Docker's name filter also matches longer names: other labs')."""
+        found = self.client.networks.list(names=[self.network_name])
+        return [network for network in found if network.name == self.network_name]
 
     # --- containers ---------------------------------------------------------------------
 
@@ -392,8 +394,7 @@ class Lab:
             )
 
     def _ensure_network(self) -> Network:
-        found = self.client.networks.list(names=[self.network_name])
-        exact = [n for n in found if n.name == self.network_name]
+        exact = self._networks()
         if exact:
             return exact[0]
         ports = Ports.free()
@@ -407,9 +408,7 @@ class Lab:
         return self.client.networks.create(self.network_name, driver="bridge", labels=labels)
 
     def _load(self) -> None:
-        found = [
-            n for n in self.client.networks.list(names=[self.network_name]) if n.name == self.network_name
-        ]
+        found = self._networks()
         if not found:
             raise LabError(f"no lab {self.project!r} on this Docker engine (run `remediate lab up`)")
         labels = found[0].attrs.get("Labels") or {}
