@@ -313,11 +313,18 @@ class Lab:
         return self._jwt_secret
 
     def _migrate(self) -> None:
-        if self._revision() == HEAD_REVISION:
-            return  # `alembic upgrade head` would only cost a Python start in the container
-        code, output = self.exec("backend", "alembic upgrade head")
-        if code != 0:
-            raise LabError(f"alembic upgrade head failed in the backend: {output.strip()[-500:]}")
+        # A freshly started backend migrates too (as the real one does on start): two
+        # concurrent `alembic upgrade head` can collide creating the same table, and then
+        # one of them has done the work. So: done when at head, else try again.
+        output = ""
+        for _ in range(3):
+            if self._revision() == HEAD_REVISION:
+                return
+            code, output = self.exec("backend", "alembic upgrade head")
+            if code == 0:
+                return
+            time.sleep(1.0)
+        raise LabError(f"alembic upgrade head failed in the backend: {output.strip()[-500:]}")
 
     def _revision(self) -> str | None:
         import psycopg
