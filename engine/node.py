@@ -187,7 +187,7 @@ class NodeEvaluation:
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
-                verified, last = self._verify()
+                verified, last = self._verify(changed=status is ActionStatus.CHANGED)
                 if verified:
                     return True, last
                 if last.health is Health.ERROR:
@@ -225,14 +225,19 @@ class NodeEvaluation:
             return None
         return "refused, destructive: " + " and ".join(missing)
 
-    def _verify(self) -> tuple[bool, CheckResult]:
-        """Poll the check until it passes `successes` times in a row, or `within` runs out."""
+    def _verify(self, changed: bool = True) -> tuple[bool, CheckResult]:
+        """Poll the check until it passes `successes` times in a row, or `within` runs out.
+
+        After a step that changed nothing (`ok`: saved logs, a guard said not needed) an
+        unhealthy check ends the wait at once: there is no fix to take effect."""
         verify = self.spec.verify
         deadline = self.clock.monotonic() + verify.within
         streak = 0
         while True:
             result = self._check("verify")
             if result.health is Health.ERROR:
+                return False, result
+            if not changed and not result.is_healthy:
                 return False, result
             streak = streak + 1 if result.is_healthy else 0
             if streak >= verify.successes:
