@@ -23,7 +23,7 @@ PYTHON = sys.executable
 REMEDIATE = str(Path(PYTHON).parent / "remediate")
 
 # Runs in a fresh process per scenario, so that peak memory belongs to that scenario alone.
-SCENARIO = r'''
+SCENARIO = r"""
 import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -65,7 +65,7 @@ print(json.dumps({
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "base_rss_mb": base_rss / 1024,
 }))
-'''
+"""
 
 
 def write(directory: Path, name: str, nodes: dict[str, str]) -> Path:
@@ -83,7 +83,8 @@ def scenario(directory: Path, playbook: Path, forks: int) -> dict[str, float]:
         text=True,
         check=True,
     )
-    return json.loads(output.stdout)  # type: ignore[no-any-return]
+    figures: dict[str, float] = json.loads(output.stdout)
+    return figures
 
 
 def timed(command: list[str], runs: int = 9) -> float:
@@ -101,7 +102,8 @@ def main() -> None:
         print("(a) 1,000 no-op nodes")
         wide = write(directory, "wide", {f"n{i}": "{noop: {}}" for i in range(1000)})
         deep = write(
-            directory, "deep",
+            directory,
+            "deep",
             {f"n{i}": "{noop: {}" + (f", depends_on: [n{i - 1}]" if i else "") + "}" for i in range(1000)},
         )
         for name, playbook in (("wide", wide), ("deep", deep)):
@@ -121,8 +123,10 @@ def main() -> None:
                 after = f", depends_on: [{chain}{step - 1}]" if step else ""
                 chains[f"{chain}{step}"] = "{pause: {seconds: 0.2}" + after + "}"
         figures = scenario(directory, write(directory, "chains", chains), forks=4)
-        print(f"  wall {figures['run_s']:.3f}s over critical path 0.600s: "
-              f"ratio {figures['run_s'] / 0.6:.3f} (target <= 1.15)")
+        print(
+            f"  wall {figures['run_s']:.3f}s over critical path 0.600s: "
+            f"ratio {figures['run_s'] / 0.6:.3f} (target <= 1.15)"
+        )
 
         print("(c) start-up, medians of 9")
         demo = str(ROOT / "tests" / "playbooks" / "demo.yml")
@@ -131,8 +135,9 @@ def main() -> None:
         help_s = timed([REMEDIATE, "--help"])
         validate_s = timed([REMEDIATE, "validate", demo, "-e", variables])
         print(f"  python -c pass: {floor:.3f}s (lower bound)")
-        ratio = help_s / floor
-        print(f"  remediate --help: {help_s:.3f}s ({ratio:.1f}x the bare interpreter; target < 0.2 s)")
+        print(
+            f"  remediate --help: {help_s:.3f}s ({help_s / floor:.1f}x the bare interpreter; target < 0.2 s)"
+        )
         print(f"  remediate validate: {validate_s:.3f}s ({validate_s / floor:.1f}x; target < 0.2 s)")
         print(f"  max RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

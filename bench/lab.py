@@ -53,7 +53,8 @@ def heal_once(lab: Lab, scenario: str, workdir: Path) -> tuple[float, float, int
     report = workdir / f"{scenario}-{uuid.uuid4().hex[:6]}.json"
     completed = subprocess.run(
         [REMEDIATE, "run", "-e", json.dumps({**lab.variables(), **FAST}), "--log-format", "json",
-         "--report", str(report), "--incident-dir", str(workdir / "incidents")],
+         "--report", str(report), "--incident-dir", str(workdir / "incidents"),
+         "--state", str(workdir / f"{scenario}.db")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     events = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]

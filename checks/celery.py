@@ -68,14 +68,19 @@ class CeleryWorkerCheck(Check, RedisOptions):
             if self.uses_tls
             else None,
         )
+        # Celery's control mailbox publishes through kombu's process-wide producer pool,
+        # keyed by broker URL: once the broker restarts, the pooled connection is dead
+        # ("Connection closed by server") and every later ping in this process fails.
+        # Without the pool, it publishes on the connection opened here and closed after.
+        app.control.mailbox._producer_pool = None
         try:
-            replies: list[dict[str, Any]] = (
-                app.control.ping(timeout=min(self.reply_timeout, self.timeout)) or []
-            )
+            with app.connection_for_write() as connection:
+                replies: list[dict[str, Any]] = (
+                    app.control.ping(timeout=min(self.reply_timeout, self.timeout), connection=connection)
+                    or []
+                )
         except Exception as exc:  # kombu raises many types; all mean the broker failed us
-            return CheckResult.error(
-                f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}"
-            )
+            return CheckResult.error(f"cannot ping workers through the broker: {ctx.redactor.text(str(exc))}")
         finally:
             app.close()
         answered = sorted(name for reply in replies for name in reply)
@@ -94,6 +99,4 @@ class CeleryWorkerCheck(Check, RedisOptions):
                 f"expected at least {self.min_workers}",
                 **evidence,
             )
-        return CheckResult.healthy(
-            f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence
-        )
+        return CheckResult.healthy(f"{len(answered)} worker(s) answered: {', '.join(answered)}", **evidence)

@@ -31,7 +31,8 @@ class DockerContainerCheck(Check, ContainerRef):
     healthcheck, Docker reports it `healthy`. Unhealthy reasons: missing, exited (with exit
     code and whether the kernel killed it for memory: OOMKilled), restarting, paused,
     created but never started, unhealthy (with the last healthcheck output), still
-    `starting` its healthcheck, and memory use above `max_memory_percent`."""
+    `starting` its healthcheck, no memory limit (with `require_memory_limit`), and memory
+    use above `max_memory_percent`."""
 
     starting_is_healthy: bool = Field(
         False,
@@ -45,10 +46,11 @@ class DockerContainerCheck(Check, ContainerRef):
         "(computed like `docker stats`: page cache excluded; without a limit, of the "
         "host's memory)",
     )
+
     require_memory_limit: bool = Field(
         False,
-        description="a running container without a memory limit is unhealthy (the runbook: "
-        "set limits, so one container cannot take the host's memory)",
+        description="a running container without a memory limit is unhealthy (the runbook's "
+        "'Ressourcen-Limits setzen': one leaking service must not starve the others)",
     )
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
@@ -57,8 +59,9 @@ class DockerContainerCheck(Check, ContainerRef):
                 container = find_container(client, self)
                 state = container_state(container)
                 result = self._judge(container.name or container.short_id, state)
-                if result.is_healthy and self.require_memory_limit:
-                    result = self._judge_limit(result, container.attrs.get("HostConfig") or {})
+                limit = int((container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+                if result.is_healthy and self.require_memory_limit and limit <= 0:
+                    return CheckResult.unhealthy(f"{container.name} has no memory limit", **result.evidence)
                 if result.is_healthy and self.max_memory_percent is not None:
                     used, limit = memory_usage(client, container)
                     result = self._judge_memory(result, used, limit)
@@ -105,14 +108,6 @@ class DockerContainerCheck(Check, ContainerRef):
             **evidence,
         )
 
-    def _judge_limit(self, result: CheckResult, host_config: dict[str, Any]) -> CheckResult:
-        if int(host_config.get("Memory") or 0) > 0:
-            return result
-        name = result.evidence.get("container", self.label())
-        return CheckResult.unhealthy(
-            f"{name} has no memory limit", memory_limit_bytes=0, **result.evidence
-        )
-
     def _judge_memory(self, result: CheckResult, used: int, limit: int) -> CheckResult:
         if limit <= 0:
             return CheckResult.error("Docker reports no memory limit to compare with")
@@ -126,8 +121,7 @@ class DockerContainerCheck(Check, ContainerRef):
         assert self.max_memory_percent is not None
         if percent > self.max_memory_percent:
             return CheckResult.unhealthy(
-                f"memory at {percent:.1f}% of {_mib(limit)}, more than "
-                f"{self.max_memory_percent:g}%",
+                f"memory at {percent:.1f}% of {_mib(limit)}, more than {self.max_memory_percent:g}%",
                 **evidence,
             )
         return CheckResult.healthy(f"{result.reason}, memory at {percent:.1f}%", **evidence)
@@ -144,9 +138,7 @@ class DockerEnvCheck(Check, ContainerRef):
 
     name: str = Field(description="the environment variable, e.g. JWT_SECRET")
     set: bool = Field(True, description="the variable must be set and not empty")
-    min_length: int | None = Field(
-        None, ge=1, description="the value has at least this many characters"
-    )
+    min_length: int | None = Field(None, ge=1, description="the value has at least this many characters")
     equals: str | None = Field(None, description="the value must be exactly this")
     contains: str | list[str] | None = Field(
         None,

@@ -94,17 +94,25 @@ class MetricsCheck(Check, Threshold):
             raise ValueError("measure `value` needs `metric` (e.g. process_resident_memory_bytes)")
         if self.measure == "error_ratio" and not self.error_labels:
             raise ValueError("measure `error_ratio` needs `error_labels` to tell errors apart")
+        if self.measure != "value" and self.window >= self.timeout:
+            raise ValueError(
+                f"`window` ({self.window:g}s) must be shorter than `timeout` ({self.timeout:g}s): "
+                "both scrapes and the pause between them happen within the timeout"
+            )
         return self
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         from prometheus_client.parser import text_string_to_metric_families
 
         metric = self.metric or _DEFAULT_METRIC[self.measure]
+        two_scrapes = self.measure != "value" and self.window > 0
+        # Both scrapes share what the window leaves of the timeout.
+        scrape_timeout = (self.timeout - self.window) / 2 if two_scrapes else self.timeout
         try:
-            first = self._scrape(ctx, text_string_to_metric_families)
-            if self.measure != "value" and self.window > 0:
+            first = self._scrape(ctx, text_string_to_metric_families, scrape_timeout)
+            if two_scrapes:
                 ctx.clock.sleep(self.window)
-                second = self._scrape(ctx, text_string_to_metric_families)
+                second = self._scrape(ctx, text_string_to_metric_families, scrape_timeout)
                 samples = _delta(first, second)
             else:
                 samples = first
@@ -123,10 +131,8 @@ class MetricsCheck(Check, Threshold):
             return CheckResult.unhealthy(f"{what} {problem}", **evidence)
         return CheckResult.healthy(f"{what} is {value:g}", **evidence)
 
-    def _scrape(self, ctx: ProbeContext, parse: Any) -> Samples:
-        answer = http_get(
-            ctx, self.url, timeout=self.timeout, via_host=self.via_host, verify_tls=self.verify_tls
-        )
+    def _scrape(self, ctx: ProbeContext, parse: Any, timeout: float) -> Samples:
+        answer = http_get(ctx, self.url, timeout=timeout, via_host=self.via_host, verify_tls=self.verify_tls)
         if answer.status != 200:
             raise HttpFetchError(f"status {answer.status}")
         samples: Samples = {}
@@ -142,9 +148,7 @@ class MetricsCheck(Check, Threshold):
             return (sum(values) if values else None), {"series": len(values)}
         if self.measure == "error_ratio":
             total = sum(v for _, v in _matching(samples, metric, self.labels))
-            errors = sum(
-                v for _, v in _matching(samples, metric, {**self.labels, **self.error_labels})
-            )
+            errors = sum(v for _, v in _matching(samples, metric, {**self.labels, **self.error_labels}))
             evidence = {"requests": total, "errors": errors, "window_s": self.window}
             return (errors / total if total > 0 else None), evidence
         base = metric.removesuffix("_bucket")
@@ -189,9 +193,7 @@ def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float:
                 return lower_bound
             if count == lower_count:
                 return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
-                count - lower_count
-            )
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
     return lower_bound
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -63,9 +64,7 @@ class PostgresCheck(Check, PostgresOptions):
         if self.expect is None:
             return CheckResult.healthy(f"{target} answers", target=target)
         if row is None:
-            return CheckResult.unhealthy(
-                f"{target}: query returned no rows", kind="value", target=target
-            )
+            return CheckResult.unhealthy(f"{target}: query returned no rows", kind="value", target=target)
         if _as_text(row[0]) != _as_text(self.expect):
             return CheckResult.unhealthy(
                 f"{target}: query returned {row[0]!r}, expected {self.expect!r}",
@@ -112,45 +111,41 @@ class AlembicCurrentCheck(Check, PostgresOptions):
         return command
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
+        # Up to three steps (heads, the database, history) share one timeout.
+        deadline = time.monotonic() + self.timeout
         if self.head is not None:
             heads = [self.head] if isinstance(self.head, str) else list(self.head)
         else:
-            found = self._ask_heads(ctx)
+            found = self._ask_heads(ctx, deadline)
             if isinstance(found, CheckResult):
                 return found
             heads = found
-        current = self._current(ctx)
+        current = self._current(ctx, deadline)
         if isinstance(current, CheckResult):
             return current
         evidence: dict[str, Any] = {"current": current, "heads": heads}
         if sorted(current) == sorted(heads):
             return CheckResult.healthy(f"at head {', '.join(heads)}", **evidence)
-        pending = self._pending(ctx, current)
+        pending = self._pending(ctx, current, deadline)
         if pending:
             evidence["pending"] = pending
         at = ", ".join(current) if current else "no revision (never migrated)"
         count = f"{len(pending)} pending migration(s)" if pending else "pending migrations"
-        return CheckResult.unhealthy(
-            f"{count}: database at {at}, head is {', '.join(heads)}", **evidence
-        )
+        return CheckResult.unhealthy(f"{count}: database at {at}, head is {', '.join(heads)}", **evidence)
 
-    def _ask_heads(self, ctx: ProbeContext) -> list[str] | CheckResult:
-        result = ctx.transport.run(f"{self.alembic_cmd} heads", timeout=self.timeout)
+    def _ask_heads(self, ctx: ProbeContext, deadline: float) -> list[str] | CheckResult:
+        result = ctx.transport.run(f"{self.alembic_cmd} heads", timeout=_left(deadline))
         if result.timed_out:
-            return CheckResult.error(
-                f"`{self.alembic_cmd} heads` did not finish within {self.timeout:g}s"
-            )
+            return CheckResult.error(f"`{self.alembic_cmd} heads` did not finish within {self.timeout:g}s")
         if result.exit_code != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-            return CheckResult.error(
-                f"`{self.alembic_cmd} heads` exited {result.exit_code}: {tail[0]}"
-            )
+            return CheckResult.error(f"`{self.alembic_cmd} heads` exited {result.exit_code}: {tail[0]}")
         heads = re.findall(r"^\s*([0-9A-Za-z_]+)\s+\(head\)", result.stdout, re.MULTILINE)
         if not heads:
             return CheckResult.error(f"`{self.alembic_cmd} heads` named no head revision")
         return heads
 
-    def _current(self, ctx: ProbeContext) -> list[str] | CheckResult:
+    def _current(self, ctx: ProbeContext, deadline: float) -> list[str] | CheckResult:
         import psycopg
         from psycopg import sql
 
@@ -161,10 +156,8 @@ class AlembicCurrentCheck(Check, PostgresOptions):
         )
         target = self.target()
         try:
-            with self.connect(ctx, self.timeout) as connection:
-                rows = connection.execute(
-                    sql.SQL("SELECT version_num FROM {}").format(table)
-                ).fetchall()
+            with self.connect(ctx, _left(deadline)) as connection:
+                rows = connection.execute(sql.SQL("SELECT version_num FROM {}").format(table)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
         except (PostgresConnectError, SecretError) as exc:
@@ -173,18 +166,23 @@ class AlembicCurrentCheck(Check, PostgresOptions):
             return CheckResult.error(f"cannot read {self.version_table} on {target}: {exc}")
         return [str(row[0]) for row in rows]
 
-    def _pending(self, ctx: ProbeContext, current: list[str]) -> list[str]:
+    def _pending(self, ctx: ProbeContext, current: list[str], deadline: float) -> list[str]:
         """Revisions between the current one(s) and the heads, oldest first; empty when
         alembic cannot tell (no alembic on the host, an unknown current revision)."""
         start = current[0] if len(current) == 1 else "base"
         result = ctx.transport.run(
-            f"{self.alembic_cmd} history -r {shlex.quote(start)}:heads", timeout=self.timeout
+            f"{self.alembic_cmd} history -r {shlex.quote(start)}:heads", timeout=_left(deadline)
         )
         if not result.succeeded:
             return []
         # Lines read `<down> -> <rev> (head), message`, newest first.
         revisions = re.findall(r"->\s*([0-9A-Za-z_]+)", result.stdout)
         return [revision for revision in reversed(revisions) if revision not in current]
+
+
+def _left(deadline: float) -> float:
+    """Seconds left until `deadline`, at least a little so a step can still fail cleanly."""
+    return max(0.5, deadline - time.monotonic())
 
 
 def _as_text(value: object) -> str:

@@ -66,8 +66,7 @@ class PrometheusQueryCheck(Check, Threshold):
         if not isinstance(document, dict) or document.get("status") != "success":
             error = document.get("error") if isinstance(document, dict) else None
             return CheckResult.error(
-                f"Prometheus rejected the query (status {answer.status}): "
-                f"{error or answer.body[:200]}",
+                f"Prometheus rejected the query (status {answer.status}): {error or answer.body[:200]}",
                 **evidence,
             )
         data = document.get("data") or {}
@@ -81,9 +80,7 @@ class PrometheusQueryCheck(Check, Threshold):
         if not series:
             return self._no_data(evidence)
         evidence["values"] = {_name(labels): value for labels, value in series}
-        broken = [
-            (labels, problem) for labels, value in series if (problem := self.violation(value))
-        ]
+        broken = [(labels, problem) for labels, value in series if (problem := self.violation(value))]
         if broken:
             detail = "; ".join(f"{_name(labels)} {problem}" for labels, problem in broken[:5])
             return CheckResult.unhealthy(detail, **evidence)

@@ -75,9 +75,7 @@ class RedisCheck(Check, RedisOptions):
             client.close()
         return CheckResult.healthy(f"{target} answers PING", **evidence)
 
-    def _judge_memory(
-        self, target: str, memory: dict[str, Any], evidence: dict[str, Any]
-    ) -> CheckResult:
+    def _judge_memory(self, target: str, memory: dict[str, Any], evidence: dict[str, Any]) -> CheckResult:
         used = int(memory.get("used_memory", 0))
         evidence["used_memory_bytes"] = used
         if self.max_memory_bytes is not None and used > self.max_memory_bytes:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from engine import exit_codes
+from engine.cli_unattended import register_unattended_commands, state_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,20 +121,31 @@ def _execute(
     verbose: bool = False,
     allow_destructive: bool = False,
     incident_dir: str = "incidents",
+    state: str | None = None,
+    metrics_textfile: str | None = None,
 ) -> int:
     from pathlib import Path
 
     from engine import logs
     from engine.node import Mode
+    from engine.progress import live_progress
     from engine.report import print_summary
     from engine.runner import Runner, RunSettings
 
     plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
-    logs.configure(log_format, verbose)  # type: ignore[arg-type]
     settings = RunSettings(
         mode=Mode(mode), forks=forks, allow_destructive=allow_destructive, incident_dir=Path(incident_dir)
     )
-    report = Runner(plan, settings, logger=logs.get_logger()).run()
+    with live_progress(len(plan.specs)) as (on_node_done, log_stream):
+        logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
+        if settings.mode is Mode.CHECK:
+            report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()
+        else:
+            from engine.cli_unattended import run_with_state
+
+            report = run_with_state(
+                plan, settings, state, metrics_textfile, logs.get_logger(), on_node_done=on_node_done
+            )
     if report_path:
         report.write(report_path)
     print_summary(report, sys.stdout)
@@ -177,6 +189,7 @@ def _plan_or_exit(
     is_flag=True,
     help="let steps marked destructive: true in the playbook run (purges, deletes)",
 )
+@state_options
 def run(playbook: str | None, dry_run: bool = False, **options: Any) -> None:
     """Check every node and remediate what is unhealthy.
 
@@ -268,6 +281,9 @@ def schema() -> None:
     from engine.schema import playbook_schema
 
     click.echo(json.dumps(playbook_schema(), indent=2))
+
+
+register_unattended_commands(cli, _inventory_options, _plan_or_exit)
 
 
 def main() -> None:

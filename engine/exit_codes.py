@@ -3,7 +3,8 @@
 OK = 0
 """Every node is healthy at the end (remediated and skipped count as healthy)."""
 PROBLEMS = 1
-"""Some node failed, is blocked or errored; in dry-run or `check`, remediation would be needed."""
+"""Some node failed, is blocked or errored, or is unhealthy and held back from remediation
+(suppressed, backoff, paused, starting); in dry-run or `check`, remediation would be needed."""
 INVALID = 2
 """Invalid input (playbook, inventory, variables, arguments): nothing was run."""
 LOCKED = 3
@@ -12,7 +13,8 @@ LOCKED = 3
 HELP = """\b
 Exit status:
   0  every node healthy at the end (remediated counts as healthy)
-  1  some node failed, blocked or errored; with --dry-run or `check`,
+  1  some node failed, blocked or errored, or is unhealthy and held back
+     (suppressed, backoff, paused, starting); with --dry-run or `check`,
      remediation would be needed
   2  invalid input (playbook, inventory, variables): nothing was run
   3  another run holds the lock for these hosts: nothing was run"""

@@ -65,6 +65,9 @@ class NodeResult:
 Probe = Callable[[Check], CheckResult]
 Act = Callable[[StepSpec], ActionResult]
 Event = Callable[..., None]
+Gate = Callable[[CheckResult], "tuple[Outcome, str] | None"]
+"""Asked before an unhealthy node is remediated: None to go ahead, or the outcome and reason
+it ends with untouched (limits, pauses: see `engine.hooks`)."""
 
 
 @dataclass
@@ -82,6 +85,7 @@ class NodeEvaluation:
     upstream_recovered: bool = False
     """An upstream node was remediated earlier in this run."""
     event: Event = lambda *args, **kwargs: None
+    gate: Gate | None = None
 
     def __post_init__(self) -> None:
         self.result = NodeResult(self.host, self.spec.name, Outcome.HEALTHY, severity=self.spec.severity)
@@ -94,6 +98,11 @@ class NodeEvaluation:
         finally:
             self.result.duration_ms = round((time.perf_counter() - started) * 1000, 2)
         return self.result
+
+    @property
+    def attempt(self) -> int:
+        """The remediation attempt in progress (0 before the first)."""
+        return self._attempt
 
     # --- the state machine -------------------------------------------------------------
 
@@ -122,6 +131,11 @@ class NodeEvaluation:
         if not self.spec.remediate:
             self._end(Outcome.FAILED, f"{first.reason} (no remediation given)", first.evidence)
             return
+        if self.gate is not None:
+            held = self.gate(first)
+            if held is not None:
+                self._end(held[0], held[1], first.evidence)
+                return
         if self.mode is Mode.DRY_RUN:
             self.result.plan = [self._planned(step) for step in self.spec.remediate]
             self._end(Outcome.WOULD_REMEDIATE, first.reason, first.evidence)
@@ -136,6 +150,11 @@ class NodeEvaluation:
             and self.mode is Mode.RUN
         ):
             return False
+        if self.gate is not None:
+            held = self.gate(CheckResult.healthy("upstream recovered"))
+            if held is not None:
+                self._end(Outcome.HEALTHY, f"healthy; not restarted after its upstream recovered: {held[1]}")
+                return True
         self._attempt = 1
         self.result.attempts = 1
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
@@ -187,7 +206,7 @@ class NodeEvaluation:
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
-                verified, last = self._verify(changed=status is ActionStatus.CHANGED)
+                verified, last = self._verify()
                 if verified:
                     return True, last
                 if last.health is Health.ERROR:
@@ -225,19 +244,14 @@ class NodeEvaluation:
             return None
         return "refused, destructive: " + " and ".join(missing)
 
-    def _verify(self, changed: bool = True) -> tuple[bool, CheckResult]:
-        """Poll the check until it passes `successes` times in a row, or `within` runs out.
-
-        After a step that changed nothing (`ok`: saved logs, a guard said not needed) an
-        unhealthy check ends the wait at once: there is no fix to take effect."""
+    def _verify(self) -> tuple[bool, CheckResult]:
+        """Poll the check until it passes `successes` times in a row, or `within` runs out."""
         verify = self.spec.verify
         deadline = self.clock.monotonic() + verify.within
         streak = 0
         while True:
             result = self._check("verify")
             if result.health is Health.ERROR:
-                return False, result
-            if not changed and not result.is_healthy:
                 return False, result
             streak = streak + 1 if result.is_healthy else 0
             if streak >= verify.successes:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.graph import DependencyGraph, GraphError, NodeKey, build_graph
 from engine.playbook.errors import PlaybookError, Problem
 from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
-from engine.playbook.models import NodeSpec
+from engine.playbook.models import NodeSpec, Playbook
 
 if TYPE_CHECKING:
     from inventory import Inventory
@@ -29,6 +29,8 @@ class RunPlan:
     """Per host: the rendered variables (inventory, playbook vars, extra vars)."""
     hostvars: dict[str, dict[str, Any]]
     """Per host: inventory variables (connection settings for transports)."""
+    settings: Playbook | None = None
+    """The playbook-level fields (run limits, maintenance windows, notify targets)."""
 
     @property
     def hosts(self) -> list[str]:
@@ -62,6 +64,7 @@ def plan_run(
     variables: dict[str, dict[str, Any]] = {}
     hostvars: dict[str, dict[str, Any]] = {}
     name = ""
+    settings: Playbook | None = None
     for host in hosts:
         hostvars[host] = inventory.hostvars(host)
         try:
@@ -71,13 +74,14 @@ def plan_run(
                 problems.setdefault(str(problem), problem)
             continue
         name = playbook.name
+        settings = playbook.model_copy(update={"nodes": {}})
         variables[host] = playbook.vars
         for node in playbook.nodes.values():
             specs[NodeKey(host, node.name)] = node
     if problems:
         raise PlaybookError(list(problems.values()))
     graph = _graph(source, specs, inventory.hosts)
-    return RunPlan(name, source.file, graph, specs, variables, hostvars)
+    return RunPlan(name, source.file, graph, specs, variables, hostvars, settings)
 
 
 def _graph(

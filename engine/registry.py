@@ -9,43 +9,37 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from checks.base import Check
     from remediations.base import Action
 
-CheckT = TypeVar("CheckT", bound="type[Check]")
-ActionT = TypeVar("ActionT", bound="type[Action]")
+T = TypeVar("T", bound=type)
 
 CHECK_TYPES: dict[str, type[Check]] = {}
 ACTION_TYPES: dict[str, type[Action]] = {}
 
 
-def check_type(key: str) -> Callable[[CheckT], CheckT]:
-    """Register a check model under its playbook key."""
+def _registrar(registry: dict[str, Any], kind: str) -> Callable[[str], Callable[[T], T]]:
+    def register(key: str) -> Callable[[T], T]:
+        def decorate(cls: T) -> T:
+            if key in registry:
+                raise ValueError(f"{kind} type {key!r} is registered twice")
+            cls.type_key = key  # type: ignore[attr-defined]
+            registry[key] = cls
+            return cls
 
-    def decorate(cls: CheckT) -> CheckT:
-        if key in CHECK_TYPES:
-            raise ValueError(f"check type {key!r} is registered twice")
-        cls.type_key = key
-        CHECK_TYPES[key] = cls
-        return cls
+        return decorate
 
-    return decorate
+    return register
 
 
-def action_type(key: str) -> Callable[[ActionT], ActionT]:
-    """Register an action model under its playbook key."""
+check_type = _registrar(CHECK_TYPES, "check")
+"""Register a check model under its playbook key: ``@check_type("http")``."""
 
-    def decorate(cls: ActionT) -> ActionT:
-        if key in ACTION_TYPES:
-            raise ValueError(f"action type {key!r} is registered twice")
-        cls.type_key = key
-        ACTION_TYPES[key] = cls
-        return cls
-
-    return decorate
+action_type = _registrar(ACTION_TYPES, "action")
+"""Register an action model under its playbook key: ``@action_type("command")``."""
 
 
 def load_builtin_types() -> None:

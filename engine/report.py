@@ -72,6 +72,10 @@ _STYLE = {
     Outcome.BLOCKED: "magenta",
     Outcome.FAILED: "bold red",
     Outcome.ERROR: "red",
+    Outcome.SUPPRESSED: "bold magenta",
+    Outcome.BACKOFF: "yellow",
+    Outcome.PAUSED: "cyan",
+    Outcome.STARTING: "yellow",
 }
 
 

@@ -92,8 +92,22 @@ class Outcome(StrEnum):
     """Dry-run: unhealthy, and these are the actions a real run would take."""
     UNHEALTHY = "unhealthy"
     """`remediate check`: unhealthy, and no action is considered."""
+    SUPPRESSED = "suppressed"
+    """Unhealthy, not touched: its remediation limit is spent, it is flapping, too many nodes
+    are unhealthy at once (blast radius) or the run used up `max_actions_per_run`. Escalates."""
+    BACKOFF = "backoff"
+    """Unhealthy, not touched: a remediation failed in an earlier run and the delay before the
+    next try (growing with each failure, like CrashLoopBackOff) has not passed."""
+    PAUSED = "paused"
+    """Unhealthy, not touched: an operator paused it, a maintenance window covers it, or an
+    operator stopped it by hand."""
+    STARTING = "starting"
+    """Unhealthy, not touched: it is inside its `start_period` after an action, or its check
+    says it is starting."""
 
     @property
     def is_good(self) -> bool:
-        """Counts as healthy for dependents and for the exit status."""
+        """Counts as healthy for dependents and for the exit status. Nodes held back from
+        remediation (suppressed, backoff, paused, starting) are unhealthy, so they are not good:
+        their dependents are blocked and the exit status is 1."""
         return self in (Outcome.HEALTHY, Outcome.REMEDIATED, Outcome.SKIPPED)

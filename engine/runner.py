@@ -18,6 +18,7 @@ from checks.base import Check
 from engine.clock import Clock, SystemClock
 from engine.context import ActionContext, ProbeContext
 from engine.graph import NodeKey
+from engine.hooks import RunHooks
 from engine.node import Mode, NodeEvaluation, NodeResult, planned_step
 from engine.planning import RunPlan
 from engine.playbook.models import NodeSpec, StepSpec
@@ -41,6 +42,8 @@ class RunSettings:
     clock: Clock = field(default_factory=SystemClock)
     incident_dir: Path = Path("incidents")
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    hooks: RunHooks | None = None
+    """Unattended operation (limits, pauses, attempt records); None for a plain run."""
 
 
 NodeDone = Callable[[NodeResult], None]
@@ -167,6 +170,7 @@ class Runner:
             self.results[u].outcome is Outcome.REMEDIATED for u in self.plan.graph.predecessors(key)
         )
         probe = self._prober(key.host)
+        hooks = self.settings.hooks
         evaluation = NodeEvaluation(
             host=key.host,
             spec=spec,
@@ -178,7 +182,10 @@ class Runner:
             variables=self.plan.variables[key.host],
             upstream_recovered=recovered,
             event=lambda event, **fields: log.info(event, **fields),
+            gate=None if hooks is None else (lambda check: hooks.gate(key, spec, check)),
         )
+        if hooks is not None:
+            evaluation.act = hooks.wrap_act(key, spec, evaluation.act, lambda: evaluation.attempt)
         try:
             return evaluation.run()
         except Exception as exc:  # a bug in a node must not end the run

@@ -51,9 +51,7 @@ class ComposeAction(Action):
         return 900.0 if self.build else 180.0
 
     def describe(self) -> str:
-        command = "docker compose " + " ".join(
-            shlex.quote(a) for a in self._arguments(self._verb())
-        )
+        command = "docker compose " + " ".join(shlex.quote(a) for a in self._arguments(self._verb()))
         return f"cd {shlex.quote(self.project_dir)} && {command}" if self.project_dir else command
 
     def _verb(self) -> list[str]:
@@ -83,12 +81,8 @@ class ComposeAction(Action):
             return ActionResult.failed(f"killed after {ctx.timeout:g}s")
         if result.exit_code != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            return ActionResult.failed(
-                f"{' '.join(cli)} exited {result.exit_code}: {' | '.join(tail)}"
-            )
-        return ActionResult.changed(
-            f"{' '.join(cli)} {' '.join(self._verb())} in {result.duration:.1f}s"
-        )
+            return ActionResult.failed(f"{' '.join(cli)} exited {result.exit_code}: {' | '.join(tail)}")
+        return ActionResult.changed(f"{' '.join(cli)} {' '.join(self._verb())} in {result.duration:.1f}s")
 
     def _run(self, ctx: ActionContext, cli: list[str], verb: list[str]) -> CommandResult:
         command = " ".join(shlex.quote(part) for part in [*cli, *self._arguments(verb)])

@@ -23,7 +23,7 @@ from engine.clients.docker import (
     exec_in_container,
     find_container,
 )
-from engine.clients.sizes import ByteSize
+from engine.clients.sizes import ByteSize, format_size
 from engine.context import ActionContext
 from engine.durations import Duration
 from engine.registry import action_type
@@ -123,9 +123,7 @@ class DockerExecAction(_DockerAction):
     `unless_cmd`, that command runs first and exit 0 means nothing is to do (`ok`), which
     makes the step idempotent. A non-zero exit of `cmd` fails the step."""
 
-    cmd: str | list[str] = Field(
-        description="command line (run with sh -c) or argument list (run as is)"
-    )
+    cmd: str | list[str] = Field(description="command line (run with sh -c) or argument list (run as is)")
     unless_cmd: str | list[str] | None = Field(
         None, description="a command whose exit 0 says `cmd` is not needed"
     )
@@ -166,9 +164,15 @@ class DockerExecAction(_DockerAction):
     def _exec(
         self, client: DockerClient, container: Container, command: str | list[str], deadline: float
     ) -> tuple[int | None, str]:
+        """(exit code, output), or (None, "") when the command outlives the deadline."""
         return exec_in_container(
-            client, container, command, deadline,
-            user=self.user, workdir=self.workdir, environment=self.environment,
+            client,
+            container,
+            command,
+            deadline,
+            user=self.user,
+            workdir=self.workdir,
+            environment=self.environment,
         )
 
 
@@ -206,9 +210,9 @@ class DockerUpdateAction(_DockerAction):
     def describe(self) -> str:
         parts = []
         if self.memory is not None:
-            parts.append(f"--memory {self.memory}")
+            parts.append(f"--memory {format_size(self.memory)}")
         if self.memory_reservation is not None:
-            parts.append(f"--memory-reservation {self.memory_reservation}")
+            parts.append(f"--memory-reservation {format_size(self.memory_reservation)}")
         return f"docker update {' '.join(parts)} {self.label()}"
 
     def _act(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:

@@ -33,9 +33,7 @@ class PostgresSqlAction(Action, PostgresOptions):
     """
 
     sql: str | list[str] = Field(description="statement(s), run in order")
-    needed_if: str | None = Field(
-        None, description="query whose first value is true when `sql` is needed"
-    )
+    needed_if: str | None = Field(None, description="query whose first value is true when `sql` is needed")
     reload: bool = Field(False, description="then reload the server configuration (pg_reload_conf)")
 
     @field_validator("sql")

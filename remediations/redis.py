@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.clients.redis import RedisOptions, describe_error
 from engine.context import ActionContext
@@ -76,6 +76,8 @@ _COUNTING = frozenset({"DEL", "UNLINK", "HDEL", "SREM", "ZREM", "LREM", "XDEL", 
 class RedisGuard(BaseModel):
     """A read-only command whose reply says the action is not needed."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     command: list[str] = Field(description="e.g. [CONFIG, GET, maxmemory-policy]")
     equals: Any = Field(description="the reply that means nothing is to do")
 
@@ -83,12 +85,16 @@ class RedisGuard(BaseModel):
 @action_type("redis_command")
 class RedisCommandAction(Action, RedisOptions):
     """Sends one Redis command (`CONFIG SET maxmemory-policy allkeys-lru`, `DEL stuck-lock`).
-    `ok` when `unless` says it is not needed, or a deleting command removed nothing.
+    `ok` when `unless_reply` says it is not needed, or a deleting command removed nothing.
     Commands that delete or overwrite data (DEL, FLUSHALL, EXPIRE, SET, EVAL, ...) make
     the step destructive."""
 
     command: list[str] = Field(description="the command and its arguments, e.g. [DEL, lock]")
-    unless: RedisGuard | None = Field(None, description="skip (ok) when this guard's reply matches")
+    unless_reply: RedisGuard | None = Field(
+        None,
+        description="a read-only command and the reply that means nothing is to do (`ok`); "
+        "named apart from the step-level `unless:` check",
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -114,8 +120,8 @@ class RedisCommandAction(Action, RedisOptions):
     def describe(self) -> str:
         text = f"redis {self.url}: {shlex.join(self.command)}"
         return text + (
-            f" (unless {shlex.join(self.unless.command)} answers {self.unless.equals!r})"
-            if self.unless
+            f" (unless {shlex.join(self.unless_reply.command)} answers {self.unless_reply.equals!r})"
+            if self.unless_reply
             else ""
         )
 
@@ -127,11 +133,11 @@ class RedisCommandAction(Action, RedisOptions):
         except SecretError as exc:
             return ActionResult.failed(str(exc))
         try:
-            if self.unless is not None:
-                reply = client.execute_command(*self.unless.command)
-                if _same(reply, self.unless.equals):
+            if self.unless_reply is not None:
+                reply = client.execute_command(*self.unless_reply.command)
+                if _same(reply, self.unless_reply.equals):
                     return ActionResult.ok(
-                        f"not needed: {shlex.join(self.unless.command)} answers {reply!r}"
+                        f"not needed: {shlex.join(self.unless_reply.command)} answers {reply!r}"
                     )
             reply = client.execute_command(*self.command)
         except redis.exceptions.ResponseError as exc:
@@ -198,9 +204,7 @@ class CeleryPurgeAction(Action, RedisOptions):
 
 def _same(reply: Any, expected: Any) -> bool:
     if isinstance(reply, dict) and isinstance(expected, dict):
-        return {str(k): str(v) for k, v in reply.items()} == {
-            str(k): str(v) for k, v in expected.items()
-        }
+        return {str(k): str(v) for k, v in reply.items()} == {str(k): str(v) for k, v in expected.items()}
     if isinstance(reply, list | tuple) and isinstance(expected, list | tuple):
         return [str(v) for v in reply] == [str(v) for v in expected]
     return str(reply) == str(expected)

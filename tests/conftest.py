@@ -19,7 +19,14 @@ pytest_plugins: list[str] = [
     "tests.servers.celery",
     "tests.servers.metrics",
     "tests.servers.prometheus",
+    "tests.servers.state_postgres",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes state to the machine's default location (/var/lib/remediate as root)."""
+    monkeypatch.setenv("REMEDIATE_STATE", str(tmp_path / "default-state.db"))
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from engine.transports.base import Command, CommandResult
 from engine.transports.local import LocalTransport
 from remediations.compose import ComposeAction, find_compose_cli
-from tests.servers.context import action_context
 from tests.servers.docker import IMAGE, LABELS, unique_project
+from tests.support.contexts import action_context
 
 pytestmark = pytest.mark.docker
 

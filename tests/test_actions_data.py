@@ -11,10 +11,10 @@ from engine.results import ActionStatus
 from remediations.postgres import PostgresSqlAction
 from remediations.redis import CeleryPurgeAction, RedisCommandAction
 from tests.servers.celery import broker_url
-from tests.servers.context import action_context
 from tests.servers.net import wait_until
 from tests.servers.postgres import PostgresServer
 from tests.servers.redis import RedisServer
+from tests.support.contexts import action_context
 
 
 def redis_action(server: RedisServer, **options: object) -> RedisCommandAction:
@@ -25,21 +25,21 @@ def test_redis_config_set_runs_until_its_guard_matches(redis_db: RedisServer) ->
     action = redis_action(
         redis_db,
         command=["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
-        unless={"command": ["CONFIG", "GET", "maxmemory-policy"],
+        unless_reply={"command": ["CONFIG", "GET", "maxmemory-policy"],
                 "equals": {"maxmemory-policy": "allkeys-lru"}},
     )
-    assert action.apply(action_context()).status is ActionStatus.CHANGED
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
     assert redis_db.client().config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
-    assert action.apply(action_context()).status is ActionStatus.OK
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.OK
     redis_db.client().config_set("maxmemory-policy", "noeviction")
 
 
 def test_redis_del_removes_the_key_then_is_ok(redis_db: RedisServer) -> None:
     redis_db.client().set("beat-lock", "stale")
     action = redis_action(redis_db, command="DEL beat-lock")
-    assert action.apply(action_context()).status is ActionStatus.CHANGED
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
     assert redis_db.client().exists("beat-lock") == 0
-    assert action.apply(action_context()).status is ActionStatus.OK
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.OK
 
 
 def test_redis_commands_that_delete_data_are_destructive() -> None:
@@ -51,7 +51,7 @@ def test_redis_commands_that_delete_data_are_destructive() -> None:
 
 def test_redis_command_the_server_refuses_fails(redis_db: RedisServer) -> None:
     result = redis_action(redis_db, command=["CONFIG", "SET", "no-such-setting", "1"]).apply(
-        action_context()
+        action_context(timeout=30)
     )
     assert result.status is ActionStatus.FAILED
     assert "Redis refused CONFIG" in result.detail
@@ -59,7 +59,7 @@ def test_redis_command_the_server_refuses_fails(redis_db: RedisServer) -> None:
 
 def test_redis_command_on_a_stopped_server_fails(redis_db: RedisServer) -> None:
     redis_db.stop()
-    result = redis_action(redis_db, command=["PING"]).apply(action_context())
+    result = redis_action(redis_db, command=["PING"]).apply(action_context(timeout=30))
     assert result.status is ActionStatus.FAILED
     assert result.detail == "connection refused"
 
@@ -82,11 +82,11 @@ def test_celery_purge_removes_waiting_tasks_then_is_ok(redis_db: RedisServer) ->
     send_tasks(redis_db, 7)
     assert redis_db.client().llen("celery") == 7
     action = CeleryPurgeAction(url=redis_db.url, password_env=redis_db.password_env)
-    result = action.apply(action_context())
+    result = action.apply(action_context(timeout=30))
     assert result.status is ActionStatus.CHANGED
     assert result.detail == "removed 7 task(s) from celery"
     assert redis_db.client().llen("celery") == 0
-    assert action.apply(action_context()).status is ActionStatus.OK
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.OK
 
 
 def test_celery_purge_is_always_destructive() -> None:
@@ -127,11 +127,11 @@ def slow_query_log(server: PostgresServer) -> PostgresSqlAction:
 
 def test_postgres_sql_sets_and_reloads_then_is_ok(may_alter_system: PostgresServer) -> None:
     action = slow_query_log(may_alter_system)
-    assert action.apply(action_context()).status is ActionStatus.CHANGED
+    assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
     wait_until(
         lambda: may_alter_system.superuser_sql(f"SHOW {SETTING}") == [("1s",)], 5, "not reloaded"
     )
-    second = action.apply(action_context())
+    second = action.apply(action_context(timeout=30))
     assert second.status is ActionStatus.OK
     assert second.detail.startswith("not needed")
 
@@ -140,14 +140,14 @@ def test_postgres_sql_without_the_privilege_fails_with_the_servers_message(
     postgres_db: PostgresServer,
 ) -> None:
     action = slow_query_log(postgres_db).model_copy(update={"sql": "ALTER SYSTEM SET work_mem = '8MB'"})
-    result = action.apply(action_context())
+    result = action.apply(action_context(timeout=30))
     assert result.status is ActionStatus.FAILED
     assert "permission denied" in result.detail
 
 
 def test_postgres_sql_on_a_stopped_server_fails(postgres_db: PostgresServer) -> None:
     postgres_db.stop()
-    result = slow_query_log(postgres_db).apply(action_context())
+    result = slow_query_log(postgres_db).apply(action_context(timeout=30))
     assert result.status is ActionStatus.FAILED
     assert "connection refused" in result.detail
 

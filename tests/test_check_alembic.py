@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from checks.postgres import AlembicCurrentCheck
 from engine.results import Health
 from tests.servers.alembic_project import REVISIONS, AlembicProject
-from tests.servers.context import probe_context
 from tests.servers.postgres import PostgresServer
+from tests.support.contexts import probe_context
 
 FIRST, HEAD = REVISIONS
 
@@ -18,6 +18,8 @@ def check_of(server: PostgresServer, project: AlembicProject, **options: object)
     base: dict[str, object] = {
         "port": server.port, "user": server.user, "dbname": project.dbname,
         "password_env": server.password_env, "alembic_cmd": project.command,
+        # Running alembic starts Python and SQLAlchemy: generous for a loaded CI machine.
+        "timeout": 30,
     }
     return AlembicCurrentCheck(**{**base, **options})
 
@@ -26,7 +28,7 @@ def test_healthy_at_the_head_alembic_reports(
     postgres_db: PostgresServer, alembic_project: AlembicProject
 ) -> None:
     alembic_project.upgrade("head")
-    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=20))
+    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=30))
     assert result.health is Health.HEALTHY, result.reason
     assert result.evidence["current"] == [HEAD]
 
@@ -35,7 +37,7 @@ def test_one_revision_behind_lists_the_pending_migration(
     postgres_db: PostgresServer, alembic_project: AlembicProject
 ) -> None:
     alembic_project.upgrade(FIRST)
-    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=20))
+    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=30))
     assert result.health is Health.UNHEALTHY
     assert result.evidence["pending"] == [HEAD]
     assert "1 pending migration" in result.reason
@@ -44,7 +46,7 @@ def test_one_revision_behind_lists_the_pending_migration(
 def test_never_migrated_database_lists_every_migration(
     postgres_db: PostgresServer, alembic_project: AlembicProject
 ) -> None:
-    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=20))
+    result = check_of(postgres_db, alembic_project).probe(probe_context(timeout=30))
     assert result.health is Health.UNHEALTHY
     assert result.evidence["current"] == []
     assert result.evidence["pending"] == [FIRST, HEAD]

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from checks.celery import CeleryWorkerCheck
 from engine.results import Health
 from tests.servers.celery import CeleryWorker
-from tests.servers.context import probe_context
 from tests.servers.redis import RedisServer
+from tests.support.contexts import probe_context
 
 
 def check_of(server: RedisServer, **options: object) -> CeleryWorkerCheck:
     return CeleryWorkerCheck(
-        **{"url": server.url, "password_env": server.password_env, "reply_timeout": 1, **options}
+        **{"url": server.url, "password_env": server.password_env, "reply_timeout": 2, **options}
     )
 
 
@@ -55,6 +55,16 @@ def test_a_named_worker_that_is_silent_is_unhealthy(
     result = check_of(redis_db, workers=["celery@elsewhere"]).probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.evidence["missing"] == ["celery@elsewhere"]
+
+
+def test_a_broker_restart_between_probes_does_not_break_later_probes(redis_db: RedisServer) -> None:
+    # Regression: a connection pooled process-wide by the first probe was dead after the
+    # restart, and the second probe failed with "Connection closed by server".
+    assert check_of(redis_db).probe(probe_context()).health is Health.UNHEALTHY
+    redis_db.stop()
+    redis_db.start()
+    result = check_of(redis_db).probe(probe_context())
+    assert result.health is Health.UNHEALTHY, result.reason
 
 
 def test_unreachable_broker_is_an_error_not_the_workers_fault(closed_port: int) -> None:

@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from checks.docker import DockerContainerCheck, DockerEnvCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.docker import ContainerFactory, healthcheck, unique_project
 from tests.servers.net import wait_until
+from tests.support.contexts import probe_context
 
 pytestmark = pytest.mark.docker
 
@@ -132,6 +132,18 @@ def test_memory_below_percentage_of_the_limit_is_healthy(make_container: Contain
     )
     assert result.is_healthy, result.reason
     assert result.evidence["memory_percent"] < 50
+
+
+def test_missing_memory_limit_is_unhealthy_when_required(make_container: ContainerFactory) -> None:
+    unlimited = make_container()
+    limited = make_container(mem_limit="64m")
+    result = DockerContainerCheck(container=unlimited.name, require_memory_limit=True).probe(
+        probe_context()
+    )
+    assert result.health is Health.UNHEALTHY
+    assert result.reason.endswith("has no memory limit")
+    check = DockerContainerCheck(container=limited.name, require_memory_limit=True)
+    assert check.probe(probe_context()).is_healthy
 
 
 def test_several_containers_of_one_service_is_an_error(make_container: ContainerFactory) -> None:

@@ -1,16 +1,15 @@
-"""The `docker_command` check (a healthcheck run inside the container) and the
-`require_memory_limit` option of `docker_container`, against real containers."""
+"""The `docker_command` check (a healthcheck run inside the container) against real
+containers."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from checks.docker import DockerContainerCheck
 from checks.docker_command import DockerCommandCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.docker import ContainerFactory, unique_project
+from tests.support.contexts import probe_context
 
 pytestmark = pytest.mark.docker
 
@@ -85,17 +84,3 @@ def test_invalid_regex_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         DockerCommandCheck(container="x", cmd="true", stdout_regex="(")
 
-
-def test_container_without_memory_limit_is_unhealthy_when_a_limit_is_required(
-    make_container: ContainerFactory,
-) -> None:
-    container = make_container()
-    result = DockerContainerCheck(container=container.name, require_memory_limit=True).probe(probe_context())
-    assert result.health is Health.UNHEALTHY
-    assert result.reason.endswith("has no memory limit")
-
-
-def test_container_with_memory_limit_passes_the_requirement(make_container: ContainerFactory) -> None:
-    container = make_container(mem_limit="64m")
-    check = DockerContainerCheck(container=container.name, require_memory_limit=True)
-    assert check.probe(probe_context()).is_healthy

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from checks.metrics import MetricsCheck, histogram_quantile
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.metrics import MetricsApp
+from tests.support.contexts import probe_context
 
 
 def test_resident_memory_below_max_is_healthy(metrics_app: MetricsApp) -> None:
@@ -143,3 +143,8 @@ def test_no_limit_is_rejected_at_validation() -> None:
 def test_bad_label_regex_is_rejected_at_validation() -> None:
     with pytest.raises(ValidationError, match="regular expression"):
         MetricsCheck(url="http://x/metrics", measure="error_ratio", max=1, error_labels={"status": "5(("})
+
+
+def test_window_not_shorter_than_the_timeout_is_rejected_at_validation() -> None:
+    with pytest.raises(ValidationError, match="must be shorter than `timeout`"):
+        MetricsCheck(url="http://x/metrics", measure="quantile", max=0.5, window="10s", timeout="5s")

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from checks.postgres import PostgresCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.postgres import PostgresServer
+from tests.support.contexts import probe_context
 
 
 def check_of(server: PostgresServer, **options: object) -> PostgresCheck:

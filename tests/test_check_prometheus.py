@@ -7,10 +7,10 @@ from pydantic import ValidationError
 
 from checks.prometheus import PrometheusQueryCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.metrics import MetricsApp
 from tests.servers.net import wait_until
 from tests.servers.prometheus import PrometheusServer
+from tests.support.contexts import probe_context
 
 
 def test_up_target_is_healthy(prometheus: PrometheusServer) -> None:

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from checks.redis import RedisCheck
 from engine.results import Health
-from tests.servers.context import probe_context
 from tests.servers.redis import RedisServer
+from tests.support.contexts import probe_context
 
 
 def check_of(server: RedisServer, **options: object) -> RedisCheck:

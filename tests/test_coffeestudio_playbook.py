@@ -114,7 +114,7 @@ def test_memory_fix_sets_the_runbooks_limits_by_default() -> None:
     update = node("memory_backend").remediate[0].action
     assert (
         update.describe()
-        == "docker update --memory 1073741824 --memory-reservation 536870912 coffeestudio/backend"
+        == "docker update --memory 1g --memory-reservation 512m coffeestudio/backend"
     )
 
 

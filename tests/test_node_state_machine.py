@@ -194,14 +194,6 @@ def test_a_step_whose_unless_guard_passes_is_ok_without_running() -> None:
     assert result.steps[0].status == "ok"
 
 
-def test_a_step_that_changed_nothing_is_checked_once_not_waited_for() -> None:
-    clock = FakeClock()
-    script = Script([DOWN], action_results={"save logs": ActionResult.ok("saved")}, healed_by="restart")
-    result = evaluate(node(step("save logs"), step("restart")), script, clock)
-    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["save logs", "restart"])
-    assert clock.sleeps == []
-
-
 def test_a_step_whose_when_is_false_is_skipped() -> None:
     script = Script([DOWN])
     evaluate(node(step("restart", when="check.reason == 'oom'"), verify=QUICK), script)

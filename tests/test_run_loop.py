@@ -56,21 +56,24 @@ def test_upstream_nodes_are_checked_before_their_dependents(tmp_path: Path) -> N
     assert [n.node for n in report.nodes] == ["db", "api", "web"]
 
 
+def meet(directory: Path, me: str, other: str, tries: int) -> str:
+    """A check that marks itself started, then waits for the other to have started too: run one
+    after the other, the first to run fails."""
+    return (
+        f"touch {directory}/{me}; for i in $(seq {tries}); do [ -e {directory}/{other} ] && exit 0; "
+        "sleep 0.05; done; exit 1"
+    )
+
+
 def test_independent_branches_run_at_the_same_time(tmp_path: Path) -> None:
-    # Each check waits until the other has started: run one after the other, both would fail.
-    def meet(me: str, other: str) -> str:
-        return (
-            f"touch {tmp_path}/{me}; for i in $(seq 100); do [ -e {tmp_path}/{other} ] && exit 0; "
-            "sleep 0.05; done; exit 1"
-        )
 
     report = run(
         tmp_path,
         f"""
         name: branches
         checks:
-          left: {{command: {{cmd: "{meet("left", "right")}", timeout: 10s}}}}
-          right: {{command: {{cmd: "{meet("right", "left")}", timeout: 10s}}}}
+          left: {{command: {{cmd: "{meet(tmp_path, "left", "right", 100)}", timeout: 10s}}}}
+          right: {{command: {{cmd: "{meet(tmp_path, "right", "left", 100)}", timeout: 10s}}}}
     """,
         forks=2,
     )
@@ -78,19 +81,13 @@ def test_independent_branches_run_at_the_same_time(tmp_path: Path) -> None:
 
 
 def test_forks_bound_how_many_nodes_run_at_once(tmp_path: Path) -> None:
-    def meet(me: str, other: str) -> str:
-        return (
-            f"touch {tmp_path}/{me}; for i in $(seq 10); do [ -e {tmp_path}/{other} ] && exit 0; "
-            "sleep 0.05; done; exit 1"
-        )
-
     report = run(
         tmp_path,
         f"""
         name: branches
         checks:
-          left: {{command: {{cmd: "{meet("left", "right")}"}}}}
-          right: {{command: {{cmd: "{meet("right", "left")}"}}}}
+          left: {{command: {{cmd: "{meet(tmp_path, "left", "right", 10)}"}}}}
+          right: {{command: {{cmd: "{meet(tmp_path, "right", "left", 10)}"}}}}
     """,
         forks=1,
     )

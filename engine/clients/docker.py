@@ -40,9 +40,7 @@ class ContainerRef(BaseModel):
     container: str | None = Field(
         None, description="container name or id; alternatively give `service` (and `project`)"
     )
-    service: str | None = Field(
-        None, description=f"docker compose service name (label `{SERVICE_LABEL}`)"
-    )
+    service: str | None = Field(None, description=f"docker compose service name (label `{SERVICE_LABEL}`)")
     project: str | None = Field(
         None,
         description=f"docker compose project name (label `{PROJECT_LABEL}`); without it, any "
@@ -74,9 +72,7 @@ class ContainerRef(BaseModel):
 
 
 @contextmanager
-def docker_client(
-    ctx: ProbeContext, docker_host: str | None, timeout: float
-) -> Iterator[DockerClient]:
+def docker_client(ctx: ProbeContext, docker_host: str | None, timeout: float) -> Iterator[DockerClient]:
     """A Docker SDK client for the host's engine, closed afterwards.
 
     `timeout` bounds every API call, so that a hung engine turns into an error instead of
@@ -131,9 +127,7 @@ def find_container(client: DockerClient, ref: ContainerRef) -> Container:
         raise ContainerNotFound(f"no container of {ref.label()} exists")
     if len(found) > 1:
         names = ", ".join(sorted(c.name or c.short_id for c in found))
-        raise DockerError(
-            f"{len(found)} containers match {ref.label()} ({names}); name one with `container`"
-        )
+        raise DockerError(f"{len(found)} containers match {ref.label()} ({names}); name one with `container`")
     return found[0]
 
 
@@ -170,9 +164,7 @@ def last_health_log(state: dict[str, Any]) -> str:
     newest = log[-1]
     lines = str(newest.get("Output") or "").strip().splitlines()
     output = lines[-1] if lines else ""
-    return (
-        f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
-    )
+    return f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
 
 
 def exec_in_container(

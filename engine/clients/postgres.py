@@ -37,9 +37,7 @@ class PostgresOptions(BaseModel):
     dbname: str = Field("postgres", description="database to connect to")
     password_env: str | None = Field(None, description="environment variable holding the password")
     password_file: str | None = Field(None, description="file whose first line is the password")
-    sslmode: str | None = Field(
-        None, description="libpq sslmode (disable, require, verify-full...)"
-    )
+    sslmode: str | None = Field(None, description="libpq sslmode (disable, require, verify-full...)")
     via_host: bool = Field(
         True,
         description="reach host:port as the target host sees it (through its transport, "
@@ -58,17 +56,13 @@ class PostgresOptions(BaseModel):
             except Exception as exc:
                 raise ValueError(f"`dsn` is not a valid connection string: {exc}") from None
             if parts.get("password"):
-                raise ValueError(
-                    "`dsn` contains a password; put it in `password_env` or `password_file`"
-                )
+                raise ValueError("`dsn` contains a password; put it in `password_env` or `password_file`")
         return self
 
     def target(self) -> str:
         """user@host:port/dbname, for reasons and evidence."""
         params = self._params()
-        return (
-            f"{params.get('user')}@{params.get('host')}:{params.get('port')}/{params.get('dbname')}"
-        )
+        return f"{params.get('user')}@{params.get('host')}:{params.get('port')}/{params.get('dbname')}"
 
     def _params(self) -> dict[str, Any]:
         if self.dsn is None:
@@ -111,11 +105,7 @@ def classify(exc: Exception) -> PostgresConnectError:
     lowered = text.lower()
     if sqlstate == "28P01" or "password authentication failed" in lowered:
         return PostgresConnectError("auth_failed", f"authentication failed: {last}")
-    if (
-        sqlstate == "28000"
-        or "no pg_hba.conf entry" in lowered
-        or "no password supplied" in lowered
-    ):
+    if sqlstate == "28000" or "no pg_hba.conf entry" in lowered or "no password supplied" in lowered:
         return PostgresConnectError("auth_failed", f"authentication failed: {last}")
     if sqlstate == "3D000" or ("database" in lowered and "does not exist" in lowered):
         return PostgresConnectError("database_missing", f"database missing: {last}")

@@ -41,9 +41,7 @@ class RedisOptions(BaseModel):
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError(f"expected a redis:// or rediss:// URL, got {url!r}")
         if parts.password:
-            raise ValueError(
-                "the URL contains a password; put it in `password_env` or `password_file`"
-            )
+            raise ValueError("the URL contains a password; put it in `password_env` or `password_file`")
         db = parts.path.strip("/")
         if db and not db.isdigit():
             raise ValueError(f"the URL's path must be a database number, got {parts.path!r}")

@@ -28,6 +28,14 @@ def parse_size(value: Any) -> int:
     raise ValueError(f"expected a size such as 512m, 1g or a number of bytes, got {value!r}")
 
 
+def format_size(size: int) -> str:
+    """The shortest Docker spelling of a size: ``1g``, ``512m``, ``300k`` or bytes."""
+    for unit in ("t", "g", "m", "k"):
+        if size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return str(size)
+
+
 ByteSize = Annotated[
     int,
     BeforeValidator(parse_size),

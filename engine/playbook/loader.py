@@ -32,7 +32,7 @@ from engine.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
 
 M = TypeVar("M", bound=BaseModel)
 
-TOP_LEVEL_FIELDS = ("name", "hosts", "vars", "checks")
+TOP_LEVEL_FIELDS = ("name", "hosts", "vars", "checks", "run_limits", "maintenance", "notify")
 UNRENDERED = frozenset({"when"})
 
 
@@ -168,7 +168,15 @@ class _Builder:
                     nodes[name] = node
         if self.problems:
             raise PlaybookError(self.problems)
-        header = {k: data[k] for k in ("name", "hosts") if k in data}
+        header: dict[str, Any] = {k: data[k] for k in ("name", "hosts") if k in data}
+        for key in ("run_limits", "maintenance", "notify"):
+            if key in data:
+                try:
+                    header[key] = render_tree(data[key], variables, UNRENDERED)
+                except TemplateProblem as exc:
+                    self.fail((key,), str(exc))
+        if self.problems:
+            raise PlaybookError(self.problems)
         playbook = self.validate(Playbook, {**header, "vars": variables}, ())
         if playbook is None:
             raise PlaybookError(self.problems)

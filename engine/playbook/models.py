@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.base import Check
 from engine.durations import Duration
+from engine.playbook.unattended import (
+    FlappingSpec,
+    LimitSpec,
+    MaintenanceWindow,
+    NotifyTarget,
+    RunBackoffSpec,
+    RunLimitsSpec,
+)
 from remediations.base import Action
 
 Severity = Literal["P0", "P1", "P2", "P3"]
@@ -63,6 +71,11 @@ NODE_FIELDS = frozenset(
         "when",
         "description",
         "severity",
+        "limit",
+        "run_backoff",
+        "flapping",
+        "start_period",
+        "act_when_stopped_by_operator",
     }
 )
 # Fields a remediation step may have beside its one action module key.
@@ -122,6 +135,20 @@ class NodeSpec(_Strict):
     when: str | None = Field(None, description="a Jinja expression over the variables; false skips the node")
     description: str | None = None
     severity: Severity = Field("P2", description="the runbook's P0 (critical) to P3 (low)")
+    # Unattended operation (engine.limits): memory across runs, kept in the state store.
+    limit: LimitSpec | None = Field(
+        default_factory=LimitSpec, description="remediation attempts allowed across runs; null: no limit"
+    )
+    run_backoff: RunBackoffSpec = Field(default_factory=RunBackoffSpec)
+    flapping: FlappingSpec | None = Field(None, description="flap detection; off unless given")
+    start_period: Duration = Field(
+        0.0, description="after an action, later runs leave the node alone this long while it starts"
+    )
+    act_when_stopped_by_operator: bool = Field(
+        False,
+        description="remediate even when the check reports the service was stopped by an operator "
+        "(evidence stopped_by_operator: true)",
+    )
 
 
 class Playbook(_Strict):
@@ -132,3 +159,6 @@ class Playbook(_Strict):
     vars: dict[str, Any] = Field(default_factory=dict, description="variables for templates")
     nodes: dict[str, NodeSpec] = Field(default_factory=dict)
     source: str = ""
+    run_limits: RunLimitsSpec = Field(default_factory=RunLimitsSpec)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    notify: list[NotifyTarget] = Field(default_factory=list)

@@ -136,6 +136,9 @@ def remediate(lab: Lab, workdir: Path, *args: str) -> Run:
         [
             REMEDIATE, "run", *args, "-e", json.dumps(variables), "--log-format", "json",
             "--report", str(report), "--incident-dir", str(workdir / "incidents"),
+            # A state store of the episode's own: limits and locks of other runs on this
+            # machine (other sessions, other scenarios) must not hold this one back.
+            "--state", str(workdir / "state.db"),
         ],
         capture_output=True,
         text=True,

@@ -102,7 +102,7 @@ EXPECTED = {
     ),
     "memory-limit-missing": Expect(
         "memory_backend",
-        ("docker update --memory 268435456 --memory-reservation 134217728 {p}/backend",),
+        ("docker update --memory 256m --memory-reservation 128m {p}/backend",),
         frozenset(),
         (frozenset({("memory_backend", "docker_update")}),),
     ),

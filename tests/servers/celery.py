@@ -39,8 +39,11 @@ def ping(server: RedisServer, timeout: float = 1.0) -> list[str]:
     from celery import Celery
 
     app = Celery("remediate-test-ping", broker=broker_url(server), set_as_current=False)
+    app.control.mailbox._producer_pool = None  # no process-wide pool: tests restart Redis
     try:
-        return sorted(name for reply in app.control.ping(timeout=timeout) for name in reply)
+        with app.connection_for_write() as connection:
+            replies = app.control.ping(timeout=timeout, connection=connection)
+        return sorted(name for reply in replies for name in reply)
     finally:
         app.close()
 

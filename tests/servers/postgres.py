@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -56,19 +57,22 @@ class PostgresServer:
             return ["runuser", "-u", "postgres", "--", *argv]
         return list(argv)
 
-    def start(self) -> None:
+    def _start_argv(self) -> list[str]:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.datadir}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        subprocess.run(
-            self._as_owner(
-                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
-                "-l", str(self.datadir / "server.log"), "-w", "-t", "30", "start",
-            ),
-            check=True,
-            capture_output=True,
+        return self._as_owner(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
+            "-l", str(self.datadir / "server.log"), "-w", "-t", "30", "start",
         )
+
+    def start(self) -> None:
+        subprocess.run(self._start_argv(), check=True, capture_output=True)
+
+    def start_command(self) -> str:
+        """The shell command that starts the server, for a playbook step."""
+        return shlex.join(self._start_argv())
 
     def stop(self) -> None:
         subprocess.run(

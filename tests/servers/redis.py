@@ -6,9 +6,11 @@ before each test that uses it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -61,10 +63,36 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+        # A copy started by a playbook under test (start_command) runs daemonized.
+        pidfile = self.workdir / "redis.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+            pidfile.unlink()
+            wait_until(lambda: not self._answers(), 5, "daemonized redis-server did not die")
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except Exception:
+            return False
+
+    def start_command(self) -> str:
+        """A shell command that starts this server daemonized, as a playbook step would;
+        the password stays in a config file, out of the command line and the logs."""
+        config = self.workdir / "daemon.conf"
+        config.write_text(
+            f"bind 127.0.0.1\nport {self.port}\nrequirepass {self.password}\nsave \"\"\n"
+            f"appendonly no\ndir {self.workdir}\ndaemonize yes\n"
+            f"pidfile {self.workdir / 'redis.pid'}\nloglevel warning\n"
+        )
+        return f"{shutil.which('redis-server') or 'redis-server'} {config}"
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is None:
+            return False
+        return self.process.poll() is None
 
     def client(self):  # type: ignore[no-untyped-def]
         """A redis-py client for test setup and assertions."""

@@ -1,0 +1,138 @@
+"""The run lock: two runs never act on the same host at once.
+
+Scope: one lock per host of the plan, taken in sorted order without waiting. A run whose
+hosts overlap a running one exits at once (exit status 3), naming the holder. With the
+SQLite store the locks are files beside the state (`filelock`, released by the kernel when
+the holder dies, even by kill -9); with PostgreSQL they are session advisory locks, so that
+controllers on different machines sharing one database exclude each other too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    """Who holds (or wants) a lock, for the message the other run prints."""
+
+    run_id: str
+    pid: int = field(default_factory=os.getpid)
+    controller: str = field(default_factory=socket.gethostname)
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid} on {self.controller})"
+
+
+class LockHeld(RuntimeError):
+    """Another run holds the lock of a host this run needs."""
+
+    def __init__(self, host: str, holder: str) -> None:
+        super().__init__(f"another run holds the lock for host {host}: {holder}")
+        self.host = host
+        self.holder = holder
+
+
+class HostLock:
+    """Held locks; release once (also as a context manager)."""
+
+    def __init__(self, releases: list[Callable[[], None]]) -> None:
+        self._releases = releases
+
+    def release(self) -> None:
+        while self._releases:
+            self._releases.pop()()
+
+    def __enter__(self) -> HostLock:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _safe_name(host: str) -> str:
+    """A file name for a host (any characters), readable when it can be."""
+    readable = "".join(c if c.isalnum() or c in "._-" else "_" for c in host)[:60]
+    return f"{readable}-{hashlib.sha256(host.encode()).hexdigest()[:8]}"
+
+
+def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLock:
+    """Lock files `directory/<host>.lock`, each with a `.owner` file saying who holds it."""
+    from filelock import FileLock, Timeout
+
+    directory.mkdir(parents=True, exist_ok=True)
+    releases: list[Callable[[], None]] = []
+    held = HostLock(releases)
+    for host in sorted(set(hosts)):
+        base = directory / _safe_name(host)
+        lock = FileLock(str(base) + ".lock", timeout=0)
+        owner_file = Path(str(base) + ".owner")
+        try:
+            lock.acquire()
+        except Timeout:
+            held.release()
+            raise LockHeld(host, _read_owner(owner_file)) from None
+        owner_file.write_text(json.dumps(asdict(owner)))
+        releases.append(lock.release)
+    return held
+
+
+def _read_owner(path: Path) -> str:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return LockOwner(data["run_id"], int(data["pid"]), data["controller"]).describe()
+    except (OSError, ValueError, KeyError):
+        return "an unknown run"
+
+
+def advisory_key(host: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for a host."""
+    digest = hashlib.sha256(f"remediate-host:{host}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def advisory_lock(connect: Callable[[str], Any], hosts: Sequence[str], owner: LockOwner) -> HostLock:
+    """Session advisory locks on a connection of their own (it lives as long as the lock).
+    The connection's application_name names the owner, so a loser can say who holds it."""
+    connection = connect(f"remediate {owner.describe()}"[:63])
+
+    def release() -> None:
+        # Unlock before closing: a closed session's locks go only when its backend has
+        # exited, after close() returns, and the next run could find them still held.
+        try:
+            connection.execute("SELECT pg_advisory_unlock_all()")
+        finally:
+            connection.close()
+
+    releases: list[Callable[[], None]] = [release]
+    held = HostLock(releases)
+    for host in sorted(set(hosts)):
+        key = advisory_key(host)
+        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not row[0]:
+            holder = _advisory_holder(connection, key)
+            held.release()
+            raise LockHeld(host, holder)
+    return held
+
+
+def _advisory_holder(connection: Any, key: int) -> str:
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = connection.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    if row and row[0]:
+        return str(row[0]).removeprefix("remediate ")
+    return "an unknown controller"

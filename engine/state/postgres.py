@@ -1,0 +1,64 @@
+"""A PostgreSQL state store, for several controllers sharing one history and one lock.
+psycopg is imported only when this store is used."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from engine.locking import HostLock, LockOwner, advisory_key, advisory_lock
+from engine.state.base import SqlStateStore, StateStoreError
+
+_MIGRATION_KEY = advisory_key("remediate-schema-migration")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStateStore(SqlStateStore):
+    """State in a PostgreSQL database given by a connection URL (postgresql://...)."""
+
+    placeholder = "%s"
+    dialect = {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION"}
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.location = redact_url(url)
+        self._lock_local = threading.Lock()
+        try:
+            self._db = self._connect("remediate")
+        except Exception as exc:  # psycopg.Error, or a malformed URL
+            raise StateStoreError(f"cannot connect to the state store {self.location}: {exc}") from None
+        self.migrate()
+
+    def _connect(self, application_name: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            self.url, autocommit=True, application_name=application_name, connect_timeout=10
+        )
+
+    def _connection(self) -> Any:
+        return self._db
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        self._db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))
+        try:
+            yield
+        finally:
+            self._db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
+
+    def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
+        return advisory_lock(self._connect, hosts, owner)
