@@ -286,6 +286,15 @@ def schema() -> None:
 register_unattended_commands(cli, _inventory_options, _plan_or_exit)
 
 
+def _add_inventory_command() -> None:
+    from inventory.cli import inventory_command
+
+    cli.add_command(inventory_command)
+
+
+_add_inventory_command()
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="remediate")

@@ -206,7 +206,7 @@ class NodeEvaluation:
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
-                verified, last = self._verify()
+                verified, last = self._verify(settle=status is ActionStatus.CHANGED)
                 if verified:
                     return True, last
                 if last.health is Health.ERROR:
@@ -244,14 +244,18 @@ class NodeEvaluation:
             return None
         return "refused, destructive: " + " and ".join(missing)
 
-    def _verify(self) -> tuple[bool, CheckResult]:
-        """Poll the check until it passes `successes` times in a row, or `within` runs out."""
+    def _verify(self, settle: bool) -> tuple[bool, CheckResult]:
+        """Poll the check until it passes `successes` times in a row, or `within` runs out.
+
+        Only a step that changed something (`settle`) is given the window to take effect; after
+        an `ok` step (saved logs, a guard that said "not needed", a `wait` that already saw the
+        check pass) an unhealthy answer ends verification at once, so the next step runs."""
         verify = self.spec.verify
         deadline = self.clock.monotonic() + verify.within
         streak = 0
         while True:
             result = self._check("verify")
-            if result.health is Health.ERROR:
+            if result.health is Health.ERROR or (not settle and not result.is_healthy):
                 return False, result
             streak = streak + 1 if result.is_healthy else 0
             if streak >= verify.successes:

@@ -1,12 +1,34 @@
-"""The inventory the engine runs against."""
+"""The inventory the engine runs against: hosts in groups, with variables, merged the way
+Ansible merges them.
+
+Group structure follows Ansible's rules: every group descends from ``all``; a host that
+belongs to no group but ``all`` is in ``ungrouped``; a group's depth is its longest distance
+from ``all``. Variable precedence, lowest first:
+
+1. ``all`` group vars from the inventory sources;
+2. other group vars from the inventory sources, ordered by (depth, ``ansible_group_priority``,
+   name), so a child group beats its parent and same-depth groups are decided by priority,
+   then by name;
+3. ``group_vars/all`` beside each source, then ``group_vars/<group>`` in the same order;
+4. host vars from the inventory sources, then ``host_vars/<host>`` beside each source;
+5. the magic variables ``inventory_hostname``, ``inventory_hostname_short``, ``group_names``.
+"""
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inventory.vars_dirs import VarsDir
+
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
+"""Names that reach the controller: a pattern naming one matches it even when the inventory
+does not list it (Ansible's implicit localhost)."""
+
+MAGIC_VARIABLES = ("inventory_hostname", "inventory_hostname_short", "group_names")
 
 
 class InventoryError(ValueError):
@@ -15,18 +37,31 @@ class InventoryError(ValueError):
 
 @dataclass
 class Group:
+    """A named set of hosts and child groups, with variables."""
+
     name: str
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    priority: int = 1
+    """``ansible_group_priority``: decides between groups of the same depth (higher wins)."""
 
 
 @dataclass
 class Inventory:
-    """Hosts in groups, with variables. `all` holds every host."""
+    """Hosts in groups, with variables. ``all`` holds every group; ``ungrouped`` holds the
+    hosts that no other group holds."""
 
     groups: dict[str, Group] = field(default_factory=dict)
     host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Variables set on each host by the inventory sources (not ``host_vars/`` files)."""
+    vars_dirs: list[VarsDir] = field(default_factory=list)
+    """``group_vars/`` and ``host_vars/`` beside each source, in source order."""
+
+    def __post_init__(self) -> None:
+        self.add_group("all")
+        self.add_child("all", self.add_group("ungrouped").name)
 
     @classmethod
     def localhost(cls) -> Inventory:
@@ -35,92 +70,191 @@ class Inventory:
         inventory.add_host("localhost", "ungrouped", {"ansible_connection": "local"})
         return inventory
 
+    # -- building -------------------------------------------------------------------------
+
     @property
     def hosts(self) -> list[str]:
         """Every host, in the order first seen."""
         return list(self.host_vars)
 
+    def add_group(self, name: str) -> Group:
+        """The group of that name, created when new."""
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = Group(name)
+        return group
+
     def add_host(
-        self, host: str, group: str = "ungrouped", variables: Mapping[str, Any] | None = None
+        self,
+        host: str,
+        group: str | None = "ungrouped",
+        variables: Mapping[str, Any] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.host_vars.setdefault(host, {}).update(variables or {})
-        for name in ("all", group):
-            members = self.groups.setdefault(name, Group(name)).hosts
+        """Add a host (again) to a group and set variables on it; ``port`` becomes
+        ``ansible_port``."""
+        own = self.host_vars.setdefault(host, {})
+        if port is not None:
+            own["ansible_port"] = port
+        own.update(variables or {})
+        if group is not None:
+            members = self.add_group(group).hosts
             if host not in members:
                 members.append(host)
 
+    def add_child(self, parent: str, child: str) -> None:
+        """Make ``child`` a child group of ``parent``; a loop is an error."""
+        if parent == child or parent in self._descendants(child):
+            raise InventoryError(
+                f"making group {child!r} a child of {parent!r} creates a loop of groups"
+            )
+        parent_group, child_group = self.add_group(parent), self.add_group(child)
+        if child not in parent_group.children:
+            parent_group.children.append(child)
+        if parent not in child_group.parents:
+            child_group.parents.append(parent)
+
+    def set_group_var(self, group: str, key: str, value: Any) -> None:
+        """Set a group variable as an inventory source does: ``ansible_group_priority`` sets
+        the group's priority instead of a variable."""
+        target = self.add_group(group)
+        if key == "ansible_group_priority":
+            try:
+                target.priority = int(value)
+            except (TypeError, ValueError):
+                raise InventoryError(
+                    f"group {group!r}: ansible_group_priority must be an integer, got {value!r}"
+                ) from None
+        else:
+            target.vars[key] = value
+
+    def reconcile(self) -> None:
+        """Enforce the implicit structure after a source is read: every top-level group
+        under ``all``, hosts of no other group in ``ungrouped`` and nowhere else in it."""
+        for group in list(self.groups.values()):
+            if group.name != "all" and not group.parents:
+                self.add_child("all", group.name)
+        ungrouped = self.groups["ungrouped"]
+        direct: dict[str, int] = {}
+        for group in self.groups.values():
+            if group.name not in ("all", "ungrouped"):
+                for host in group.hosts:
+                    direct[host] = direct.get(host, 0) + 1
+        ungrouped.hosts = [h for h in ungrouped.hosts if not direct.get(h)]
+        for host in self.host_vars:
+            if not direct.get(host) and host not in ungrouped.hosts:
+                ungrouped.hosts.append(host)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _descendants(self, name: str) -> list[str]:
+        """The group and its descendants, breadth first, in declaration order."""
+        ordered, queue = [name], [name]
+        while queue:
+            group = self.groups.get(queue.pop(0))
+            for child in group.children if group else ():
+                if child not in ordered:
+                    ordered.append(child)
+                    queue.append(child)
+        return ordered
+
+    def group_hosts(self, name: str) -> list[str]:
+        """The hosts of a group and of its descendants."""
+        hosts: list[str] = []
+        seen: set[str] = set()
+        for group in self._descendants(name):
+            for host in self.groups[group].hosts:
+                if host not in seen:
+                    seen.add(host)
+                    hosts.append(host)
+        return hosts
+
+    def host_groups(self, host: str) -> list[str]:
+        """Every group the host is in, directly or through a child group (``all`` included)."""
+        found: list[str] = []
+        queue = [g.name for g in self.groups.values() if host in g.hosts]
+        while queue:
+            name = queue.pop(0)
+            if name not in found:
+                found.append(name)
+                queue.extend(self.groups[name].parents)
+        if "all" not in found:
+            found.append("all")
+        return found
+
+    def depth(self, name: str) -> int:
+        """A group's longest distance from ``all``."""
+        memo: dict[str, int] = {}
+
+        def walk(group: str) -> int:
+            if group not in memo:
+                parents = self.groups[group].parents if group in self.groups else []
+                memo[group] = max((walk(p) + 1 for p in parents), default=0)
+            return memo[group]
+
+        return walk(name)
+
+    def sorted_groups(self, names: list[str]) -> list[str]:
+        """Groups in the order their variables are applied (the last one wins)."""
+        return sorted(names, key=lambda n: (self.depth(n), self.groups[n].priority, n))
+
     def hostvars(self, host: str) -> dict[str, Any]:
-        """The host's variables: group vars (all first), then its own, plus
-        ``inventory_hostname`` and ``group_names``."""
+        """The host's variables merged in Ansible's precedence (see the module docstring),
+        plus ``inventory_hostname``, ``inventory_hostname_short`` and ``group_names``."""
+        if host not in self.host_vars and host not in LOCALHOST_NAMES:
+            raise InventoryError(f"host {host!r} is not in the inventory")
+        member_of = self.host_groups(host) if host in self.host_vars else ["all"]
+        ordered = self.sorted_groups([g for g in member_of if g != "all"])
         merged: dict[str, Any] = {}
-        member_of = [g for g in self.groups.values() if host in g.hosts]
-        for group in sorted(member_of, key=lambda g: (g.name != "all", g.name)):
-            merged.update(group.vars)
+        if host not in self.host_vars:
+            # The implicit localhost: reached without SSH, still gets the `all` variables.
+            merged["ansible_connection"] = "local"
+        merged.update(self.groups["all"].vars)
+        for group in ordered:
+            merged.update(self.groups[group].vars)
+        for vars_dir in self.vars_dirs:
+            merged.update(vars_dir.group_vars("all"))
+        for vars_dir in self.vars_dirs:
+            for group in ordered:
+                merged.update(vars_dir.group_vars(group))
         merged.update(self.host_vars.get(host, {}))
+        for vars_dir in self.vars_dirs:
+            merged.update(vars_dir.host_vars(host))
         merged["inventory_hostname"] = host
-        merged["group_names"] = sorted(g.name for g in member_of if g.name not in ("all", "ungrouped"))
+        merged["inventory_hostname_short"] = _short_name(host)
+        merged["group_names"] = sorted(g for g in member_of if g != "all")
         return merged
 
     def select(self, pattern: str) -> list[str]:
-        """Hosts matching an Ansible-style pattern: ``all``, a group, a host, a glob, and
-        ``a:b`` unions."""
-        chosen: list[str] = []
-        for part in pattern.replace(",", ":").split(":"):
-            part = part.strip()
-            if not part:
-                continue
-            if part in self.groups:
-                matches: Iterable[str] = self.groups[part].hosts
-            else:
-                matches = [h for h in self.hosts if fnmatch.fnmatchcase(h, part)]
-            chosen.extend(h for h in matches if h not in chosen)
-        return chosen
+        """Hosts matching an Ansible host pattern: ``all``, a group, a host, globs,
+        ``~regex``, ``a:b`` (union), ``a:&b`` (intersection), ``a:!b`` (exclusion),
+        ``group[0]``/``group[1:3]`` subscripts, ``@file`` (one pattern per line)."""
+        from inventory.patterns import select
+
+        return select(self, pattern)
+
+
+def _short_name(host: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.split(".")[0]
+    return host
 
 
 def load_inventory(sources: list[str]) -> Inventory:
-    """Read `-i` sources: a comma-separated host list (``web1,web2,``) or a YAML inventory
-    file. With no sources, the local host."""
+    """Read ``-i`` sources, merged in order: INI or YAML inventory files, directories of
+    them, and comma-separated host lists (``web1,web2,``). With no sources, the local host.
+    ``group_vars/`` and ``host_vars/`` beside each file (or inside each directory) apply."""
+    from inventory.sources import load_sources
+
     if not sources:
         return Inventory.localhost()
-    inventory = Inventory()
-    for source in sources:
-        path = Path(source)
-        if path.exists():
-            _load_yaml(inventory, path)
-        elif "," in source:
-            for host in filter(None, (h.strip() for h in source.split(","))):
-                inventory.add_host(host, "ungrouped", _local_if_controller(host))
-        else:
-            raise InventoryError(f"{source}: no such inventory file (a host list needs a comma: '{source},')")
-    return inventory
+    return load_sources(sources)
 
 
-def _local_if_controller(host: str) -> dict[str, Any]:
-    return {"ansible_connection": "local"} if host in ("localhost", "127.0.0.1") else {}
-
-
-def _load_yaml(inventory: Inventory, path: Path) -> None:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        data = YAML(typ="safe").load(path.read_text())
-    except YAMLError as exc:
-        raise InventoryError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InventoryError(f"{path}: expected a mapping of groups (all: ...)")
-    for name, body in data.items():
-        _load_group(inventory, path, str(name), body or {}, parent=None)
-
-
-def _load_group(inventory: Inventory, path: Path, name: str, body: Any, parent: str | None) -> None:
-    if not isinstance(body, dict):
-        raise InventoryError(f"{path}: group {name!r} must be a mapping with hosts/children/vars")
-    group = inventory.groups.setdefault(name, Group(name))
-    if parent and name not in inventory.groups[parent].children:
-        inventory.groups[parent].children.append(name)
-    group.vars.update(body.get("vars") or {})
-    for host, variables in (body.get("hosts") or {}).items():
-        inventory.add_host(str(host), name, {**_local_if_controller(str(host)), **(variables or {})})
-    for child, child_body in (body.get("children") or {}).items():
-        _load_group(inventory, path, str(child), child_body or {}, parent=name)
+def as_path(source: str) -> Path:
+    """An ``-i`` source as a path (``~`` expanded)."""
+    return Path(source).expanduser()

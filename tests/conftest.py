@@ -20,6 +20,7 @@ pytest_plugins: list[str] = [
     "tests.servers.metrics",
     "tests.servers.prometheus",
     "tests.servers.state_postgres",
+    "tests.servers.sshd",
 ]
 
 

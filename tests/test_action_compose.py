@@ -46,9 +46,7 @@ def app_running(docker_client: object, project: str) -> bool:
     return len(found) == 1
 
 
-def test_up_creates_the_service_then_is_ok(
-    compose_project: tuple[str, Path], docker_client: object
-) -> None:
+def test_up_creates_the_service_then_is_ok(compose_project: tuple[str, Path], docker_client: object) -> None:
     project, directory = compose_project
     action = ComposeAction(services=["app"], project=project, project_dir=str(directory))
     first = action.apply(action_context(timeout=120))
@@ -58,16 +56,12 @@ def test_up_creates_the_service_then_is_ok(
     assert second.status == "ok", second.detail
 
 
-def test_restart_restarts_the_service(
-    compose_project: tuple[str, Path], docker_client: object
-) -> None:
+def test_restart_restarts_the_service(compose_project: tuple[str, Path], docker_client: object) -> None:
     project, directory = compose_project
     ComposeAction(services=["app"], project=project, project_dir=str(directory)).apply(
         action_context(timeout=120)
     )
-    restart = ComposeAction(
-        command="restart", services=["app"], project=project, project_dir=str(directory)
-    )
+    restart = ComposeAction(command="restart", services=["app"], project=project, project_dir=str(directory))
     result = restart.apply(action_context(timeout=120))
     assert result.status == "changed", result.detail
     assert app_running(docker_client, project)
@@ -94,9 +88,7 @@ class NoComposePath(LocalTransport):
 
 def test_without_any_compose_cli_fails_with_a_clear_message(tmp_path: Path) -> None:
     (tmp_path / "sh").symlink_to("/bin/sh")
-    result = ComposeAction(services=["backend"]).apply(
-        action_context(transport=NoComposePath(tmp_path))
-    )
+    result = ComposeAction(services=["backend"]).apply(action_context(transport=NoComposePath(tmp_path)))
     assert result.status == "failed"
     assert result.detail.startswith(
         "neither `docker compose` (v2) nor `docker-compose` (v1) works on bare-host"

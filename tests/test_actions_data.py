@@ -25,8 +25,10 @@ def test_redis_config_set_runs_until_its_guard_matches(redis_db: RedisServer) ->
     action = redis_action(
         redis_db,
         command=["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
-        unless_reply={"command": ["CONFIG", "GET", "maxmemory-policy"],
-                "equals": {"maxmemory-policy": "allkeys-lru"}},
+        unless_reply={
+            "command": ["CONFIG", "GET", "maxmemory-policy"],
+            "equals": {"maxmemory-policy": "allkeys-lru"},
+        },
     )
     assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
     assert redis_db.client().config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
@@ -94,9 +96,7 @@ def test_celery_purge_is_always_destructive() -> None:
 
 
 def test_celery_purge_on_an_unreachable_broker_fails(closed_port: int) -> None:
-    result = CeleryPurgeAction(url=f"redis://127.0.0.1:{closed_port}/0").apply(
-        action_context(timeout=2)
-    )
+    result = CeleryPurgeAction(url=f"redis://127.0.0.1:{closed_port}/0").apply(action_context(timeout=2))
     assert result.status is ActionStatus.FAILED
 
 
@@ -117,7 +117,9 @@ def may_alter_system(postgres_db: PostgresServer) -> Iterator[PostgresServer]:
 
 def slow_query_log(server: PostgresServer) -> PostgresSqlAction:
     return PostgresSqlAction(
-        port=server.port, user=server.user, dbname=server.dbname,
+        port=server.port,
+        user=server.user,
+        dbname=server.dbname,
         password_env=server.password_env,
         sql=f"ALTER SYSTEM SET {SETTING} = 1000",
         reload=True,
@@ -128,9 +130,7 @@ def slow_query_log(server: PostgresServer) -> PostgresSqlAction:
 def test_postgres_sql_sets_and_reloads_then_is_ok(may_alter_system: PostgresServer) -> None:
     action = slow_query_log(may_alter_system)
     assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
-    wait_until(
-        lambda: may_alter_system.superuser_sql(f"SHOW {SETTING}") == [("1s",)], 5, "not reloaded"
-    )
+    wait_until(lambda: may_alter_system.superuser_sql(f"SHOW {SETTING}") == [("1s",)], 5, "not reloaded")
     second = action.apply(action_context(timeout=30))
     assert second.status is ActionStatus.OK
     assert second.detail.startswith("not needed")

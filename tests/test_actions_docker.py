@@ -112,18 +112,14 @@ def test_exec_in_a_stopped_container_fails(make_container: ContainerFactory) -> 
 
 def test_exec_longer_than_the_timeout_fails(make_container: ContainerFactory) -> None:
     container = make_container()
-    result = DockerExecAction(container=container.name, cmd="sleep 5").apply(
-        action_context(timeout=1)
-    )
+    result = DockerExecAction(container=container.name, cmd="sleep 5").apply(action_context(timeout=1))
     assert result.status is ActionStatus.FAILED
     assert "still running after 1s" in result.detail
 
 
 def test_update_sets_missing_memory_limits_then_is_ok(make_container: ContainerFactory) -> None:
     container = make_container()
-    action = DockerUpdateAction(
-        container=container.name, memory="64m", memory_reservation="32m"
-    )
+    action = DockerUpdateAction(container=container.name, memory="64m", memory_reservation="32m")
     assert action.apply(action_context(timeout=30)).status is ActionStatus.CHANGED
     container.reload()
     assert container.attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024
@@ -172,10 +168,10 @@ def test_logs_are_saved_to_the_incident_folder_with_secrets_masked(
     assert Path(artifact).parent == tmp_path
 
 
-def test_logs_of_an_exited_container_are_saved_too(
-    make_container: ContainerFactory, tmp_path: Path
-) -> None:
+def test_logs_of_an_exited_container_are_saved_too(make_container: ContainerFactory, tmp_path: Path) -> None:
     container = make_container("echo fatal: cannot connect to postgres; exit 1")
     container.wait(timeout=10)
-    result = DockerLogsAction(container=container.name).apply(action_context(30, incident_dir=tmp_path, redactor=REDACTOR))
+    result = DockerLogsAction(container=container.name).apply(
+        action_context(30, incident_dir=tmp_path, redactor=REDACTOR)
+    )
     assert "fatal: cannot connect to postgres" in Path(result.artifacts[0]).read_text()

@@ -16,8 +16,11 @@ FIRST, HEAD = REVISIONS
 
 def check_of(server: PostgresServer, project: AlembicProject, **options: object) -> AlembicCurrentCheck:
     base: dict[str, object] = {
-        "port": server.port, "user": server.user, "dbname": project.dbname,
-        "password_env": server.password_env, "alembic_cmd": project.command,
+        "port": server.port,
+        "user": server.user,
+        "dbname": project.dbname,
+        "password_env": server.password_env,
+        "alembic_cmd": project.command,
         # Running alembic starts Python and SQLAlchemy: generous for a loaded CI machine.
         "timeout": 30,
     }
@@ -72,9 +75,7 @@ def test_failing_alembic_heads_is_an_error(
 def test_unreachable_database_is_an_error(
     postgres_db: PostgresServer, alembic_project: AlembicProject, closed_port: int
 ) -> None:
-    result = check_of(postgres_db, alembic_project, head=HEAD, port=closed_port).probe(
-        probe_context()
-    )
+    result = check_of(postgres_db, alembic_project, head=HEAD, port=closed_port).probe(probe_context())
     assert result.health is Health.ERROR
     assert "connection refused" in result.reason
 

@@ -110,16 +110,12 @@ def test_memory_above_percentage_of_the_limit_is_unhealthy(
     # A shell variable of 10MB keeps more than a third of a 24MiB limit in use (the echo
     # after the sleep keeps the shell, and so the variable, alive).
     container = make_container(
-        "x=$(yes | head -c 10000000); touch /tmp/full; sleep 3600; echo \"${#x}\"",
+        'x=$(yes | head -c 10000000); touch /tmp/full; sleep 3600; echo "${#x}"',
         mem_limit="24m",
         memswap_limit="24m",
     )
-    wait_until(
-        lambda: container.exec_run(["test", "-f", "/tmp/full"]).exit_code == 0, 20, "no ballast"
-    )
-    result = DockerContainerCheck(container=container.name, max_memory_percent=30).probe(
-        probe_context()
-    )
+    wait_until(lambda: container.exec_run(["test", "-f", "/tmp/full"]).exit_code == 0, 20, "no ballast")
+    result = DockerContainerCheck(container=container.name, max_memory_percent=30).probe(probe_context())
     assert result.health is Health.UNHEALTHY, result.reason
     assert result.evidence["memory_limit_bytes"] == 24 * 1024 * 1024
     assert result.evidence["memory_percent"] > 30
@@ -127,9 +123,7 @@ def test_memory_above_percentage_of_the_limit_is_unhealthy(
 
 def test_memory_below_percentage_of_the_limit_is_healthy(make_container: ContainerFactory) -> None:
     container = make_container(mem_limit="64m")
-    result = DockerContainerCheck(container=container.name, max_memory_percent=50).probe(
-        probe_context()
-    )
+    result = DockerContainerCheck(container=container.name, max_memory_percent=50).probe(probe_context())
     assert result.is_healthy, result.reason
     assert result.evidence["memory_percent"] < 50
 
@@ -137,9 +131,7 @@ def test_memory_below_percentage_of_the_limit_is_healthy(make_container: Contain
 def test_missing_memory_limit_is_unhealthy_when_required(make_container: ContainerFactory) -> None:
     unlimited = make_container()
     limited = make_container(mem_limit="64m")
-    result = DockerContainerCheck(container=unlimited.name, require_memory_limit=True).probe(
-        probe_context()
-    )
+    result = DockerContainerCheck(container=unlimited.name, require_memory_limit=True).probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.reason.endswith("has no memory limit")
     check = DockerContainerCheck(container=limited.name, require_memory_limit=True)
@@ -198,9 +190,7 @@ def test_env_secret_too_short_is_unhealthy_without_printing_it(
     make_container: ContainerFactory,
 ) -> None:
     name = env_container(make_container)
-    result = DockerEnvCheck(container=name, name="SHORT_SECRET", min_length=32).probe(
-        probe_context()
-    )
+    result = DockerEnvCheck(container=name, name="SHORT_SECRET", min_length=32).probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.reason == "SHORT_SECRET has 8 characters, needs at least 32"
     assert "tooshort" not in repr(result)
@@ -216,9 +206,7 @@ def test_env_unset_and_empty_are_unhealthy(make_container: ContainerFactory) -> 
 
 def test_env_equals_mismatch_hides_both_values(make_container: ContainerFactory) -> None:
     name = env_container(make_container)
-    result = DockerEnvCheck(container=name, name="JWT_SECRET", equals="other").probe(
-        probe_context()
-    )
+    result = DockerEnvCheck(container=name, name="JWT_SECRET", equals="other").probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert SECRET not in repr(result) and "other" not in result.reason
 

@@ -67,9 +67,7 @@ def test_no_requests_in_the_window_is_healthy_by_default(metrics_app: MetricsApp
 
 
 def test_no_data_can_be_declared_unhealthy(metrics_app: MetricsApp) -> None:
-    check = MetricsCheck(
-        url=metrics_app.url, metric="absent_metric", max=1, on_no_data="unhealthy"
-    )
+    check = MetricsCheck(url=metrics_app.url, metric="absent_metric", max=1, on_no_data="unhealthy")
     assert check.probe(probe_context()).health is Health.UNHEALTHY
 
 

@@ -13,8 +13,11 @@ from tests.support.contexts import probe_context
 
 def check_of(server: PostgresServer, **options: object) -> PostgresCheck:
     base: dict[str, object] = {
-        "host": server.host, "port": server.port, "user": server.user,
-        "dbname": server.dbname, "password_env": server.password_env,
+        "host": server.host,
+        "port": server.port,
+        "user": server.user,
+        "dbname": server.dbname,
+        "password_env": server.password_env,
     }
     return PostgresCheck(**{**base, **options})
 
@@ -35,9 +38,7 @@ def test_query_with_expected_value_matches(postgres_db: PostgresServer) -> None:
 
 
 def test_query_with_other_value_is_unhealthy(postgres_db: PostgresServer) -> None:
-    result = check_of(postgres_db, query="SELECT pg_is_in_recovery()", expect=True).probe(
-        probe_context()
-    )
+    result = check_of(postgres_db, query="SELECT pg_is_in_recovery()", expect=True).probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.evidence["kind"] == "value"
     assert "False" in result.reason
@@ -81,9 +82,7 @@ def test_slow_query_is_cut_off_by_the_timeout(postgres_db: PostgresServer) -> No
 
 
 def test_unset_password_variable_is_an_error_not_unhealthy(postgres_db: PostgresServer) -> None:
-    result = check_of(postgres_db, password_env="REMEDIATE_TEST_UNSET_VARIABLE").probe(
-        probe_context()
-    )
+    result = check_of(postgres_db, password_env="REMEDIATE_TEST_UNSET_VARIABLE").probe(probe_context())
     assert result.health is Health.ERROR
 
 

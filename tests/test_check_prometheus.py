@@ -23,9 +23,7 @@ def test_series_above_max_is_unhealthy_and_named(
     prometheus: PrometheusServer, scraped_metrics_app: MetricsApp
 ) -> None:
     scraped_metrics_app.memory.set(900e6)
-    wait_until(
-        lambda: prometheus.query("process_resident_memory_bytes > 800e6"), 10, "not scraped"
-    )
+    wait_until(lambda: prometheus.query("process_resident_memory_bytes > 800e6"), 10, "not scraped")
     check = PrometheusQueryCheck(url=prometheus.url, query="process_resident_memory_bytes", max=500e6)
     result = check.probe(probe_context())
     assert result.health is Health.UNHEALTHY

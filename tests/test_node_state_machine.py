@@ -83,6 +83,13 @@ def test_a_fix_gets_the_verify_window_to_take_effect() -> None:
     assert (result.outcome, script.acted, clock.sleeps) == (Outcome.REMEDIATED, ["restart"], [1, 1])
 
 
+def test_a_step_that_changed_nothing_gets_no_window_the_next_step_runs_at_once() -> None:
+    clock = FakeClock()
+    script = Script([], {"save logs": ActionResult.ok("saved")}, healed_by="restart")
+    result = evaluate(node(step("save logs"), step("restart"), verify=VerifySpec(within=30)), script, clock)
+    assert (result.outcome, script.acted, clock.sleeps) == (Outcome.REMEDIATED, ["save logs", "restart"], [])
+
+
 def test_a_fix_that_does_not_take_effect_within_the_window_moves_on() -> None:
     clock = FakeClock()
     script = Script([DOWN])

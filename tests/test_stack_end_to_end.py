@@ -124,8 +124,16 @@ def run(path: Path, tmp_path: Path, name: str) -> tuple[int, dict[str, str], dic
     result = CliRunner().invoke(
         cli,
         [
-            "run", str(path), "--report", str(report_path), "--forks", "4",
-            "--incident-dir", str(tmp_path / "incidents"), "--log-format", "json",
+            "run",
+            str(path),
+            "--report",
+            str(report_path),
+            "--forks",
+            "4",
+            "--incident-dir",
+            str(tmp_path / "incidents"),
+            "--log-format",
+            "json",
         ],
         catch_exceptions=False,
     )

@@ -81,7 +81,8 @@ def docker_client(ctx: ProbeContext, docker_host: str | None, timeout: float) ->
     import docker
     import docker.errors
 
-    url = docker_host or ctx.hostvars.get("docker_host")
+    # A remote host's engine is reached through its transport (SSH), never the controller's.
+    url = docker_host or ctx.hostvars.get("docker_host") or ctx.transport.docker_base_url()
     try:
         if url:
             client = docker.DockerClient(base_url=str(url), timeout=max(1, round(timeout)))

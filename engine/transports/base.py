@@ -62,5 +62,9 @@ class Transport(Protocol):
         remote host's loopback.
         """
 
+    def docker_base_url(self) -> str | None:
+        """A Docker API URL that reaches this host's engine through the transport, or None
+        when the controller's own environment (DOCKER_HOST, the local socket) is the host's."""
+
     def close(self) -> None:
         """Release connections; idempotent."""

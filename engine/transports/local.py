@@ -66,6 +66,9 @@ class LocalTransport:
     def local_endpoint(self, host: str, port: int) -> tuple[str, int]:
         return host, port
 
+    def docker_base_url(self) -> str | None:
+        return None
+
     def close(self) -> None:
         return None
 

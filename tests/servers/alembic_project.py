@@ -18,7 +18,7 @@ from tests.servers.postgres import PostgresServer
 
 REVISIONS = ("1a2b3c4d5e6f", "2b3c4d5e6f70")
 
-_ENV_PY = '''
+_ENV_PY = """
 import os
 from alembic import context
 from sqlalchemy import create_engine
@@ -28,9 +28,9 @@ with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=None)
     with context.begin_transaction():
         context.run_migrations()
-'''
+"""
 
-_REVISION = '''
+_REVISION = """
 from alembic import op
 revision = "{rev}"
 down_revision = {down}
@@ -42,7 +42,7 @@ def upgrade():
 
 def downgrade():
     op.execute("DROP TABLE {table}")
-'''
+"""
 
 
 @dataclass

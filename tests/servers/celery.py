@@ -52,9 +52,19 @@ def start_worker(server: RedisServer, name: str) -> subprocess.Popen[bytes]:
     """Starts `celery worker` for tests.servers.celery_app in its own process group."""
     return subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "tests.servers.celery_app", "worker",
-            "--pool=solo", "-n", name, "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--loglevel=WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.servers.celery_app",
+            "worker",
+            "--pool=solo",
+            "-n",
+            name,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
         ],
         cwd=ROOT,
         env={**os.environ, "REMEDIATE_TEST_BROKER": broker_url(server), "C_FORCE_ROOT": "1"},

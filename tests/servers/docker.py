@@ -30,8 +30,28 @@ IMAGE = "remediate-stack-test/busybox:1"
 SESSION = uuid.uuid4().hex[:8]
 LABELS = {"remediate.test": "stack", "remediate.test.session": SESSION}
 APPLETS = [
-    "sh", "sleep", "tail", "touch", "rm", "cat", "echo", "env", "true", "false", "head", "ls",
-    "mkdir", "printf", "test", "[", "kill", "dd", "grep", "seq", "yes", "date",
+    "sh",
+    "sleep",
+    "tail",
+    "touch",
+    "rm",
+    "cat",
+    "echo",
+    "env",
+    "true",
+    "false",
+    "head",
+    "ls",
+    "mkdir",
+    "printf",
+    "test",
+    "[",
+    "kill",
+    "dd",
+    "grep",
+    "seq",
+    "yes",
+    "date",
 ]
 SECOND = 1_000_000_000  # Docker's healthcheck durations are nanoseconds
 

@@ -63,8 +63,17 @@ class PostgresServer:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         return self._as_owner(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
-            "-l", str(self.datadir / "server.log"), "-w", "-t", "30", "start",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.datadir / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
 
     def start(self) -> None:
@@ -94,8 +103,13 @@ class PostgresServer:
         import psycopg
 
         with psycopg.connect(
-            host=self.host, port=self.port, user="postgres", password=self.superuser_password,
-            dbname=dbname, autocommit=True, connect_timeout=5,
+            host=self.host,
+            port=self.port,
+            user="postgres",
+            password=self.superuser_password,
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=5,
         ) as connection:
             cursor = connection.execute(statement.encode())
             return list(cursor.fetchall()) if cursor.description else []
@@ -128,9 +142,18 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer(bindir, datadir, free_port(), password, password_file, superuser_password)
     subprocess.run(
         server._as_owner(
-            str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-E", "UTF8",
-            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={superuser_pwfile}",
-            "--no-sync", "--no-instructions",
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={superuser_pwfile}",
+            "--no-sync",
+            "--no-instructions",
         ),
         check=True,
         capture_output=True,

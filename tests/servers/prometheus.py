@@ -49,8 +49,10 @@ def prometheus(scraped_metrics_app: MetricsApp) -> Iterator[PrometheusServer]:
     port = free_port()
     process = subprocess.Popen(
         [
-            binary, f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=error",
         ],
         stdout=subprocess.DEVNULL,

@@ -47,11 +47,24 @@ class RedisServer:
         binary = shutil.which("redis-server") or "redis-server"
         self.process = subprocess.Popen(
             [
-                binary, "--bind", "127.0.0.1",
+                binary,
+                "--bind",
+                "127.0.0.1",
                 *(["--port", "0", "--tls-port"] if self.ca_file else ["--port"]),
-                str(self.port), "--requirepass",
-                self.password, "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-                "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+                str(self.port),
+                "--requirepass",
+                self.password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -82,7 +95,7 @@ class RedisServer:
         the password stays in a config file, out of the command line and the logs."""
         config = self.workdir / "daemon.conf"
         config.write_text(
-            f"bind 127.0.0.1\nport {self.port}\nrequirepass {self.password}\nsave \"\"\n"
+            f'bind 127.0.0.1\nport {self.port}\nrequirepass {self.password}\nsave ""\n'
             f"appendonly no\ndir {self.workdir}\ndaemonize yes\n"
             f"pidfile {self.workdir / 'redis.pid'}\nloglevel warning\n"
         )
@@ -100,8 +113,12 @@ class RedisServer:
 
         tls = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.ca_file else {}
         return redis.Redis(
-            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True,
-            socket_timeout=5, **tls,
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            decode_responses=True,
+            socket_timeout=5,
+            **tls,
         )
 
 
@@ -144,13 +161,51 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     def openssl(*argv: str) -> None:
         subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=directory)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", "ca.key", "-out", "ca.crt")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "server.key", "-out", "server.csr")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
     (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.crt")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    )
     return directory / "ca.crt", directory / "server.crt", directory / "server.key"
 
 
@@ -165,9 +220,20 @@ def redis_tls() -> Iterator[tuple[RedisServer, str]]:
     password_file = workdir / "password"
     password_file.write_text(password + "\n")
     server = RedisServer(
-        workdir, free_port(), password, password_file,
-        extra_args=["--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                    "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"],
+        workdir,
+        free_port(),
+        password,
+        password_file,
+        extra_args=[
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(ca),
+            "--tls-auth-clients",
+            "no",
+        ],
         ca_file=str(ca),
         password_env="REMEDIATE_TEST_REDIS_TLS_PASSWORD",
     )

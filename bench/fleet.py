@@ -1,0 +1,216 @@
+"""Fleet benchmark: one command on N hosts, as whole cold processes.
+
+Starts N real sshd hosts on loopback addresses (the test fixtures' sshd), then times, for
+N = 10, 50, 100 by default:
+
+* ``remediate run`` of a playbook with one ``command: true`` check, ``--forks N``;
+* ``ansible all -m command -a true -f N`` (ansible-core, default configuration: OpenSSH
+  with ControlMaster, no pipelining; a fresh ControlPath directory for every run, and its
+  masters stopped after it, so every run is cold);
+* ``pyinfra INVENTORY exec --parallel N -y -- true`` (if a pyinfra executable is given:
+  install it in a scratch virtualenv, it is not a project dependency);
+* a bare paramiko baseline: a Python process that connects to every host from a thread
+  pool, runs ``true`` and disconnects.
+
+Each figure is the median wall time of ``--repeat`` runs of the whole process (start-up
+included). Prints figures and ratios; asserts nothing. Needs root (it creates the test
+account and runs sshd), sshd, and the test extras installed::
+
+    .venv/bin/python bench/fleet.py [--sizes 10,50,100] [--repeat 5] [--pyinfra PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers.sshd import SSHFleet, SSHServer, create_account, create_fleet
+
+BIN = Path(sys.executable).parent
+
+PLAYBOOK = """\
+name: bench
+hosts: all
+checks:
+  alive:
+    command: {cmd: "true"}
+"""
+
+PARAMIKO_BASELINE = """\
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+import paramiko
+
+spec = json.load(open(sys.argv[1]))
+
+def one(host):
+    client = paramiko.SSHClient()
+    client.load_system_host_keys(spec["known_hosts"])
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(host["address"], host["port"], username=spec["user"],
+                   key_filename=spec["key"], allow_agent=False, look_for_keys=False)
+    _, stdout, _ = client.exec_command("true")
+    status = stdout.channel.recv_exit_status()
+    client.close()
+    return status
+
+with ThreadPoolExecutor(max_workers=len(spec["hosts"])) as pool:
+    statuses = list(pool.map(one, spec["hosts"]))
+sys.exit(1 if any(statuses) else 0)
+"""
+
+
+class Workdir:
+    """Inventories and scripts for one fleet size, in every tool's format."""
+
+    def __init__(self, root: Path, fleet: SSHFleet, servers: list[SSHServer]) -> None:
+        self.root = root
+        self.n = len(servers)
+        known = fleet.known_hosts(servers, name=f"bench_known_hosts_{self.n}")
+        user, key = fleet.account[0], str(fleet.client_key)
+        names = [f"h{i:03d}" for i in range(self.n)]
+
+        self.remediate_inventory = root / "inventory.yml"
+        self.remediate_inventory.write_text(json.dumps({"all": {
+            "hosts": {n: {"ansible_host": s.address, "ansible_port": s.port}
+                      for n, s in zip(names, servers, strict=True)},
+            "vars": {"ansible_user": user, "ansible_ssh_private_key_file": key,
+                     "remediate_known_hosts": str(known), "remediate_ssh_agent": False,
+                     "remediate_ssh_look_for_keys": False,
+                     "remediate_ssh_config": os.devnull},
+        }}))
+        self.playbook = root / "bench.yml"
+        self.playbook.write_text(PLAYBOOK)
+
+        self.ansible_inventory = root / "inventory.ini"
+        self.ansible_inventory.write_text(
+            "".join(f"{n} ansible_host={s.address} ansible_port={s.port}\n"
+                    for n, s in zip(names, servers, strict=True))
+            + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
+            f"ansible_ssh_common_args='-o UserKnownHostsFile={known} "
+            "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'\n"
+            "ansible_python_interpreter=/usr/bin/python3\n"
+        )
+        self.ansible_config = root / "ansible.cfg"
+        self.ansible_config.write_text("[defaults]\nhost_key_checking = True\n")
+
+        self.pyinfra_inventory = root / "pyinfra_inventory.py"
+        self.pyinfra_inventory.write_text("hosts = " + repr([
+            (n, {"ssh_hostname": s.address, "ssh_port": s.port, "ssh_user": user,
+                 "ssh_key": key, "ssh_known_hosts_file": str(known),
+                 "ssh_strict_host_key_checking": "yes", "ssh_allow_agent": False,
+                 "ssh_look_for_keys": False})
+            for n, s in zip(names, servers, strict=True)
+        ]) + "\n")
+
+        self.paramiko_spec = root / "paramiko.json"
+        self.paramiko_spec.write_text(json.dumps({
+            "known_hosts": str(known), "user": user, "key": key,
+            "hosts": [{"address": s.address, "port": s.port} for s in servers],
+        }))
+        self.paramiko_script = root / "paramiko_baseline.py"
+        self.paramiko_script.write_text(PARAMIKO_BASELINE)
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None,
+          after: Callable[[], None] | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    elapsed = time.perf_counter() - started
+    if after is not None:
+        after()
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): "
+                           f"{(done.stdout + done.stderr)[-1500:]}")
+    return elapsed
+
+
+def run_remediate(work: Workdir) -> float:
+    return timed([str(BIN / "remediate"), "run", str(work.playbook), "-i",
+                  str(work.remediate_inventory), "--forks", str(work.n),
+                  "--log-format", "json"])
+
+
+def run_ansible(work: Workdir) -> float:
+    control = Path(tempfile.mkdtemp(prefix="cp-", dir=work.root))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(work.ansible_config),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control), "LC_ALL": "C.UTF-8",
+           "ANSIBLE_LOCAL_TEMP": str(work.root / "ansible-tmp")}
+
+    def stop_masters() -> None:
+        # ControlPersist keeps one ssh master per host alive after the run: stop exactly
+        # those of this run, so that the next run is cold again.
+        for socket_path in control.iterdir():
+            subprocess.run(["ssh", "-S", str(socket_path), "-O", "exit", "x"],
+                           capture_output=True, timeout=10)
+        shutil.rmtree(control, ignore_errors=True)
+
+    return timed([str(BIN / "ansible"), "all", "-i", str(work.ansible_inventory), "-m",
+                  "command", "-a", "true", "-f", str(work.n)], env=env, after=stop_masters)
+
+
+def run_pyinfra(work: Workdir, pyinfra: str) -> float:
+    return timed([pyinfra, str(work.pyinfra_inventory), "exec", "--parallel", str(work.n),
+                  "-y", "--", "true"])
+
+
+def run_paramiko(work: Workdir) -> float:
+    return timed([sys.executable, str(work.paramiko_script), str(work.paramiko_spec)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,50,100")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    fleet = create_fleet(create_account())
+    servers = fleet.start(max(sizes))
+    tools: dict[str, Callable[[Workdir], float]] = {
+        "remediate": run_remediate,
+        "ansible": run_ansible,
+        "paramiko": run_paramiko,
+    }
+    if args.pyinfra:
+        pyinfra = args.pyinfra
+        tools["pyinfra"] = lambda work: run_pyinfra(work, pyinfra)
+    results: dict[int, dict[str, list[float]]] = {}
+    try:
+        for n in sizes:
+            root = Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=fleet.root))
+            work = Workdir(root, fleet, servers[:n])
+            results[n] = {name: [] for name in tools}
+            for _ in range(args.repeat):
+                for name, tool in tools.items():  # interleaved: drift hits every tool alike
+                    results[n][name].append(tool(work))
+            print(f"N={n}: " + ", ".join(
+                f"{name} {statistics.median(times):.2f}s" for name, times in results[n].items()
+            ), flush=True)
+    finally:
+        fleet.stop_all()
+        shutil.rmtree(fleet.root, ignore_errors=True)
+
+    print(f"\nmedian wall time of {args.repeat} cold runs (seconds), and ratio to remediate")
+    print(f"{'N':>5} " + " ".join(f"{name:>18}" for name in tools))
+    for n, by_tool in results.items():
+        ours = statistics.median(by_tool["remediate"])
+        cells = [f"{statistics.median(t):8.2f} ({statistics.median(t) / ours:5.2f}x)"
+                 for t in by_tool.values()]
+        print(f"{n:>5} " + " ".join(f"{c:>18}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

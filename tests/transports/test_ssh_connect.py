@@ -1,0 +1,242 @@
+"""Reaching a host: keys, host keys, unreachable hosts, jump hosts, the ssh config."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.transports.base import TransportError
+from engine.transports.ssh import ssh_transport
+from tests.servers.sshd import SSHFleet, SSHServer, free_port
+
+
+def run_on(hostvars: dict[str, object], name: str = "target") -> str:
+    transport = ssh_transport(name, hostvars)
+    try:
+        return transport.run("echo reached", timeout=10).stdout
+    finally:
+        transport.close()
+
+
+def test_wrong_key_is_refused_as_a_transport_error(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer
+) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
+                                  ansible_ssh_private_key_file=str(ssh_fleet.other_key))
+    with pytest.raises(TransportError, match=r"authentication as remediate-test .* failed"):
+        run_on(hostvars)
+
+
+def test_unknown_host_key_is_refused_with_how_to_accept_it(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer
+) -> None:
+    empty = ssh_fleet.root / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(TransportError) as caught:
+        run_on(ssh_fleet.hostvars(ssh_host, empty))
+    message = str(caught.value)
+    assert "is not known" in message and "SHA256:" in message
+    assert f"ssh-keyscan -p {ssh_host.port} {ssh_host.address} >> ~/.ssh/known_hosts" in message
+    assert empty.read_text() == ""  # nothing was added silently
+
+
+def test_changed_host_key_is_refused_as_a_possible_attack(ssh_fleet: SSHFleet) -> None:
+    victim, impostor = ssh_fleet.start(2)
+    # The known key of the victim's address is the impostor's key.
+    line = impostor.known_hosts_line().replace(f"[{impostor.address}]:{impostor.port}",
+                                               f"[{victim.address}]:{victim.port}")
+    known = ssh_fleet.root / "changed_known_hosts"
+    known.write_text(line)
+    with pytest.raises(TransportError) as caught:
+        run_on(ssh_fleet.hostvars(victim, known))
+    assert "has CHANGED" in str(caught.value)
+    assert f"ssh-keygen -R '[{victim.address}]:{victim.port}'" in str(caught.value)
+    assert victim.accepted_logins() == 0
+
+
+def test_hashed_known_hosts_entries_are_honoured(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    import subprocess
+
+    known = ssh_fleet.known_hosts([ssh_host], name="hashed_known_hosts")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert ssh_host.address not in known.read_text()
+    assert run_on(ssh_fleet.hostvars(ssh_host, known)) == "reached\n"
+
+
+def test_closed_port_is_unreachable_and_fails_fast_for_the_rest_of_the_run(
+    ssh_fleet: SSHFleet,
+) -> None:
+    address = "127.0.0.250"
+    hostvars = {"ansible_host": address, "ansible_port": free_port(address),
+                "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False}
+    transport = ssh_transport("down", hostvars)
+    with pytest.raises(TransportError, match=r"down: cannot connect to 127\.0\.0\.250:\d+"):
+        transport.run("true", timeout=5)
+    with pytest.raises(TransportError, match="cannot connect"):
+        transport.local_endpoint("127.0.0.1", 5432)
+    transport.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A TCP server that accepts connections and never says a word (a hung host)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.251", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_host_that_never_answers_times_out_at_the_connect_timeout(
+    silent_server: tuple[str, int],
+) -> None:
+    address, port = silent_server
+    transport = ssh_transport("hung", {
+        "ansible_host": address, "ansible_port": port, "remediate_ssh_connect_timeout": 1,
+        "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False,
+    })
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="hung: SSH to"):
+        transport.run("true", timeout=30)
+    assert time.monotonic() - started < 5
+    transport.close()
+
+
+def test_proxy_jump_reaches_the_host_through_the_jump_host(ssh_fleet: SSHFleet) -> None:
+    jump, target = ssh_fleet.start(2)
+    known = ssh_fleet.known_hosts([jump, target], name="jump_known_hosts")
+    user = ssh_fleet.account[0]
+    hostvars = ssh_fleet.hostvars(
+        target, known,
+        ansible_ssh_common_args=f"-o ProxyJump={user}@{jump.address}:{jump.port} -o Foo=bar",
+    )
+    assert run_on(hostvars) == "reached\n"
+    assert (jump.accepted_logins(), target.accepted_logins()) == (1, 1)
+    jump.stop()
+    try:
+        with pytest.raises(TransportError, match=f"cannot connect to {jump.address}"):
+            run_on(hostvars)
+    finally:
+        jump.start()
+
+
+def test_ssh_config_gives_address_port_user_key_and_proxy_jump(
+    ssh_fleet: SSHFleet, tmp_path: Path
+) -> None:
+    jump, target = ssh_fleet.start(2)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host bastion\n  HostName {jump.address}\n  Port {jump.port}\n"
+        f"  User {ssh_fleet.account[0]}\n  IdentityFile {ssh_fleet.client_key}\n"
+        f"Host app-*\n  HostName {target.address}\n  Port {target.port}\n"
+        f"  User {ssh_fleet.account[0]}\n  IdentityFile {ssh_fleet.client_key}\n"
+        "  ProxyJump bastion\n"
+    )
+    known = ssh_fleet.known_hosts([jump, target], name="config_known_hosts")
+    hostvars = {"remediate_ssh_config": str(config), "remediate_known_hosts": str(known),
+                "remediate_ssh_agent": False, "remediate_ssh_look_for_keys": False}
+    assert run_on(hostvars, name="app-1") == "reached\n"
+    assert (jump.accepted_logins(), target.accepted_logins()) == (1, 1)
+
+
+def test_inventory_variables_win_over_the_ssh_config(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host {ssh_host.address}\n  Port 1\n  User nobody\n")
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
+                                  remediate_ssh_config=str(config))
+    assert run_on(hostvars) == "reached\n"
+
+
+def test_one_unreachable_host_does_not_hold_up_the_others(ssh_fleet: SSHFleet) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    up = ssh_fleet.start(3)
+    known = ssh_fleet.known_hosts(up, name="mixed_known_hosts")
+    fleet = {f"up{i}": ssh_fleet.hostvars(s, known) for i, s in enumerate(up)}
+    fleet["down"] = {"ansible_host": "127.0.0.250", "ansible_port": free_port("127.0.0.250"),
+                     "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False}
+
+    def probe(name: str) -> str:
+        try:
+            return run_on(fleet[name], name).strip()
+        except TransportError:
+            return "error"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = dict(zip(fleet, pool.map(probe, fleet), strict=True))
+    assert outcomes == {"up0": "reached", "up1": "reached", "up2": "reached", "down": "error"}
+
+
+@pytest.fixture
+def ssh_agent(ssh_fleet: SSHFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A running ssh-agent holding the client key, announced in SSH_AUTH_SOCK."""
+    import subprocess
+
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not Path(sock).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    env = {"SSH_AUTH_SOCK": sock, "PATH": "/usr/bin:/bin"}
+    subprocess.run(["ssh-add", str(ssh_fleet.client_key)], env=env, check=True,
+                   capture_output=True)
+    monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+    yield sock
+    agent.terminate()
+    agent.wait()
+
+
+def test_key_from_the_ssh_agent_logs_in(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
+) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
+                                  remediate_ssh_agent=True)
+    del hostvars["ansible_ssh_private_key_file"]
+    assert run_on(hostvars) == "reached\n"
+
+
+def test_agent_is_not_asked_when_disabled(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
+) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]))
+    del hostvars["ansible_ssh_private_key_file"]
+    with pytest.raises(TransportError, match="authentication"):
+        run_on(hostvars)
+
+
+def test_dropped_connection_is_reopened_on_next_use(ssh_fleet: SSHFleet) -> None:
+    (server,) = ssh_fleet.start()
+    transport = ssh_transport("flaky", ssh_fleet.hostvars(server,
+                                                          ssh_fleet.known_hosts([server])))
+    try:
+        assert transport.run("echo one", timeout=5).stdout == "one\n"
+        server.stop()  # the host goes down with the connection, and comes back
+        server.start()
+        assert transport.run("echo two", timeout=5).stdout == "two\n"
+        assert transport.connections_opened == 2
+    finally:
+        transport.close()
