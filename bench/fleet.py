@@ -82,21 +82,35 @@ class Workdir:
         names = [f"h{i:03d}" for i in range(self.n)]
 
         self.remediate_inventory = root / "inventory.yml"
-        self.remediate_inventory.write_text(json.dumps({"all": {
-            "hosts": {n: {"ansible_host": s.address, "ansible_port": s.port}
-                      for n, s in zip(names, servers, strict=True)},
-            "vars": {"ansible_user": user, "ansible_ssh_private_key_file": key,
-                     "remediate_known_hosts": str(known), "remediate_ssh_agent": False,
-                     "remediate_ssh_look_for_keys": False,
-                     "remediate_ssh_config": os.devnull},
-        }}))
+        self.remediate_inventory.write_text(
+            json.dumps(
+                {
+                    "all": {
+                        "hosts": {
+                            n: {"ansible_host": s.address, "ansible_port": s.port}
+                            for n, s in zip(names, servers, strict=True)
+                        },
+                        "vars": {
+                            "ansible_user": user,
+                            "ansible_ssh_private_key_file": key,
+                            "remediate_known_hosts": str(known),
+                            "remediate_ssh_agent": False,
+                            "remediate_ssh_look_for_keys": False,
+                            "remediate_ssh_config": os.devnull,
+                        },
+                    }
+                }
+            )
+        )
         self.playbook = root / "bench.yml"
         self.playbook.write_text(PLAYBOOK)
 
         self.ansible_inventory = root / "inventory.ini"
         self.ansible_inventory.write_text(
-            "".join(f"{n} ansible_host={s.address} ansible_port={s.port}\n"
-                    for n, s in zip(names, servers, strict=True))
+            "".join(
+                f"{n} ansible_host={s.address} ansible_port={s.port}\n"
+                for n, s in zip(names, servers, strict=True)
+            )
             + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
             f"ansible_ssh_common_args='-o UserKnownHostsFile={known} "
             "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'\n"
@@ -106,63 +120,114 @@ class Workdir:
         self.ansible_config.write_text("[defaults]\nhost_key_checking = True\n")
 
         self.pyinfra_inventory = root / "pyinfra_inventory.py"
-        self.pyinfra_inventory.write_text("hosts = " + repr([
-            (n, {"ssh_hostname": s.address, "ssh_port": s.port, "ssh_user": user,
-                 "ssh_key": key, "ssh_known_hosts_file": str(known),
-                 "ssh_strict_host_key_checking": "yes", "ssh_allow_agent": False,
-                 "ssh_look_for_keys": False})
-            for n, s in zip(names, servers, strict=True)
-        ]) + "\n")
+        self.pyinfra_inventory.write_text(
+            "hosts = "
+            + repr(
+                [
+                    (
+                        n,
+                        {
+                            "ssh_hostname": s.address,
+                            "ssh_port": s.port,
+                            "ssh_user": user,
+                            "ssh_key": key,
+                            "ssh_known_hosts_file": str(known),
+                            "ssh_strict_host_key_checking": "yes",
+                            "ssh_allow_agent": False,
+                            "ssh_look_for_keys": False,
+                        },
+                    )
+                    for n, s in zip(names, servers, strict=True)
+                ]
+            )
+            + "\n"
+        )
 
         self.paramiko_spec = root / "paramiko.json"
-        self.paramiko_spec.write_text(json.dumps({
-            "known_hosts": str(known), "user": user, "key": key,
-            "hosts": [{"address": s.address, "port": s.port} for s in servers],
-        }))
+        self.paramiko_spec.write_text(
+            json.dumps(
+                {
+                    "known_hosts": str(known),
+                    "user": user,
+                    "key": key,
+                    "hosts": [{"address": s.address, "port": s.port} for s in servers],
+                }
+            )
+        )
         self.paramiko_script = root / "paramiko_baseline.py"
         self.paramiko_script.write_text(PARAMIKO_BASELINE)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None,
-          after: Callable[[], None] | None = None) -> float:
+def timed(
+    argv: list[str], env: dict[str, str] | None = None, after: Callable[[], None] | None = None
+) -> float:
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     elapsed = time.perf_counter() - started
     if after is not None:
         after()
     if done.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): "
-                           f"{(done.stdout + done.stderr)[-1500:]}")
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {(done.stdout + done.stderr)[-1500:]}")
     return elapsed
 
 
 def run_remediate(work: Workdir) -> float:
-    return timed([str(BIN / "remediate"), "run", str(work.playbook), "-i",
-                  str(work.remediate_inventory), "--forks", str(work.n),
-                  "--log-format", "json"])
+    return timed(
+        [
+            str(BIN / "remediate"),
+            "run",
+            str(work.playbook),
+            "-i",
+            str(work.remediate_inventory),
+            "--forks",
+            str(work.n),
+            "--log-format",
+            "json",
+        ]
+    )
 
 
 def run_ansible(work: Workdir) -> float:
     control = Path(tempfile.mkdtemp(prefix="cp-", dir=work.root))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(work.ansible_config),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control), "LC_ALL": "C.UTF-8",
-           "ANSIBLE_LOCAL_TEMP": str(work.root / "ansible-tmp")}
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(work.ansible_config),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
+        "LC_ALL": "C.UTF-8",
+        "ANSIBLE_LOCAL_TEMP": str(work.root / "ansible-tmp"),
+    }
 
     def stop_masters() -> None:
         # ControlPersist keeps one ssh master per host alive after the run: stop exactly
         # those of this run, so that the next run is cold again.
         for socket_path in control.iterdir():
-            subprocess.run(["ssh", "-S", str(socket_path), "-O", "exit", "x"],
-                           capture_output=True, timeout=10)
+            subprocess.run(
+                ["ssh", "-S", str(socket_path), "-O", "exit", "x"], capture_output=True, timeout=10
+            )
         shutil.rmtree(control, ignore_errors=True)
 
-    return timed([str(BIN / "ansible"), "all", "-i", str(work.ansible_inventory), "-m",
-                  "command", "-a", "true", "-f", str(work.n)], env=env, after=stop_masters)
+    return timed(
+        [
+            str(BIN / "ansible"),
+            "all",
+            "-i",
+            str(work.ansible_inventory),
+            "-m",
+            "command",
+            "-a",
+            "true",
+            "-f",
+            str(work.n),
+        ],
+        env=env,
+        after=stop_masters,
+    )
 
 
 def run_pyinfra(work: Workdir, pyinfra: str) -> float:
-    return timed([pyinfra, str(work.pyinfra_inventory), "exec", "--parallel", str(work.n),
-                  "-y", "--", "true"])
+    return timed(
+        [pyinfra, str(work.pyinfra_inventory), "exec", "--parallel", str(work.n), "-y", "--", "true"]
+    )
 
 
 def run_paramiko(work: Workdir) -> float:
@@ -196,9 +261,11 @@ def main() -> None:
             for _ in range(args.repeat):
                 for name, tool in tools.items():  # interleaved: drift hits every tool alike
                     results[n][name].append(tool(work))
-            print(f"N={n}: " + ", ".join(
-                f"{name} {statistics.median(times):.2f}s" for name, times in results[n].items()
-            ), flush=True)
+            print(
+                f"N={n}: "
+                + ", ".join(f"{name} {statistics.median(times):.2f}s" for name, times in results[n].items()),
+                flush=True,
+            )
     finally:
         fleet.stop_all()
         shutil.rmtree(fleet.root, ignore_errors=True)
@@ -207,8 +274,9 @@ def main() -> None:
     print(f"{'N':>5} " + " ".join(f"{name:>18}" for name in tools))
     for n, by_tool in results.items():
         ours = statistics.median(by_tool["remediate"])
-        cells = [f"{statistics.median(t):8.2f} ({statistics.median(t) / ours:5.2f}x)"
-                 for t in by_tool.values()]
+        cells = [
+            f"{statistics.median(t):8.2f} ({statistics.median(t) / ours:5.2f}x)" for t in by_tool.values()
+        ]
         print(f"{n:>5} " + " ".join(f"{c:>18}" for c in cells))
 
 

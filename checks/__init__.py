@@ -1,17 +1,24 @@
-"""Check types: read-only probes, one module per type, registered by their playbook key."""
+"""Check types: read-only probes, one module per type family, registered by their playbook key.
 
-from checks import (  # noqa: F401  (registers the types)
-    celery,
-    command,
-    docker,
-    docker_command,
-    http,
-    metrics,
-    postgres,
-    prometheus,
-    redis,
-    tcp,
-)
+`MODULES` says which module defines each key, so that `engine.registry` imports a module
+only when a playbook uses one of its types. A test keeps it in step with the decorators.
+"""
+
 from checks.base import Check
 
-__all__ = ["Check"]
+MODULES: dict[str, str] = {
+    "alembic_current": "postgres",
+    "celery_worker": "celery",
+    "command": "command",
+    "docker_command": "docker_command",
+    "docker_container": "docker",
+    "docker_env": "docker",
+    "http": "http",
+    "metrics": "metrics",
+    "postgres": "postgres",
+    "prometheus_query": "prometheus",
+    "redis": "redis",
+    "tcp": "tcp",
+}
+
+__all__ = ["MODULES", "Check"]

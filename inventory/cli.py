@@ -75,7 +75,11 @@ Examples:
 """,
 )
 @click.option(
-    "-i", "--inventory", "sources", multiple=True, metavar="INV",
+    "-i",
+    "--inventory",
+    "sources",
+    multiple=True,
+    metavar="INV",
     help="Inventory file (INI or YAML), directory, or comma-separated host list; repeatable.",
 )
 @click.option("--list", "as_list", is_flag=True, help="Print groups and host variables as JSON.")
@@ -101,14 +105,12 @@ def inventory_command(
     try:
         inventory = load_inventory(list(sources))
         if as_list:
-            output = json.dumps(list_inventory(inventory, limit), indent=4, sort_keys=True,
-                                default=str)
+            output = json.dumps(list_inventory(inventory, limit), indent=4, sort_keys=True, default=str)
         elif as_graph:
             output = "\n".join(graph_inventory(inventory, group or "all"))
         else:
             assert host is not None
-            variables = {k: v for k, v in inventory.hostvars(host).items()
-                         if k not in MAGIC_VARIABLES}
+            variables = {k: v for k, v in inventory.hostvars(host).items() if k not in MAGIC_VARIABLES}
             output = json.dumps(variables, indent=4, sort_keys=True, default=str)
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None

@@ -15,8 +15,10 @@ import string
 _RANGE = r"\[(?:[0-9]*:[0-9]+|[a-zA-Z]:[a-zA-Z])(?::[0-9]+)?\]"
 _LABEL = rf"(?:[\w\-]|{_RANGE})+"
 _HOSTNAME = re.compile(rf"^({_LABEL}(?:\.{_LABEL})*)(?::([0-9]+))?$")
-_IPV4 = re.compile(r"^((?:[0-9]{1,3}|" + _RANGE + r")(?:\.(?:[0-9]{1,3}|" + _RANGE + r")){3})"
-                   r"(?::([0-9]+))?$")
+_IPV4 = re.compile(
+    r"^((?:[0-9]{1,3}|" + _RANGE + r")(?:\.(?:[0-9]{1,3}|" + _RANGE + r")){3})"
+    r"(?::([0-9]+))?$"
+)
 _BRACKETED_IPV6 = re.compile(r"^\[([0-9a-fA-F:.%]+)\](?::([0-9]+))?$")
 _BARE_IPV6 = re.compile(r"^[0-9a-fA-F]*:[0-9a-fA-F:.%]*$")
 
@@ -67,9 +69,7 @@ def expand(name: str) -> list[str]:
         begin = begin or "0"
         width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
         if width and width != len(end):
-            raise HostPatternError(
-                f"host range {match.group(0)} must give begin and end in the same width"
-            )
+            raise HostPatternError(f"host range {match.group(0)} must give begin and end in the same width")
         items = [str(n).zfill(width) for n in range(int(begin), int(end) + 1, step)]
     return [host for item in items for host in expand(f"{head}{item}{tail}")]
 

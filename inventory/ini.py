@@ -102,8 +102,7 @@ def parse_ini_inventory(inventory: Inventory, path: Path) -> None:
         else:
             match = _GROUP_NAME.match(line)
             if not match:
-                raise InventoryError(f"{here}: expected a group name in [{group}:children], "
-                                     f"got {line!r}")
+                raise InventoryError(f"{here}: expected a group name in [{group}:children], got {line!r}")
             child = match.group(1)
             if child in inventory.groups:
                 _add_child(inventory, here, group, child)

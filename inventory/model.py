@@ -105,9 +105,7 @@ class Inventory:
     def add_child(self, parent: str, child: str) -> None:
         """Make ``child`` a child group of ``parent``; a loop is an error."""
         if parent == child or parent in self._descendants(child):
-            raise InventoryError(
-                f"making group {child!r} a child of {parent!r} creates a loop of groups"
-            )
+            raise InventoryError(f"making group {child!r} a child of {parent!r} creates a loop of groups")
         parent_group, child_group = self.add_group(parent), self.add_group(child)
         if child not in parent_group.children:
             parent_group.children.append(child)

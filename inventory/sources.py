@@ -37,8 +37,7 @@ def load_sources(sources: list[str]) -> Inventory:
             _load_host_list(inventory, source)
         else:
             raise InventoryError(
-                f"{source}: no such inventory file or directory "
-                f"(a host list needs a comma: '{source},')"
+                f"{source}: no such inventory file or directory (a host list needs a comma: '{source},')"
             )
         inventory.reconcile()
     # Read every variables file that applies now: a broken one fails here, with its line.

@@ -157,8 +157,7 @@ def _parse_host(
     text = str(entry)
     if text.strip().endswith(":"):
         raise InventoryError(
-            f"{where(path, section, entry)}: host {text!r} ends in ':', which is reserved "
-            "for a port"
+            f"{where(path, section, entry)}: host {text!r} ends in ':', which is reserved for a port"
         )
     if variables is not None and not isinstance(variables, Mapping):
         raise InventoryError(

@@ -157,7 +157,7 @@ def raising_check_type() -> Iterator[None]:
             raise RuntimeError("probe exploded")
 
     yield
-    del CHECK_TYPES["raises"]
+    CHECK_TYPES.unregister("raises")
 
 
 def test_a_check_that_raises_is_an_error_for_its_node_only(tmp_path: Path, raising_check_type: None) -> None:

@@ -28,7 +28,7 @@ from engine.playbook.render import (
     render_tree,
     resolve_variables,
 )
-from engine.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
+from engine.registry import ACTION_TYPES, CHECK_TYPES
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -130,7 +130,6 @@ def build_playbook(
 ) -> Playbook:
     """Render a parsed playbook with variables (inventory < playbook vars < extra vars, as in
     Ansible) and validate it into a Playbook. Raises PlaybookError with every problem."""
-    load_builtin_types()
     builder = _Builder(source)
     return builder.build(hostvars, extra_vars)
 

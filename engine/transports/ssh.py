@@ -197,8 +197,7 @@ def ssh_settings(host: str, hostvars: Mapping[str, Any]) -> SSHSettings:
     name = str(_first(hostvars, "ansible_host", "ansible_ssh_host") or host)
     entry = config.lookup(name)
     local_user = getpass.getuser()
-    user = str(_first(hostvars, "ansible_user", "ansible_ssh_user") or entry.get("user")
-               or local_user)
+    user = str(_first(hostvars, "ansible_user", "ansible_ssh_user") or entry.get("user") or local_user)
     explicit_key = _first(hostvars, "ansible_ssh_private_key_file", "ansible_private_key_file")
     keys = [str(Path(str(explicit_key)).expanduser())] if explicit_key else []
     keys += [k for k in _existing(entry.get("identityfile", [])) if k not in keys]
@@ -212,14 +211,15 @@ def ssh_settings(host: str, hostvars: Mapping[str, Any]) -> SSHSettings:
     jump_spec = jump_spec or entry.get("proxyjump")
     jumps: tuple[Hop, ...] = ()
     if jump_spec and jump_spec.lower() != "none":
-        jumps = tuple(_parse_jump(s.strip(), config, local_user)
-                      for s in jump_spec.split(",") if s.strip())
+        jumps = tuple(_parse_jump(s.strip(), config, local_user) for s in jump_spec.split(",") if s.strip())
 
     known = hostvars.get("remediate_known_hosts") or []
     known_list = [known] if isinstance(known, str) else [str(k) for k in known]
     known_hosts = [
-        "~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts",
-        *entry.get("userknownhostsfile", "").split(), *known_list,
+        "~/.ssh/known_hosts",
+        "/etc/ssh/ssh_known_hosts",
+        *entry.get("userknownhostsfile", "").split(),
+        *known_list,
     ]
     method = str(hostvars.get("ansible_become_method") or "sudo")
     if as_bool(hostvars.get("ansible_become", False)) and method != "sudo":
@@ -363,8 +363,7 @@ class SSHTransport:
 
     def _connect(self) -> paramiko.Transport:
         settings, started = self.settings, time.monotonic()
-        passphrase = self._secret(settings.key_passphrase_env, settings.key_passphrase_file,
-                                  "key passphrase")
+        passphrase = self._secret(settings.key_passphrase_env, settings.key_passphrase_file, "key passphrase")
         hops = [*settings.jumps, settings.target]
         sock: Any = None
         for index, hop in enumerate(hops):
@@ -376,12 +375,16 @@ class SSHTransport:
                 assert previous is not None
                 try:
                     sock = previous.open_channel(
-                        "direct-tcpip", (hop.address, hop.port), ("127.0.0.1", 0),
+                        "direct-tcpip",
+                        (hop.address, hop.port),
+                        ("127.0.0.1", 0),
                         timeout=settings.connect_timeout,
                     )
                 except (paramiko.SSHException, OSError, EOFError) as exc:
-                    raise TransportError(f"{self.host}: cannot reach {hop.address}:{hop.port}"
-                                         f"{via}: {exc or type(exc).__name__}") from exc
+                    raise TransportError(
+                        f"{self.host}: cannot reach {hop.address}:{hop.port}"
+                        f"{via}: {exc or type(exc).__name__}"
+                    ) from exc
             client = paramiko.SSHClient()
             _add_known_keys(client, hop, settings.known_hosts)
             client.set_missing_host_key_policy(_RefuseUnknownKey(hop, settings.known_hosts))
@@ -389,11 +392,17 @@ class SSHTransport:
             keys = list(dict.fromkeys([*hop.key_files, *settings.target.key_files]))
             try:
                 client.connect(
-                    hop.address, hop.port, username=hop.user, sock=sock,
+                    hop.address,
+                    hop.port,
+                    username=hop.user,
+                    sock=sock,
                     # paramiko takes a list of key files; its type stubs say one string.
-                    key_filename=cast(Any, keys) or None, passphrase=passphrase,
-                    allow_agent=settings.allow_agent, look_for_keys=settings.look_for_keys,
-                    timeout=settings.connect_timeout, banner_timeout=settings.connect_timeout,
+                    key_filename=cast(Any, keys) or None,
+                    passphrase=passphrase,
+                    allow_agent=settings.allow_agent,
+                    look_for_keys=settings.look_for_keys,
+                    timeout=settings.connect_timeout,
+                    banner_timeout=settings.connect_timeout,
                     auth_timeout=settings.connect_timeout,
                     channel_timeout=settings.connect_timeout,
                 )
@@ -409,8 +418,9 @@ class SSHTransport:
                     f"{via} failed ({exc}); tried {tried}{agent}"
                 ) from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise TransportError(f"{self.host}: SSH to {hop}{via} failed: "
-                                     f"{exc or type(exc).__name__}") from None
+                raise TransportError(
+                    f"{self.host}: SSH to {hop}{via} failed: {exc or type(exc).__name__}"
+                ) from None
         transport = self._clients[-1].get_transport()
         assert transport is not None
         if settings.keepalive > 0:
@@ -419,21 +429,27 @@ class SSHTransport:
                 if inner is not None:
                     inner.set_keepalive(settings.keepalive)
         self.connections_opened += 1
-        log.debug("ssh connected", host=self.host, target=str(settings.target),
-                  jumps=[str(j) for j in settings.jumps],
-                  seconds=round(time.monotonic() - started, 3))
+        log.debug(
+            "ssh connected",
+            host=self.host,
+            target=str(settings.target),
+            jumps=[str(j) for j in settings.jumps],
+            seconds=round(time.monotonic() - started, 3),
+        )
         return transport
 
     def _tcp(self, hop: Hop) -> socket.socket:
         try:
-            sock = socket.create_connection((hop.address, hop.port),
-                                            timeout=self.settings.connect_timeout)
+            sock = socket.create_connection((hop.address, hop.port), timeout=self.settings.connect_timeout)
         except TimeoutError:
-            raise TransportError(f"{self.host}: cannot connect to {hop.address}:{hop.port}: "
-                                 f"no answer within {self.settings.connect_timeout:g}s") from None
+            raise TransportError(
+                f"{self.host}: cannot connect to {hop.address}:{hop.port}: "
+                f"no answer within {self.settings.connect_timeout:g}s"
+            ) from None
         except OSError as exc:
-            raise TransportError(f"{self.host}: cannot connect to {hop.address}:{hop.port}: "
-                                 f"{exc.strerror or exc}") from None
+            raise TransportError(
+                f"{self.host}: cannot connect to {hop.address}:{hop.port}: {exc.strerror or exc}"
+            ) from None
         # paramiko does not disable Nagle's algorithm; without this every small request
         # (a command, a channel open) waits for the delayed ACK, about 40 ms each.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -452,18 +468,18 @@ class SSHTransport:
         try:
             if kind == "session":
                 return self._session(transport)
-            return transport.open_channel(kind, dest_addr=args[0], src_addr=args[1],
-                                          timeout=timeout or self.settings.connect_timeout)
+            return transport.open_channel(
+                kind, dest_addr=args[0], src_addr=args[1], timeout=timeout or self.settings.connect_timeout
+            )
         except paramiko.ChannelException as exc:
             if kind == "direct-tcpip":
                 host, port = args[0]
                 raise ConnectionRefusedError(
-                    f"{self.host}: cannot connect to {host}:{port} from the host: "
-                    f"{exc.text or exc}") from None
+                    f"{self.host}: cannot connect to {host}:{port} from the host: {exc.text or exc}"
+                ) from None
             raise TransportError(f"{self.host}: the server refused a channel: {exc}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TransportError(f"{self.host}: SSH connection lost: "
-                                 f"{exc or type(exc).__name__}") from None
+            raise TransportError(f"{self.host}: SSH connection lost: {exc or type(exc).__name__}") from None
 
     def _session(self, transport: paramiko.Transport) -> paramiko.Channel:
         """A session channel. The server counts a session until it has processed our close
@@ -502,22 +518,26 @@ class SSHTransport:
         limit = max(timeout, 0.001)
         remote = f"timeout -s KILL {limit:.3f} sh -c {shlex.quote(script)}"
         become = (sudo or self.settings.become) and not (
-            self.settings.target.user == "root" and self.settings.become_user == "root")
+            self.settings.target.user == "root" and self.settings.become_user == "root"
+        )
         marker = prompt = ""
         if become:
             token = os.urandom(8).hex()
             marker, prompt = f"REMEDIATE-BECOME-{token}", f"[remediate sudo {token}] password:"
-            remote = (f"sudo -H -S -p {shlex.quote(prompt)} -u "
-                      f"{shlex.quote(self.settings.become_user)} -- sh -c "
-                      f"{shlex.quote(f'echo {marker}; exec {remote}')}")
+            remote = (
+                f"sudo -H -S -p {shlex.quote(prompt)} -u "
+                f"{shlex.quote(self.settings.become_user)} -- sh -c "
+                f"{shlex.quote(f'echo {marker}; exec {remote}')}"
+            )
         with self._sessions:
             started = time.monotonic()
             channel = self._started(remote)
             try:
                 return self._exchange(channel, stdin, limit, started, marker, prompt)
             except (OSError, EOFError) as exc:
-                raise TransportError(f"{self.host}: SSH connection lost during a command: "
-                                     f"{exc or type(exc).__name__}") from None
+                raise TransportError(
+                    f"{self.host}: SSH connection lost during a command: {exc or type(exc).__name__}"
+                ) from None
             finally:
                 channel.close()
 
@@ -536,8 +556,9 @@ class SSHTransport:
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 self._forget(transport)
                 if attempt == 2:
-                    raise TransportError(f"{self.host}: SSH connection lost: "
-                                         f"{exc or type(exc).__name__}") from None
+                    raise TransportError(
+                        f"{self.host}: SSH connection lost: {exc or type(exc).__name__}"
+                    ) from None
                 log.debug("ssh connection lost; reconnecting", host=self.host, error=str(exc))
         raise AssertionError("unreachable")
 
@@ -548,8 +569,15 @@ class SSHTransport:
             if self._clients and self._clients[-1].get_transport() is transport:
                 self._close_clients()
 
-    def _exchange(self, channel: paramiko.Channel, stdin: str | None, timeout: float,
-                  started: float, marker: str, prompt: str) -> CommandResult:
+    def _exchange(
+        self,
+        channel: paramiko.Channel,
+        stdin: str | None,
+        timeout: float,
+        started: float,
+        marker: str,
+        prompt: str,
+    ) -> CommandResult:
         stderr = bytearray()
         reader = threading.Thread(target=_drain_stderr, args=(channel, stderr), daemon=True)
         reader.start()
@@ -592,11 +620,17 @@ class SSHTransport:
         text_err = stderr.decode(errors="replace")
         if prompt:
             text_err = text_err.replace(prompt, "")
-        return CommandResult(status, stdout.decode(errors="replace"), text_err, duration,
-                             timed_out)
+        return CommandResult(status, stdout.decode(errors="replace"), text_err, duration, timed_out)
 
-    def _become(self, channel: paramiko.Channel, stdout: bytearray, stderr: bytearray,
-                marker: str, prompt: str, deadline: float) -> str | None:
+    def _become(
+        self,
+        channel: paramiko.Channel,
+        stdout: bytearray,
+        stderr: bytearray,
+        marker: str,
+        prompt: str,
+        deadline: float,
+    ) -> str | None:
         """Wait until sudo has started the command (its marker line on stdout), answering
         one password prompt on the way; the reason when it could not."""
         sent = False
@@ -615,8 +649,10 @@ class SSHTransport:
             if prompts and not sent:
                 password = self._become_password()
                 if password is None:
-                    return (f"sudo as {self.settings.become_user} needs a password: set "
-                            "remediate_become_password_env or remediate_become_password_file")
+                    return (
+                        f"sudo as {self.settings.become_user} needs a password: set "
+                        "remediate_become_password_env or remediate_become_password_file"
+                    )
                 channel.sendall((password + "\n").encode())
                 sent = True
             if channel.exit_status_ready() and not channel.recv_ready():
@@ -627,9 +663,9 @@ class SSHTransport:
 
     def _become_password(self) -> str | None:
         if self._sudo_password is None:
-            self._sudo_password = self._secret(self.settings.become_password_env,
-                                               self.settings.become_password_file,
-                                               "become password")
+            self._sudo_password = self._secret(
+                self.settings.become_password_env, self.settings.become_password_file, "become password"
+            )
         return self._sudo_password
 
     # -- connections through the host ---------------------------------------------------
@@ -639,8 +675,9 @@ class SSHTransport:
         channel, relayed through a local socket pair)."""
         channel = self._channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
         ours, theirs = socket.socketpair()
-        threading.Thread(target=_relay, args=(theirs, channel), daemon=True,
-                         name=f"ssh-relay-{self.host}").start()
+        threading.Thread(
+            target=_relay, args=(theirs, channel), daemon=True, name=f"ssh-relay-{self.host}"
+        ).start()
         ours.settimeout(timeout)
         return ours
 
@@ -667,8 +704,7 @@ class SSHTransport:
         self._transport()
         command = "docker system dial-stdio"
         settings = self.settings
-        if settings.become and not (settings.target.user == "root"
-                                    and settings.become_user == "root"):
+        if settings.become and not (settings.target.user == "root" and settings.become_user == "root"):
             command = f"sudo -n -u {shlex.quote(settings.become_user)} -- {command}"
 
         def open_stdio() -> paramiko.Channel:
@@ -762,8 +798,13 @@ def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:
 class _Forwarder:
     """A local listening socket whose every connection is relayed to a new channel."""
 
-    def __init__(self, listener: socket.socket, opener: Callable[[], paramiko.Channel],
-                 name: str, cleanup: Path | None = None) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        opener: Callable[[], paramiko.Channel],
+        name: str,
+        cleanup: Path | None = None,
+    ) -> None:
         self._listener, self._opener, self._cleanup = listener, opener, cleanup
         self.address: tuple[str, int] | str = listener.getsockname()
         self._closed = False

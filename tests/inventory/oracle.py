@@ -73,8 +73,7 @@ def ansible_hosts(
 def ansible_group_names(sources: list[Path | str]) -> dict[str, list[str]]:
     """Each host's ``group_names`` as a playbook sees it (the debug module runs on the
     controller, so no host is contacted)."""
-    out = _run("ansible", ["all", *_inventory_args(sources), "-o", "-m", "debug",
-                           "-a", "var=group_names"])
+    out = _run("ansible", ["all", *_inventory_args(sources), "-o", "-m", "debug", "-a", "var=group_names"])
     found: dict[str, list[str]] = {}
     for line in out.splitlines():
         match = re.match(r"^(\S+) \| SUCCESS => (.*)$", line)

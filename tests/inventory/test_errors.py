@@ -83,13 +83,17 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
 
 
 def test_yaml_hosts_given_as_a_list_names_its_line(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "hosts.yml", """
+    message = error_of(
+        tmp_path,
+        "hosts.yml",
+        """
         all:
           children:
             web:
               hosts:
                 - web1
-    """)
+    """,
+    )
     assert message.startswith(f"{tmp_path / 'hosts.yml'}:4: ")
     assert "'hosts' of group 'web' must be a mapping" in message
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.containers import Container
 
-IMAGE = "remediate-stack-test/busybox:1"
+IMAGE = "remediate-stack-test/busybox:2"
 SESSION = uuid.uuid4().hex[:8]
 LABELS = {"remediate.test": "stack", "remediate.test.session": SESSION}
 APPLETS = [
@@ -52,6 +52,9 @@ APPLETS = [
     "seq",
     "yes",
     "date",
+    "nc",
+    "timeout",
+    "httpd",
 ]
 SECOND = 1_000_000_000  # Docker's healthcheck durations are nanoseconds
 

@@ -35,7 +35,8 @@ startup files cost; it may sudo with its password."""
 def _keygen(path: Path, kind: str = "ed25519") -> None:
     subprocess.run(
         ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", path.name, "-f", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -117,15 +118,18 @@ class SSHServer:
         )
         log = self.log.open("ab")
         self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.config)], stdout=log, stderr=log,
+            [SSHD, "-D", "-e", "-f", str(self.config)],
+            stdout=log,
+            stderr=log,
             start_new_session=True,
         )
         log.close()
         try:
             wait_for_port(self.address, self.port)
         except OSError:
-            raise RuntimeError(f"sshd on {self.address}:{self.port} did not start: "
-                               f"{self.log.read_text()[-2000:]}") from None
+            raise RuntimeError(
+                f"sshd on {self.address}:{self.port} did not start: {self.log.read_text()[-2000:]}"
+            ) from None
 
     def stop(self) -> None:
         """Take the host down: the listener and every connection it serves (sshd's
@@ -165,8 +169,7 @@ class SSHFleet:
     servers: list[SSHServer] = field(default_factory=list)
     _started: int = 0
 
-    def start(self, count: int = 1, extra_config: str = "",
-              log_level: str = "VERBOSE") -> list[SSHServer]:
+    def start(self, count: int = 1, extra_config: str = "", log_level: str = "VERBOSE") -> list[SSHServer]:
         """Start ``count`` new hosts on fresh addresses (127.0.0.11 and up); ``log_level``
         DEBUG1 makes sshd log every forwarded connection."""
         new: list[SSHServer] = []
@@ -175,8 +178,9 @@ class SSHFleet:
             self._started += 1
             workdir = self.root / address
             workdir.mkdir()
-            new.append(SSHServer(address, free_port(address), workdir, self.authorized_keys,
-                                 extra_config, log_level))
+            new.append(
+                SSHServer(address, free_port(address), workdir, self.authorized_keys, extra_config, log_level)
+            )
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda s: s.start(), new))
         self.servers.extend(new)
@@ -218,10 +222,10 @@ def create_account() -> tuple[str, str]:
     try:
         pwd.getpwnam(TEST_USER)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER],
-                       check=True, capture_output=True)
-    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}", text=True, check=True,
-                   capture_output=True)
+        subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=True, capture_output=True
+        )
+    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}", text=True, check=True, capture_output=True)
     sudoers = Path(f"/etc/sudoers.d/{TEST_USER}")
     sudoers.write_text(f"{TEST_USER} ALL=(ALL:ALL) ALL\n")
     sudoers.chmod(0o440)

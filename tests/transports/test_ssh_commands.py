@@ -32,9 +32,7 @@ def test_command_reports_exit_code_stdout_and_stderr(transport: SSHTransport) ->
     assert not result.timed_out and not result.succeeded
 
 
-def test_command_runs_as_the_inventory_user_on_the_host(
-    transport: SSHTransport, ssh_fleet: SSHFleet
-) -> None:
+def test_command_runs_as_the_inventory_user_on_the_host(transport: SSHTransport, ssh_fleet: SSHFleet) -> None:
     result = transport.run("id -un", timeout=10)
     assert result.stdout.strip() == ssh_fleet.account[0]
 
@@ -45,8 +43,9 @@ def test_argument_vector_reaches_the_host_unchanged(transport: SSHTransport) -> 
 
 
 def test_stdin_and_environment_reach_the_command(transport: SSHTransport) -> None:
-    result = transport.run('printf "%s:" "$GREETING"; cat', timeout=10,
-                           env={"GREETING": "hello 'world'"}, stdin="from stdin")
+    result = transport.run(
+        'printf "%s:" "$GREETING"; cat', timeout=10, env={"GREETING": "hello 'world'"}, stdin="from stdin"
+    )
     assert result.stdout == "hello 'world':from stdin"
 
 
@@ -137,8 +136,9 @@ def test_sudo_runs_the_command_as_root_with_the_password_from_the_environment(
     ssh_fleet: SSHFleet, ssh_host: SSHServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REMEDIATE_TEST_SUDO", ssh_fleet.account[1])
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  remediate_become_password_env="REMEDIATE_TEST_SUDO")
+    hostvars = ssh_fleet.hostvars(
+        ssh_host, ssh_fleet.known_hosts([ssh_host]), remediate_become_password_env="REMEDIATE_TEST_SUDO"
+    )
     transport = ssh_transport("sudo", hostvars)
     try:
         result = transport.run("id -u; cat", timeout=10, sudo=True, stdin="input")
@@ -157,9 +157,13 @@ def _uid(transport: SSHTransport) -> str:
 def test_sudo_password_from_a_file(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
     secret = ssh_fleet.root / "sudo-password"
     secret.write_text(ssh_fleet.account[1] + "\n")
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  ansible_become=True, ansible_become_user="root",
-                                  remediate_become_password_file=str(secret))
+    hostvars = ssh_fleet.hostvars(
+        ssh_host,
+        ssh_fleet.known_hosts([ssh_host]),
+        ansible_become=True,
+        ansible_become_user="root",
+        remediate_become_password_file=str(secret),
+    )
     transport = ssh_transport("become", hostvars)
     try:
         # ansible_become: every command goes through sudo, without asking for it.
@@ -172,8 +176,9 @@ def test_sudo_with_a_wrong_password_is_a_transport_error_that_does_not_echo_it(
     ssh_fleet: SSHFleet, ssh_host: SSHServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REMEDIATE_TEST_SUDO_WRONG", "not-the-password")
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  remediate_become_password_env="REMEDIATE_TEST_SUDO_WRONG")
+    hostvars = ssh_fleet.hostvars(
+        ssh_host, ssh_fleet.known_hosts([ssh_host]), remediate_become_password_env="REMEDIATE_TEST_SUDO_WRONG"
+    )
     transport = ssh_transport("sudo", hostvars)
     try:
         with pytest.raises(TransportError, match="refused the password") as caught:
@@ -184,11 +189,8 @@ def test_sudo_with_a_wrong_password_is_a_transport_error_that_does_not_echo_it(
     assert not os.path.exists("/tmp/remediate-sudo-must-not-run")
 
 
-def test_sudo_without_a_password_says_how_to_give_one(
-    ssh_fleet: SSHFleet, ssh_host: SSHServer
-) -> None:
-    transport = ssh_transport("sudo", ssh_fleet.hostvars(ssh_host,
-                                                         ssh_fleet.known_hosts([ssh_host])))
+def test_sudo_without_a_password_says_how_to_give_one(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    transport = ssh_transport("sudo", ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host])))
     try:
         with pytest.raises(TransportError, match="remediate_become_password_env"):
             transport.run("echo ran", timeout=10, sudo=True)

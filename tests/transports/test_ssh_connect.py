@@ -23,18 +23,15 @@ def run_on(hostvars: dict[str, object], name: str = "target") -> str:
         transport.close()
 
 
-def test_wrong_key_is_refused_as_a_transport_error(
-    ssh_fleet: SSHFleet, ssh_host: SSHServer
-) -> None:
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  ansible_ssh_private_key_file=str(ssh_fleet.other_key))
+def test_wrong_key_is_refused_as_a_transport_error(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    hostvars = ssh_fleet.hostvars(
+        ssh_host, ssh_fleet.known_hosts([ssh_host]), ansible_ssh_private_key_file=str(ssh_fleet.other_key)
+    )
     with pytest.raises(TransportError, match=r"authentication as remediate-test .* failed"):
         run_on(hostvars)
 
 
-def test_unknown_host_key_is_refused_with_how_to_accept_it(
-    ssh_fleet: SSHFleet, ssh_host: SSHServer
-) -> None:
+def test_unknown_host_key_is_refused_with_how_to_accept_it(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
     empty = ssh_fleet.root / "empty_known_hosts"
     empty.write_text("")
     with pytest.raises(TransportError) as caught:
@@ -48,8 +45,9 @@ def test_unknown_host_key_is_refused_with_how_to_accept_it(
 def test_changed_host_key_is_refused_as_a_possible_attack(ssh_fleet: SSHFleet) -> None:
     victim, impostor = ssh_fleet.start(2)
     # The known key of the victim's address is the impostor's key.
-    line = impostor.known_hosts_line().replace(f"[{impostor.address}]:{impostor.port}",
-                                               f"[{victim.address}]:{victim.port}")
+    line = impostor.known_hosts_line().replace(
+        f"[{impostor.address}]:{impostor.port}", f"[{victim.address}]:{victim.port}"
+    )
     known = ssh_fleet.root / "changed_known_hosts"
     known.write_text(line)
     with pytest.raises(TransportError) as caught:
@@ -72,8 +70,12 @@ def test_closed_port_is_unreachable_and_fails_fast_for_the_rest_of_the_run(
     ssh_fleet: SSHFleet,
 ) -> None:
     address = "127.0.0.250"
-    hostvars = {"ansible_host": address, "ansible_port": free_port(address),
-                "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False}
+    hostvars = {
+        "ansible_host": address,
+        "ansible_port": free_port(address),
+        "remediate_ssh_config": "/dev/null",
+        "remediate_ssh_agent": False,
+    }
     transport = ssh_transport("down", hostvars)
     with pytest.raises(TransportError, match=r"down: cannot connect to 127\.0\.0\.250:\d+"):
         transport.run("true", timeout=5)
@@ -113,10 +115,16 @@ def test_host_that_never_answers_times_out_at_the_connect_timeout(
     silent_server: tuple[str, int],
 ) -> None:
     address, port = silent_server
-    transport = ssh_transport("hung", {
-        "ansible_host": address, "ansible_port": port, "remediate_ssh_connect_timeout": 1,
-        "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False,
-    })
+    transport = ssh_transport(
+        "hung",
+        {
+            "ansible_host": address,
+            "ansible_port": port,
+            "remediate_ssh_connect_timeout": 1,
+            "remediate_ssh_config": "/dev/null",
+            "remediate_ssh_agent": False,
+        },
+    )
     started = time.monotonic()
     with pytest.raises(TransportError, match="hung: SSH to"):
         transport.run("true", timeout=30)
@@ -129,7 +137,8 @@ def test_proxy_jump_reaches_the_host_through_the_jump_host(ssh_fleet: SSHFleet) 
     known = ssh_fleet.known_hosts([jump, target], name="jump_known_hosts")
     user = ssh_fleet.account[0]
     hostvars = ssh_fleet.hostvars(
-        target, known,
+        target,
+        known,
         ansible_ssh_common_args=f"-o ProxyJump={user}@{jump.address}:{jump.port} -o Foo=bar",
     )
     assert run_on(hostvars) == "reached\n"
@@ -142,9 +151,7 @@ def test_proxy_jump_reaches_the_host_through_the_jump_host(ssh_fleet: SSHFleet) 
         jump.start()
 
 
-def test_ssh_config_gives_address_port_user_key_and_proxy_jump(
-    ssh_fleet: SSHFleet, tmp_path: Path
-) -> None:
+def test_ssh_config_gives_address_port_user_key_and_proxy_jump(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
     jump, target = ssh_fleet.start(2)
     config = tmp_path / "ssh_config"
     config.write_text(
@@ -155,8 +162,12 @@ def test_ssh_config_gives_address_port_user_key_and_proxy_jump(
         "  ProxyJump bastion\n"
     )
     known = ssh_fleet.known_hosts([jump, target], name="config_known_hosts")
-    hostvars = {"remediate_ssh_config": str(config), "remediate_known_hosts": str(known),
-                "remediate_ssh_agent": False, "remediate_ssh_look_for_keys": False}
+    hostvars = {
+        "remediate_ssh_config": str(config),
+        "remediate_known_hosts": str(known),
+        "remediate_ssh_agent": False,
+        "remediate_ssh_look_for_keys": False,
+    }
     assert run_on(hostvars, name="app-1") == "reached\n"
     assert (jump.accepted_logins(), target.accepted_logins()) == (1, 1)
 
@@ -166,8 +177,9 @@ def test_inventory_variables_win_over_the_ssh_config(
 ) -> None:
     config = tmp_path / "ssh_config"
     config.write_text(f"Host {ssh_host.address}\n  Port 1\n  User nobody\n")
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  remediate_ssh_config=str(config))
+    hostvars = ssh_fleet.hostvars(
+        ssh_host, ssh_fleet.known_hosts([ssh_host]), remediate_ssh_config=str(config)
+    )
     assert run_on(hostvars) == "reached\n"
 
 
@@ -177,8 +189,12 @@ def test_one_unreachable_host_does_not_hold_up_the_others(ssh_fleet: SSHFleet) -
     up = ssh_fleet.start(3)
     known = ssh_fleet.known_hosts(up, name="mixed_known_hosts")
     fleet = {f"up{i}": ssh_fleet.hostvars(s, known) for i, s in enumerate(up)}
-    fleet["down"] = {"ansible_host": "127.0.0.250", "ansible_port": free_port("127.0.0.250"),
-                     "remediate_ssh_config": "/dev/null", "remediate_ssh_agent": False}
+    fleet["down"] = {
+        "ansible_host": "127.0.0.250",
+        "ansible_port": free_port("127.0.0.250"),
+        "remediate_ssh_config": "/dev/null",
+        "remediate_ssh_agent": False,
+    }
 
     def probe(name: str) -> str:
         try:
@@ -202,26 +218,20 @@ def ssh_agent(ssh_fleet: SSHFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     while not Path(sock).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     env = {"SSH_AUTH_SOCK": sock, "PATH": "/usr/bin:/bin"}
-    subprocess.run(["ssh-add", str(ssh_fleet.client_key)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(["ssh-add", str(ssh_fleet.client_key)], env=env, check=True, capture_output=True)
     monkeypatch.setenv("SSH_AUTH_SOCK", sock)
     yield sock
     agent.terminate()
     agent.wait()
 
 
-def test_key_from_the_ssh_agent_logs_in(
-    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
-) -> None:
-    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]),
-                                  remediate_ssh_agent=True)
+def test_key_from_the_ssh_agent_logs_in(ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str) -> None:
+    hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]), remediate_ssh_agent=True)
     del hostvars["ansible_ssh_private_key_file"]
     assert run_on(hostvars) == "reached\n"
 
 
-def test_agent_is_not_asked_when_disabled(
-    ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str
-) -> None:
+def test_agent_is_not_asked_when_disabled(ssh_fleet: SSHFleet, ssh_host: SSHServer, ssh_agent: str) -> None:
     hostvars = ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host]))
     del hostvars["ansible_ssh_private_key_file"]
     with pytest.raises(TransportError, match="authentication"):
@@ -230,8 +240,7 @@ def test_agent_is_not_asked_when_disabled(
 
 def test_dropped_connection_is_reopened_on_next_use(ssh_fleet: SSHFleet) -> None:
     (server,) = ssh_fleet.start()
-    transport = ssh_transport("flaky", ssh_fleet.hostvars(server,
-                                                          ssh_fleet.known_hosts([server])))
+    transport = ssh_transport("flaky", ssh_fleet.hostvars(server, ssh_fleet.known_hosts([server])))
     try:
         assert transport.run("echo one", timeout=5).stdout == "one\n"
         server.stop()  # the host goes down with the connection, and comes back

@@ -32,8 +32,9 @@ def test_tcp_checks_of_a_remote_host_go_through_its_ssh_connection(
     service.bind(("127.0.0.1", 0))  # a service bound to the host's loopback only
     service.listen(4)
     open_port, closed_port = service.getsockname()[1], free_port("127.0.0.1")
-    hostvars = ssh_fleet.hostvars(host, ssh_fleet.known_hosts([host]),
-                                  open_port=open_port, closed_port=closed_port)
+    hostvars = ssh_fleet.hostvars(
+        host, ssh_fleet.known_hosts([host]), open_port=open_port, closed_port=closed_port
+    )
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(json.dumps({"app": {"hosts": {"app1": hostvars}}}))
     playbook = tmp_path / "playbook.yml"

@@ -30,16 +30,15 @@ checks:
 
 
 @pytest.mark.slow
-def test_fifty_hosts_in_one_run_each_over_one_connection(
-    ssh_fleet: SSHFleet, tmp_path: Path
-) -> None:
+def test_fifty_hosts_in_one_run_each_over_one_connection(ssh_fleet: SSHFleet, tmp_path: Path) -> None:
     servers = ssh_fleet.start(50)
     known = ssh_fleet.known_hosts(servers, name="fleet_known_hosts")
     common = ssh_fleet.hostvars(servers[0], known)
     for per_host in ("ansible_host", "ansible_port"):
         common.pop(per_host)
-    hosts = {f"node{i:02d}": {"ansible_host": s.address, "ansible_port": s.port}
-             for i, s in enumerate(servers)}
+    hosts = {
+        f"node{i:02d}": {"ansible_host": s.address, "ansible_port": s.port} for i, s in enumerate(servers)
+    }
     # One host that is down: its nodes end in error, the others are not held up.
     hosts["node-down"] = {"ansible_host": "127.0.0.252", "ansible_port": 9}
     inventory = tmp_path / "fleet.yml"
@@ -54,8 +53,7 @@ def test_fifty_hosts_in_one_run_each_over_one_connection(
 
     outcomes = {(n.host, n.node): n.outcome for n in report.nodes}
     assert {k: v for k, v in outcomes.items() if k[0] != "node-down"} == {
-        (host, node): Outcome.HEALTHY for host in hosts if host != "node-down"
-        for node in ("alive", "proc")
+        (host, node): Outcome.HEALTHY for host in hosts if host != "node-down" for node in ("alive", "proc")
     }
     assert outcomes[("node-down", "alive")] is Outcome.ERROR
     assert outcomes[("node-down", "proc")] is Outcome.BLOCKED

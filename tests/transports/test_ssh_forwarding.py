@@ -44,12 +44,26 @@ def redis_port() -> Iterator[int]:
         pytest.fail("redis-server is missing: run scripts/install-system-deps.sh")
     port = free_port("127.0.0.1")
     process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    _wait(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
-          "redis-server did not start")
+    _wait(
+        lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
+        "redis-server did not start",
+    )
     yield port
     process.kill()
     process.wait()
@@ -67,14 +81,42 @@ def postgres_port() -> Iterator[int]:
     if owner:
         shutil.chown(root, "postgres")
     port = free_port("127.0.0.1")
-    subprocess.run([*owner, str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres",
-                    "--auth=trust", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *owner,
+            str(bindir / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
-    subprocess.run([*owner, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", options,
-                    "-l", str(root / "log"), "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *owner,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     yield port
-    subprocess.run([*owner, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m",
-                    "immediate", "stop"], capture_output=True)
+    subprocess.run(
+        [*owner, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
+        capture_output=True,
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -113,8 +155,9 @@ def test_postgres_on_the_host_loopback_answers_through_a_local_endpoint(
 
     before = host.forwarded_to(postgres_port)
     address, port = transport.local_endpoint("127.0.0.1", postgres_port)
-    with psycopg.connect(host=address, port=port, user="postgres", dbname="postgres",
-                         connect_timeout=5) as connection:
+    with psycopg.connect(
+        host=address, port=port, user="postgres", dbname="postgres", connect_timeout=5
+    ) as connection:
         assert connection.execute("SELECT 6 * 7").fetchone() == (42,)
     assert host.forwarded_to(postgres_port) == before + 1
 
@@ -135,9 +178,7 @@ def test_each_client_connection_gets_its_own_channel_on_one_listener(
     assert host.accepted_logins() >= 1 and transport.connections_opened == 1
 
 
-def test_connect_tcp_speaks_to_a_service_on_the_host(
-    transport: SSHTransport, redis_port: int
-) -> None:
+def test_connect_tcp_speaks_to_a_service_on_the_host(transport: SSHTransport, redis_port: int) -> None:
     with transport.connect_tcp("127.0.0.1", redis_port, timeout=5) as sock:
         sock.sendall(b"PING\r\n")
         assert sock.recv(64) == b"+PONG\r\n"
@@ -149,9 +190,7 @@ def test_connect_tcp_to_a_closed_port_on_the_host_is_refused(transport: SSHTrans
         transport.connect_tcp("127.0.0.1", closed, timeout=5)
 
 
-def test_closed_transport_stops_forwarding(
-    ssh_fleet: SSHFleet, host: SSHServer, redis_port: int
-) -> None:
+def test_closed_transport_stops_forwarding(ssh_fleet: SSHFleet, host: SSHServer, redis_port: int) -> None:
     transport = ssh_transport("db1", ssh_fleet.hostvars(host, ssh_fleet.known_hosts([host])))
     endpoint = transport.local_endpoint("127.0.0.1", redis_port)
     transport.close()
