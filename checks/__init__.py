@@ -10,6 +10,7 @@ MODULES: dict[str, str] = {
     "alembic_current": "postgres",
     "celery_worker": "celery",
     "command": "command",
+    "docker_command": "docker_command",
     "docker_container": "docker",
     "docker_env": "docker",
     "http": "http",

@@ -298,3 +298,12 @@ _add_inventory_command()
 def main() -> None:
     """Console entry point."""
     cli(prog_name="remediate")
+
+
+
+# Commands in modules of their own, registered once `cli` exists.
+from engine.cli_init import init  # noqa: E402
+from engine.cli_lab import lab  # noqa: E402
+
+cli.add_command(init)
+cli.add_command(lab)

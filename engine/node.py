@@ -306,18 +306,7 @@ class NodeEvaluation:
         return result.status
 
     def _planned(self, step: StepSpec) -> str:
-        line = step.action.describe()
-        if step.name:
-            line = f"{step.name}: {line}"
-        notes = []
-        if step.when is not None:
-            notes.append(f"when {step.when}")
-        if step.unless is not None:
-            notes.append(f"unless {step.unless.type_key} check passes")
-        refusal = self._refusal(step)
-        if refusal:
-            notes.append(refusal)
-        return line + (f" [{'; '.join(notes)}]" if notes else "")
+        return planned_step(step, self._refusal(step))
 
     def _truth(self, expression: str, check: CheckResult | None) -> bool:
         context = dict(self.variables)
@@ -333,3 +322,19 @@ class NodeEvaluation:
         self.result.outcome = outcome
         self.result.reason = reason
         self.result.evidence = dict(evidence or {})
+
+
+def planned_step(step: StepSpec, refusal: str | None = None) -> str:
+    """A dry-run plan line: the step's name, its action with arguments, and the conditions
+    under which it would run (when, unless, a refusal)."""
+    line = step.action.describe()
+    if step.name:
+        line = f"{step.name}: {line}"
+    notes = []
+    if step.when is not None:
+        notes.append(f"when {step.when}")
+    if step.unless is not None:
+        notes.append(f"unless {step.unless.type_key} check passes")
+    if refusal:
+        notes.append(refusal)
+    return line + (f" [{'; '.join(notes)}]" if notes else "")

@@ -19,7 +19,7 @@ from engine.clock import Clock, SystemClock
 from engine.context import ActionContext, ProbeContext
 from engine.graph import NodeKey
 from engine.hooks import RunHooks
-from engine.node import Mode, NodeEvaluation, NodeResult
+from engine.node import Mode, NodeEvaluation, NodeResult, planned_step
 from engine.planning import RunPlan
 from engine.playbook.models import NodeSpec, StepSpec
 from engine.redact import REDACTOR
@@ -160,7 +160,7 @@ class Runner:
             blocked_by=roots,
         )
         if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
-            result.plan = [f"after upstream recovery: {s.action.describe()}" for s in spec.remediate]
+            result.plan = [f"after upstream recovery: {planned_step(s)}" for s in spec.remediate]
         return result
 
     def _name(self, key: NodeKey) -> str:

@@ -8,7 +8,6 @@ All of them name their container like the docker checks do (`container`, or comp
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from engine.clients.docker import (
     container_state,
     docker_client,
     docker_errors,
+    exec_in_container,
     find_container,
 )
 from engine.clients.sizes import ByteSize, format_size
@@ -164,36 +164,16 @@ class DockerExecAction(_DockerAction):
     def _exec(
         self, client: DockerClient, container: Container, command: str | list[str], deadline: float
     ) -> tuple[int | None, str]:
-        """(exit code, output), or (None, "") when the command outlives the deadline.
-
-        The SDK's exec blocks on an attached socket without a timeout, so it runs in a
-        thread that we stop waiting for at the deadline."""
-        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-        exec_id = client.api.exec_create(
-            container.id,
-            argv,
-            user=self.user or "",
+        """(exit code, output), or (None, "") when the command outlives the deadline."""
+        return exec_in_container(
+            client,
+            container,
+            command,
+            deadline,
+            user=self.user,
             workdir=self.workdir,
-            environment=self.environment or None,
-        )["Id"]
-        outcome: dict[str, Any] = {}
-
-        def attach() -> None:
-            try:
-                outcome["output"] = client.api.exec_start(exec_id)
-            except Exception as exc:  # surfaced below, in the caller's thread
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=attach, name="docker-exec", daemon=True)
-        thread.start()
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            return None, ""
-        if "error" in outcome:
-            raise outcome["error"]
-        code = client.api.exec_inspect(exec_id).get("ExitCode")
-        raw = outcome.get("output") or b""
-        return (int(code) if code is not None else -1), raw.decode(errors="replace")
+            environment=self.environment,
+        )
 
 
 @action_type("docker_update")

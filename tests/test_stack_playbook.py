@@ -16,19 +16,18 @@ PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "coffeestudio.yml
 def test_the_bundled_playbook_validates() -> None:
     result = CliRunner().invoke(cli, ["validate", str(PLAYBOOK)])
     assert result.exit_code == 0, result.output
-    assert "valid (15 nodes" in result.output
+    assert "valid (18 nodes" in result.output
 
 
 def test_every_runbook_scenario_has_its_check_type() -> None:
     plan = plan_run(PLAYBOOK, Inventory.localhost())
     types = {key.node: spec.check.type_key for key, spec in plan.specs.items()}
-    assert types["postgres"] == "postgres"  # Datenbank-Verbindungsfehler
-    assert types["migrations"] == "alembic_current"  # Backend startet nicht
-    assert types["backend_container"] == "docker_container"
+    assert types["postgres"] == "docker_command"  # Datenbank-Verbindungsfehler: pg_isready
+    assert types["backend"] == "http"  # Backend startet nicht: /health
     assert types["worker"] == "celery_worker"  # Celery-Worker verarbeitet keine Tasks
-    assert types["backend_memory"] == "docker_container"  # Hohe Memory-Nutzung
-    assert types["cors"] == types["jwt_secret"] == "docker_env"  # CORS, Security Checks
-    assert types["error_rate"] == types["latency"] == "metrics"  # SLOs
+    assert types["memory_backend"] == "docker_container"  # Hohe Memory-Nutzung
+    assert types["backend_cors"] == types["jwt_secret"] == "docker_env"  # CORS, Security Checks
+    assert types["backend_errors"] == types["backend_latency"] == "metrics"  # SLOs
 
 
 def test_purging_the_queue_is_the_only_destructive_step_and_is_marked() -> None:
@@ -39,4 +38,4 @@ def test_purging_the_queue_is_the_only_destructive_step_and_is_marked() -> None:
         for step in spec.remediate
         if step.action.is_destructive()
     ]
-    assert destructive == [("task_queue", "celery_purge", True)]
+    assert destructive == [("worker_queue", "celery_purge", True)]

@@ -7,7 +7,9 @@ that playbooks keep working when compose renames containers between versions (``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -164,3 +166,47 @@ def last_health_log(state: dict[str, Any]) -> str:
     lines = str(newest.get("Output") or "").strip().splitlines()
     output = lines[-1] if lines else ""
     return f"exit {newest.get('ExitCode')}: {output}" if output else f"exit {newest.get('ExitCode')}"
+
+
+def exec_in_container(
+    client: DockerClient,
+    container: Container,
+    command: str | list[str],
+    deadline: float,
+    *,
+    user: str | None = None,
+    workdir: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> tuple[int | None, str]:
+    """Run `command` in the running container: (exit code, output), or (None, "") when it
+    outlives `deadline` (a `time.monotonic()` value). A string runs with ``sh -c``.
+
+    The SDK's exec blocks on an attached socket without a timeout, so it runs in a thread
+    that we stop waiting for at the deadline (Docker cannot stop an exec: it is left to
+    finish in the container)."""
+    argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+    exec_id = client.api.exec_create(
+        container.id,
+        argv,
+        user=user or "",
+        workdir=workdir,
+        environment=dict(environment) if environment else None,
+    )["Id"]
+    outcome: dict[str, Any] = {}
+
+    def attach() -> None:
+        try:
+            outcome["output"] = client.api.exec_start(exec_id)
+        except Exception as exc:  # surfaced below, in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attach, name="docker-exec", daemon=True)
+    thread.start()
+    thread.join(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive():
+        return None, ""
+    if "error" in outcome:
+        raise outcome["error"]
+    code = client.api.exec_inspect(exec_id).get("ExitCode")
+    raw = outcome.get("output") or b""
+    return (int(code) if code is not None else -1), raw.decode(errors="replace")

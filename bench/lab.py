@@ -1,0 +1,98 @@
+"""Lab benchmark, run by hand: `.venv/bin/python bench/lab.py [--repeat N] [SCENARIO...]`.
+
+Brings up a lab of its own (a random project name; needs the Docker engine, PostgreSQL,
+Redis and busybox-static, like `remediate lab up`), then for each runbook scenario: reset
+the lab to healthy, break it, and time `remediate run` with the bundled playbook. Prints,
+per scenario, the time from the start of the run until the root-cause node was verified
+healthy, and until the whole run ended (every node checked, dependents restarted where the
+playbook says). Asserts nothing: the machine is shared, the figures are noisy.
+
+Playbook variables: the lab's ports and project, plus the short bounds the tests use
+(metrics windows of 1s, worker ping of 1s, verify within 5s); the runbook's own 30s bounds
+for waiting on restarted services are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.lab.scenarios import SCENARIOS, break_lab  # noqa: E402
+from engine.lab.stack import Lab  # noqa: E402
+
+REMEDIATE = str(Path(sys.executable).parent / "remediate")
+FAST = {"slo_window": "1s", "celery_reply_timeout": "1s", "verify_within": "5s", "check_timeout": "10s"}
+ROOT_CAUSE = {
+    "postgres-stopped": "postgres",
+    "redis-stopped": "redis",
+    "backend-crashed": "backend",
+    "pending-migration": "backend",
+    "frontend-down": "frontend",
+    "worker-killed": "worker",
+    "beat-killed": "beat",
+    "memory-limit-missing": "memory_backend",
+    "jwt-secret-short": "jwt_secret",
+}
+
+
+def heal_once(lab: Lab, scenario: str, workdir: Path) -> tuple[float, float, int]:
+    """(seconds to the root cause verified, seconds for the whole run, exit status)."""
+    lab.reset()
+    break_lab(lab, scenario)
+    report = workdir / f"{scenario}-{uuid.uuid4().hex[:6]}.json"
+    completed = subprocess.run(
+        [REMEDIATE, "run", "-e", json.dumps({**lab.variables(), **FAST}), "--log-format", "json",
+         "--report", str(report), "--incident-dir", str(workdir / "incidents"),
+         "--state", str(workdir / f"{scenario}.db")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    events = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
+    started = _time(next(e for e in events if e["event"] == "run started"))
+    root = ROOT_CAUSE[scenario]
+    settled = _time(next(e for e in events if e["event"] == "node" and e["node"] == root))
+    data = json.loads(report.read_text())
+    return settled - started, data["duration_ms"] / 1000, completed.returncode
+
+
+def _time(event: dict[str, str]) -> float:
+    return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (medians are printed)")
+    args = parser.parse_args()
+    lab = Lab(f"coffeestudio-lab-bench-{uuid.uuid4().hex[:6]}")
+    started = time.monotonic()
+    try:
+        lab.up()
+        print(f"lab up (cold, image cached): {time.monotonic() - started:.1f} s\n")
+        print(f"{'scenario':22} {'root cause':15} {'root verified':>14} {'whole run':>10}  exit")
+        with tempfile.TemporaryDirectory() as directory:
+            for scenario in args.scenarios:
+                runs = [heal_once(lab, scenario, Path(directory)) for _ in range(args.repeat)]
+                root = statistics.median(r[0] for r in runs)
+                whole = statistics.median(r[1] for r in runs)
+                codes = ",".join(str(r[2]) for r in runs)
+                print(
+                    f"{scenario:22} {ROOT_CAUSE[scenario]:15} {root:13.1f}s {whole:9.1f}s  {codes}",
+                    flush=True,
+                )
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()

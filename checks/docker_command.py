@@ -1,0 +1,106 @@
+"""`docker_command`: a command run inside a container says whether the service is healthy.
+
+This is how docker compose healthchecks look (`pg_isready -U coffeestudio`, `redis-cli
+ping`), so a compose file's healthcheck translates into it one to one, and the runbook's
+`docker compose exec postgres pg_isready` is written the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from pydantic import Field, field_validator
+
+from checks.base import Check
+from engine.clients.docker import (
+    ContainerNotFound,
+    ContainerRef,
+    DockerError,
+    container_state,
+    docker_client,
+    docker_errors,
+    exec_in_container,
+    find_container,
+)
+from engine.context import ProbeContext
+from engine.registry import check_type
+from engine.results import CheckResult
+
+
+@check_type("docker_command")
+class DockerCommandCheck(Check, ContainerRef):
+    """Runs a read-only command in the running container (like `docker exec`). Healthy when
+    it exits with `exit_code` and, if given, its output matches `stdout_regex`. A container
+    that does not run is unhealthy (its service is down), not an error: the command cannot
+    run, but the answer is known."""
+
+    cmd: str | list[str] = Field(
+        description="command line (run with sh -c in the container) or argument list (run as is, "
+        "like a compose healthcheck's CMD)"
+    )
+    exit_code: int = Field(0, description="the exit code that means healthy")
+    stdout_regex: str | None = Field(
+        None, description="a regular expression the output must match (re.search)"
+    )
+    user: str | None = Field(None, description="user to run as (default: the image's)")
+    workdir: str | None = Field(None, description="working directory inside the container")
+
+    @field_validator("stdout_regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return pattern
+
+    def probe(self, ctx: ProbeContext) -> CheckResult:
+        deadline = time.monotonic() + self.timeout
+        try:
+            with docker_client(ctx, self.docker_host, self.timeout) as client:
+                container = find_container(client, self)
+                name = container.name or container.short_id
+                state = container_state(container)
+                if not state.get("Running") or state.get("Paused"):
+                    status = "paused" if state.get("Paused") else state.get("Status", "unknown")
+                    return CheckResult.unhealthy(
+                        f"{name} is {status}, so `{_text(self.cmd)}` cannot run",
+                        container=name,
+                        status=status,
+                        exit_code=state.get("ExitCode"),
+                    )
+                with docker_errors():
+                    code, output = exec_in_container(
+                        client, container, self.cmd, deadline, user=self.user, workdir=self.workdir
+                    )
+        except ContainerNotFound as exc:
+            return CheckResult.unhealthy(f"missing: {exc}", container=self.label())
+        except DockerError as exc:
+            return CheckResult.error(str(exc), container=self.label())
+        if code is None:
+            return CheckResult.error(f"`{_text(self.cmd)}` did not finish within {self.timeout:g}s in {name}")
+        tail = _tail(ctx.redactor.text(output))
+        evidence = {"container": name, "exit_code": code, "output": tail}
+        last = tail.splitlines()[-1] if tail else ""
+        said = f": {last}" if last else ""
+        if code != self.exit_code:
+            return CheckResult.unhealthy(
+                f"`{_text(self.cmd)}` in {name} exited {code}, expected {self.exit_code}{said}",
+                **evidence,
+            )
+        if self.stdout_regex and not re.search(self.stdout_regex, output):
+            return CheckResult.unhealthy(
+                f"output of `{_text(self.cmd)}` in {name} does not match /{self.stdout_regex}/{said}",
+                **evidence,
+            )
+        return CheckResult.healthy(f"`{_text(self.cmd)}` in {name} exited {code}{said}", **evidence)
+
+
+def _text(command: str | list[str]) -> str:
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])

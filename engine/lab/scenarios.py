@@ -1,0 +1,95 @@
+"""The runbook's troubleshooting scenarios, as ways to break a healthy lab.
+
+Each breaks the stack the way the runbook's symptom describes and returns what it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.lab.stack import Lab, LabError, Overrides
+
+SHORT_JWT_SECRET = "changeme-too-short-1234"
+"""23 characters: the runbook wants at least 32."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A runbook symptom and how to cause it on the lab."""
+
+    name: str
+    symptom: str
+    cause: Callable[[Lab], str]
+
+
+def _stop(service: str) -> Callable[[Lab], str]:
+    def cause(lab: Lab) -> str:
+        lab.container(service).stop(timeout=10)
+        return f"stopped {service}"
+
+    return cause
+
+
+def _kill(service: str) -> Callable[[Lab], str]:
+    def cause(lab: Lab) -> str:
+        container = lab.container(service)
+        container.kill()
+        container.wait(timeout=30)
+        return f"killed {service} (SIGKILL)"
+
+    return cause
+
+
+def _pending_migration(lab: Lab) -> str:
+    code, output = lab.exec("backend", "alembic downgrade -1")
+    if code != 0:
+        raise LabError(f"alembic downgrade -1 failed: {output.strip()[-300:]}")
+    return "downgraded the database by one revision: the newest migration is pending"
+
+
+def _no_memory_limit(lab: Lab) -> str:
+    lab.recreate("backend", Overrides(no_memory_limit=True))
+    lab.wait_healthy()  # the new backend answers: only its limit is wrong
+    return "recreated backend without a memory limit"
+
+
+def _short_jwt_secret(lab: Lab) -> str:
+    lab.recreate("backend", Overrides(environment=(("JWT_SECRET", SHORT_JWT_SECRET),)))
+    lab.wait_healthy()
+    return f"recreated backend with a JWT_SECRET of {len(SHORT_JWT_SECRET)} characters"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("postgres-stopped", "Datenbank-Verbindungsfehler: the database is down", _stop("postgres")),
+        Scenario("redis-stopped", "Redis DOWN: broker and cache gone", _stop("redis")),
+        Scenario("backend-crashed", "Backend startet nicht: the backend exited", _kill("backend")),
+        Scenario(
+            "pending-migration",
+            "Backend startet nicht: DB-Migration fehlgeschlagen (schema behind the code)",
+            _pending_migration,
+        ),
+        Scenario(
+            "frontend-down", "Frontend zeigt 'API nicht erreichbar': the frontend is down", _kill("frontend")
+        ),
+        Scenario("worker-killed", "Celery-Worker verarbeitet keine Tasks: the worker died", _kill("worker")),
+        Scenario("beat-killed", "Celery Beat (Scheduler) died", _kill("beat")),
+        Scenario(
+            "memory-limit-missing",
+            "Hohe Memory-Nutzung: a container without a memory limit",
+            _no_memory_limit,
+        ),
+        Scenario("jwt-secret-short", "Security: JWT_SECRET shorter than 32 characters", _short_jwt_secret),
+    )
+}
+
+
+def break_lab(lab: Lab, name: str) -> str:
+    """Cause scenario `name` on the lab; returns what was done."""
+    try:
+        scenario = SCENARIOS[name]
+    except KeyError:
+        raise LabError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
+    return scenario.cause(lab)

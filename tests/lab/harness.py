@@ -1,0 +1,190 @@
+"""Running the bundled playbook against the lab, and what a test needs to know about a run.
+
+An `Episode` is one scenario played through as an operator would: break the healthy lab,
+`remediate run --dry-run`, `remediate run`, `remediate run` again. Each command runs as a
+separate process (as cron runs it), with a JSON report and JSON log events.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from engine.lab.scenarios import break_lab
+from engine.lab.stack import SERVICES, Lab
+
+REMEDIATE = str(Path(sys.executable).parent / "remediate")
+FAST = {
+    # Short bounds for the lab (defaults are the runbook's): the metrics checks compare two
+    # scrapes a second apart, the worker ping waits a second for answers.
+    "slo_window": "1s",
+    "celery_reply_timeout": "1s",
+    "verify_within": "5s",
+    "check_timeout": "10s",  # docker exec is slow when other test suites load the machine
+}
+OBSERVING = frozenset({"wait"})
+"""Actions that only watch: whether they run depends on how fast a service starts."""
+
+
+@dataclass
+class Run:
+    """One `remediate run` process: exit status, output, report and log events."""
+
+    exit_code: int
+    stdout: str = field(repr=False)
+    stderr: str = field(repr=False)
+    report: dict[str, Any] = field(repr=False)
+    events: list[dict[str, Any]] = field(repr=False)
+
+    def __repr__(self) -> str:
+        """The exit status and every node that did not end healthy, with its reason (what an
+        assertion message needs)."""
+        nodes = self.report.get("nodes", [])
+        problems = [
+            f"{n['node']}={n['outcome']}: {n['reason'][:160]}" for n in nodes if n["outcome"] != "healthy"
+        ]
+        return f"Run(exit {self.exit_code}; {'; '.join(problems) or 'all healthy'})"
+
+    @property
+    def text(self) -> str:
+        """Everything the run printed or wrote, for searching (secrets must not be in it)."""
+        return self.stdout + self.stderr + json.dumps(self.report)
+
+    def node(self, name: str) -> dict[str, Any]:
+        return next(n for n in self.report["nodes"] if n["node"] == name)
+
+    def outcome(self, name: str) -> str:
+        return str(self.node(name)["outcome"])
+
+    def outcomes(self, outcome: str) -> set[str]:
+        return {n["node"] for n in self.report["nodes"] if n["outcome"] == outcome}
+
+    def acted(self) -> list[tuple[str, str]]:
+        """(node, action) of every action that ran and succeeded (ok or changed), in the order
+        the log shows them; `wait` left out."""
+        return [
+            (e["node"], e["action"])
+            for e in self.events
+            if e.get("event") == "action"
+            and e.get("outcome") in ("ok", "changed")
+            and e["action"] not in OBSERVING
+        ]
+
+    def changed(self) -> list[tuple[str, str]]:
+        return [
+            (e["node"], e["action"])
+            for e in self.events
+            if e.get("event") == "action" and e.get("outcome") == "changed"
+        ]
+
+    def position(self, node: str, event: str, **match: Any) -> int:
+        """Index of the first log event of `node` named `event` whose fields match."""
+        for index, e in enumerate(self.events):
+            if (
+                e.get("node") == node
+                and e.get("event") == event
+                and all(e.get(k) == v for k, v in match.items())
+            ):
+                return index
+        raise AssertionError(f"no {event} event of {node} matching {match}")
+
+
+Snapshot = dict[str, Any]
+
+
+def snapshot(lab: Lab) -> Snapshot:
+    """What a change to the lab would alter: each container's identity, state, start time
+    and memory limit, and the database's migration revision."""
+    state: Snapshot = {}
+    for service in SERVICES:
+        container = lab.container(service)
+        container.reload()
+        attrs = container.attrs
+        state[service] = (
+            attrs["Id"],
+            attrs["State"]["Status"],
+            attrs["State"]["StartedAt"],
+            attrs["HostConfig"].get("Memory"),
+        )
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=lab.ports.postgres,
+            user="coffeestudio",
+            dbname="coffeestudio",
+            connect_timeout=3,
+        ) as connection:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            state["alembic_version"] = row[0] if row else None
+    except psycopg.OperationalError:
+        state["alembic_version"] = "unreachable"
+    return state
+
+
+def remediate(lab: Lab, workdir: Path, *args: str) -> Run:
+    """`remediate run [args]` with the bundled playbook pointed at the lab."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = workdir / f"report-{len(list(workdir.glob('report-*')))}.json"
+    variables = {**lab.variables(), **FAST}
+    completed = subprocess.run(
+        [
+            REMEDIATE, "run", *args, "-e", json.dumps(variables), "--log-format", "json",
+            "--report", str(report), "--incident-dir", str(workdir / "incidents"),
+            # A state store of the episode's own: limits and locks of other runs on this
+            # machine (other sessions, other scenarios) must not hold this one back.
+            "--state", str(workdir / "state.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    events = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return Run(completed.returncode, completed.stdout, completed.stderr, data, events)
+
+
+@dataclass
+class Episode:
+    """A scenario played through: the dry-run, the healing run and the run after it."""
+
+    scenario: str
+    broken: Snapshot
+    plan: Run
+    after_plan: Snapshot
+    run: Run
+    health_after_run: dict[str, str]
+    again: Run
+    after_again: Snapshot
+    before_again: Snapshot = field(default_factory=dict)
+    incidents: Path = Path()
+
+
+def play(lab: Lab, scenario: str, workdir: Path) -> Episode:
+    """Reset the lab to healthy, break it, and run remediate three times."""
+    lab.reset()
+    break_lab(lab, scenario)
+    broken = snapshot(lab)
+    plan = remediate(lab, workdir, "--dry-run")
+    after_plan = snapshot(lab)
+    run = remediate(lab, workdir)
+    health = lab.health()
+    before_again = snapshot(lab)
+    again = remediate(lab, workdir)
+    return Episode(
+        scenario=scenario,
+        broken=broken,
+        plan=plan,
+        after_plan=after_plan,
+        run=run,
+        health_after_run=health,
+        again=again,
+        after_again=snapshot(lab),
+        before_again=before_again,
+        incidents=workdir / "incidents",
+    )
