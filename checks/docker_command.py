@@ -7,12 +7,12 @@ ping`), so a compose file's healthcheck translates into it one to one, and the r
 
 from __future__ import annotations
 
-import re
 import time
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from checks.base import Check
+from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
     ContainerNotFound,
     ContainerRef,
@@ -29,7 +29,7 @@ from engine.results import CheckResult
 
 
 @check_type("docker_command")
-class DockerCommandCheck(Check, ContainerRef):
+class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
     """Runs a read-only command in the running container (like `docker exec`). Healthy when
     it exits with `exit_code` and, if given, its output matches `stdout_regex`. A container
     that does not run is unhealthy (its service is down), not an error: the command cannot
@@ -39,22 +39,8 @@ class DockerCommandCheck(Check, ContainerRef):
         description="command line (run with sh -c in the container) or argument list (run as is, "
         "like a compose healthcheck's CMD)"
     )
-    exit_code: int = Field(0, description="the exit code that means healthy")
-    stdout_regex: str | None = Field(
-        None, description="a regular expression the output must match (re.search)"
-    )
     user: str | None = Field(None, description="user to run as (default: the image's)")
     workdir: str | None = Field(None, description="working directory inside the container")
-
-    @field_validator("stdout_regex")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return pattern
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         deadline = time.monotonic() + self.timeout
@@ -66,7 +52,7 @@ class DockerCommandCheck(Check, ContainerRef):
                 if not state.get("Running") or state.get("Paused"):
                     status = "paused" if state.get("Paused") else state.get("Status", "unknown")
                     return CheckResult.unhealthy(
-                        f"{name} is {status}, so `{_text(self.cmd)}` cannot run",
+                        f"{name} is {status}, so `{command_text(self.cmd)}` cannot run",
                         container=name,
                         status=status,
                         exit_code=state.get("ExitCode"),
@@ -80,27 +66,13 @@ class DockerCommandCheck(Check, ContainerRef):
         except DockerError as exc:
             return CheckResult.error(str(exc), container=self.label())
         if code is None:
-            return CheckResult.error(f"`{_text(self.cmd)}` did not finish within {self.timeout:g}s in {name}")
-        tail = _tail(ctx.redactor.text(output))
-        evidence = {"container": name, "exit_code": code, "output": tail}
-        last = tail.splitlines()[-1] if tail else ""
-        said = f": {last}" if last else ""
-        if code != self.exit_code:
-            return CheckResult.unhealthy(
-                f"`{_text(self.cmd)}` in {name} exited {code}, expected {self.exit_code}{said}",
-                **evidence,
+            return CheckResult.error(
+                f"`{command_text(self.cmd)}` did not finish within {self.timeout:g}s in {name}"
             )
-        if self.stdout_regex and not re.search(self.stdout_regex, output):
-            return CheckResult.unhealthy(
-                f"output of `{_text(self.cmd)}` in {name} does not match /{self.stdout_regex}/{said}",
-                **evidence,
-            )
-        return CheckResult.healthy(f"`{_text(self.cmd)}` in {name} exited {code}{said}", **evidence)
-
-
-def _text(command: str | list[str]) -> str:
-    return command if isinstance(command, str) else " ".join(command)
-
-
-def _tail(text: str, lines: int = 5) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+        return self.judge(
+            code,
+            output,
+            ctx.redactor.text(output),
+            f"`{command_text(self.cmd)}` in {name}",
+            container=name,
+        )

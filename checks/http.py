@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from checks.base import Check
+from checks.expectations import Regex
 from engine.context import ProbeContext
 from engine.durations import Duration
 from engine.registry import check_type
@@ -37,7 +38,7 @@ class HttpCheck(Check):
         description="fields the JSON body must contain with these values "
         "(dotted keys reach into nested objects: `db.status`)",
     )
-    body_regex: str | None = Field(None, description="a regular expression the body must match")
+    body_regex: Regex | None = Field(None, description="a regular expression the body must match")
     max_latency: Duration | None = Field(None, description="slower answers are unhealthy even when correct")
     headers: dict[str, str] = Field(default_factory=dict, description="request headers")
     verify_tls: bool = Field(True, description="verify the server's TLS certificate")
@@ -56,13 +57,6 @@ class HttpCheck(Check):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
         return url
-
-    @field_validator("body_regex")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            re.compile(pattern)
-        return pattern
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         import urllib3

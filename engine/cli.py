@@ -300,7 +300,6 @@ def main() -> None:
     cli(prog_name="remediate")
 
 
-
 # Commands in modules of their own, registered once `cli` exists.
 from engine.cli_init import init  # noqa: E402
 from engine.cli_lab import lab  # noqa: E402

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from checks.expectations import command_text
 from engine.clients.docker import (
     ContainerRef,
     DockerError,
@@ -135,9 +136,9 @@ class DockerExecAction(_DockerAction):
         return 300.0
 
     def describe(self) -> str:
-        text = f"docker exec {self.label()} {_command_text(self.cmd)}"
+        text = f"docker exec {self.label()} {command_text(self.cmd)}"
         if self.unless_cmd is not None:
-            text += f" (unless {_command_text(self.unless_cmd)} succeeds)"
+            text += f" (unless {command_text(self.unless_cmd)} succeeds)"
         return text
 
     def _act(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:
@@ -148,12 +149,12 @@ class DockerExecAction(_DockerAction):
         if self.unless_cmd is not None:
             code, _ = self._exec(client, container, self.unless_cmd, deadline)
             if code == 0:
-                return ActionResult.ok(f"not needed: {_command_text(self.unless_cmd)} succeeded")
+                return ActionResult.ok(f"not needed: {command_text(self.unless_cmd)} succeeded")
         started = time.monotonic()
         code, output = self._exec(client, container, self.cmd, deadline)
         if code is None:
             return ActionResult.failed(
-                f"{_command_text(self.cmd)} still running after {ctx.timeout:g}s "
+                f"{command_text(self.cmd)} still running after {ctx.timeout:g}s "
                 "(Docker cannot stop an exec; it is left to finish in the container)"
             )
         if code != 0:
@@ -274,7 +275,3 @@ class DockerLogsAction(_DockerAction):
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def _command_text(command: str | list[str]) -> str:
-    return command if isinstance(command, str) else " ".join(command)

@@ -95,14 +95,14 @@ def test_tcp_reports_a_refused_port() -> None:
 def test_command_compares_the_exit_code() -> None:
     assert CommandCheck(cmd="exit 3", exit_code=3).probe(probe_context()).is_healthy
     result = CommandCheck(cmd="echo boom; exit 1").probe(probe_context())
-    assert (result.reason, result.evidence["output"]) == ("exited 1, expected 0", "boom")
+    assert (result.reason, result.evidence["output"]) == ("exited 1, expected 0: boom", "boom")
 
 
 def test_command_matches_stdout_against_a_regex() -> None:
     assert CommandCheck(cmd="echo PONG", stdout_regex="^PONG$").probe(probe_context()).is_healthy
     assert (
         CommandCheck(cmd="echo nope", stdout_regex="PONG").probe(probe_context()).reason
-        == "output does not match /PONG/"
+        == "output does not match /PONG/: nope"
     )
 
 

@@ -83,4 +83,3 @@ def test_container_is_found_by_compose_labels(make_container: ContainerFactory) 
 def test_invalid_regex_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         DockerCommandCheck(container="x", cmd="true", stdout_regex="(")
-

@@ -112,10 +112,7 @@ def test_severities_follow_the_runbooks_escalation() -> None:
 
 def test_memory_fix_sets_the_runbooks_limits_by_default() -> None:
     update = node("memory_backend").remediate[0].action
-    assert (
-        update.describe()
-        == "docker update --memory 1g --memory-reservation 512m coffeestudio/backend"
-    )
+    assert update.describe() == "docker update --memory 1g --memory-reservation 512m coffeestudio/backend"
 
 
 def test_project_and_ports_are_variables() -> None:
