@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -158,20 +159,34 @@ class Workdir:
         self.paramiko_script.write_text(PARAMIKO_BASELINE)
 
 
+@dataclass
+class Sample:
+    """One cold run of a tool: wall time, CPU time (user + system, its reaped children
+    included: ansible's forks) and peak resident memory of the process."""
+
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
 def timed(
     argv: list[str], env: dict[str, str] | None = None, after: Callable[[], None] | None = None
-) -> float:
+) -> Sample:
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
-    elapsed = time.perf_counter() - started
-    if after is not None:
-        after()
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {(done.stdout + done.stderr)[-1500:]}")
-    return elapsed
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=output, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if after is not None:
+            after()
+        if process.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"{argv[0]} failed ({process.returncode}): {output.read()[-1500:]!r}")
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def run_remediate(work: Workdir) -> float:
+def run_remediate(work: Workdir) -> Sample:
     return timed(
         [
             str(BIN / "remediate"),
@@ -187,7 +202,7 @@ def run_remediate(work: Workdir) -> float:
     )
 
 
-def run_ansible(work: Workdir) -> float:
+def run_ansible(work: Workdir) -> Sample:
     control = Path(tempfile.mkdtemp(prefix="cp-", dir=work.root))
     env = {
         **os.environ,
@@ -224,13 +239,13 @@ def run_ansible(work: Workdir) -> float:
     )
 
 
-def run_pyinfra(work: Workdir, pyinfra: str) -> float:
+def run_pyinfra(work: Workdir, pyinfra: str) -> Sample:
     return timed(
         [pyinfra, str(work.pyinfra_inventory), "exec", "--parallel", str(work.n), "-y", "--", "true"]
     )
 
 
-def run_paramiko(work: Workdir) -> float:
+def run_paramiko(work: Workdir) -> Sample:
     return timed([sys.executable, str(work.paramiko_script), str(work.paramiko_spec)])
 
 
@@ -244,7 +259,7 @@ def main() -> None:
 
     fleet = create_fleet(create_account())
     servers = fleet.start(max(sizes))
-    tools: dict[str, Callable[[Workdir], float]] = {
+    tools: dict[str, Callable[[Workdir], Sample]] = {
         "remediate": run_remediate,
         "ansible": run_ansible,
         "paramiko": run_paramiko,
@@ -252,7 +267,7 @@ def main() -> None:
     if args.pyinfra:
         pyinfra = args.pyinfra
         tools["pyinfra"] = lambda work: run_pyinfra(work, pyinfra)
-    results: dict[int, dict[str, list[float]]] = {}
+    results: dict[int, dict[str, list[Sample]]] = {}
     try:
         for n in sizes:
             root = Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=fleet.root))
@@ -263,21 +278,35 @@ def main() -> None:
                     results[n][name].append(tool(work))
             print(
                 f"N={n}: "
-                + ", ".join(f"{name} {statistics.median(times):.2f}s" for name, times in results[n].items()),
+                + ", ".join(
+                    f"{name} {statistics.median(s.wall for s in samples):.2f}s"
+                    for name, samples in results[n].items()
+                ),
                 flush=True,
             )
     finally:
         fleet.stop_all()
         shutil.rmtree(fleet.root, ignore_errors=True)
 
-    print(f"\nmedian wall time of {args.repeat} cold runs (seconds), and ratio to remediate")
-    print(f"{'N':>5} " + " ".join(f"{name:>18}" for name in tools))
-    for n, by_tool in results.items():
-        ours = statistics.median(by_tool["remediate"])
-        cells = [
-            f"{statistics.median(t):8.2f} ({statistics.median(t) / ours:5.2f}x)" for t in by_tool.values()
-        ]
-        print(f"{n:>5} " + " ".join(f"{c:>18}" for c in cells))
+    for title, measure in (
+        ("wall time (s)", lambda s: s.wall),
+        ("CPU time per host (ms, user + system)", None),
+        ("peak memory of the process (MB)", lambda s: s.peak_mb),
+    ):
+        print(f"\n{title}: median of {args.repeat} cold runs, and ratio to remediate")
+        print(f"{'N':>5} " + " ".join(f"{name:>18}" for name in tools))
+        for n, by_tool in results.items():
+
+            def figure(
+                samples: list[Sample], n: int = n, measure: Callable[[Sample], float] | None = measure
+            ) -> float:
+                if measure is None:
+                    return statistics.median(s.cpu for s in samples) / n * 1000
+                return statistics.median(measure(s) for s in samples)
+
+            ours = figure(by_tool["remediate"])
+            cells = [f"{figure(t):8.2f} ({figure(t) / ours:5.2f}x)" for t in by_tool.values()]
+            print(f"{n:>5} " + " ".join(f"{c:>18}" for c in cells))
 
 
 if __name__ == "__main__":
