@@ -520,6 +520,11 @@ class SSHTransport:
         become = (sudo or self.settings.become) and not (
             self.settings.target.user == "root" and self.settings.become_user == "root"
         )
+        if stdin is None and not become:
+            # End of file on stdin comes from the host, not from our EOF packet: a command that
+            # finishes at once may have its channel freed by the server before that packet
+            # arrives, and OpenSSH drops the whole connection for an EOF on a freed channel.
+            remote += " </dev/null"
         marker = prompt = ""
         if become:
             token = os.urandom(8).hex()
@@ -544,9 +549,16 @@ class SSHTransport:
     def _started(self, remote: str) -> paramiko.Channel:
         """A session running ``remote``. A connection found dead before the command started
         (the host rebooted, a NAT forgot it) is opened again once: the command did not run,
-        so trying it on a new connection is safe."""
-        for attempt in (1, 2):
+        so trying it on a new connection is safe. A live connection whose server refuses
+        the session (at its MaxSessions limit, it counts sessions until it has processed
+        our close of earlier ones) is kept, and the session asked for again shortly:
+        closing it would kill every other command running on it."""
+        deadline = time.monotonic() + self.settings.connect_timeout
+        pause = 0.005
+        reconnected = False
+        while True:
             transport = self._transport()
+            channel = None
             try:
                 channel = self._session(transport)
                 channel.exec_command(remote)
@@ -554,13 +566,23 @@ class SSHTransport:
             except paramiko.ChannelException as exc:
                 raise TransportError(f"{self.host}: the server refused a session: {exc}") from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
+                if channel is not None:
+                    channel.close()
+                if transport.is_active():
+                    if time.monotonic() + pause > deadline:
+                        raise TransportError(
+                            f"{self.host}: the server refused a session: {exc or type(exc).__name__}"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.2)
+                    continue
                 self._forget(transport)
-                if attempt == 2:
+                if reconnected:
                     raise TransportError(
                         f"{self.host}: SSH connection lost: {exc or type(exc).__name__}"
                     ) from None
+                reconnected = True
                 log.debug("ssh connection lost; reconnecting", host=self.host, error=str(exc))
-        raise AssertionError("unreachable")
 
     def _forget(self, transport: paramiko.Transport) -> None:
         """Drop a dead connection so that the next use opens a new one (unless another
@@ -589,9 +611,10 @@ class SSHTransport:
                 # The command never ran: that is no answer about the host's health, so it
                 # must not look like a failed command (a check reports an error instead).
                 raise TransportError(f"{self.host}: {problem}")
-        if stdin:
-            channel.sendall(stdin.encode())
-        channel.shutdown_write()
+        if stdin is not None or marker:
+            if stdin:
+                channel.sendall(stdin.encode())
+            channel.shutdown_write()
         timed_out = False
         while True:
             remaining = deadline - time.monotonic()
