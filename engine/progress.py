@@ -12,7 +12,15 @@ from typing import IO, Any
 from engine.node import NodeResult
 from engine.results import Outcome
 
-_BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.BLOCKED)
+# Which count of the progress line each outcome adds to (the rest count as healthy).
+_COLUMN = {
+    Outcome.REMEDIATED: "remediated",
+    Outcome.FAILED: "failed",
+    Outcome.ERROR: "failed",
+    Outcome.BLOCKED: "failed",
+    Outcome.WOULD_REMEDIATE: "to fix",
+    Outcome.UNHEALTHY: "to fix",
+}
 
 
 class _ConsoleStream:
@@ -65,15 +73,7 @@ def live_progress(total: int, stream: IO[str] | None = None) -> Iterator[tuple[A
     task = progress.add_task("run", total=total, summary="")
 
     def on_node_done(result: NodeResult) -> None:
-        key = (
-            "remediated"
-            if result.outcome is Outcome.REMEDIATED
-            else "failed"
-            if result.outcome in _BAD
-            else "to fix"
-            if result.outcome in (Outcome.WOULD_REMEDIATE, Outcome.UNHEALTHY)
-            else "healthy"
-        )
+        key = _COLUMN.get(result.outcome, "healthy")
         counts[key] += 1
         summary = ", ".join(
             f"{counts[k]} {k}" for k in ("healthy", "remediated", "to fix", "failed") if counts[k]

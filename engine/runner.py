@@ -19,6 +19,7 @@ from engine.clock import Clock, SystemClock
 from engine.context import ActionContext, ProbeContext
 from engine.graph import NodeKey
 from engine.hooks import RunHooks
+from engine.logs import QuietLogger
 from engine.node import Mode, NodeEvaluation, NodeResult, planned_step
 from engine.planning import RunPlan
 from engine.playbook.models import NodeSpec, StepSpec
@@ -66,7 +67,7 @@ class Runner:
         # A pool handed in (the daemon's, kept between ticks) stays open; our own is closed.
         self._owns_transports = transports is None
         self.transports = transports or TransportPool(plan.hostvars)
-        self.log = logger if logger is not None else _silent_logger()
+        self.log = logger if logger is not None else QuietLogger()
         self.on_node_done = on_node_done or (lambda result: None)
         self.results: dict[NodeKey, NodeResult] = {}
 
@@ -240,17 +241,3 @@ class Runner:
                 return ActionResult.failed(f"raised {type(exc).__name__}: {exc}")
 
         return act
-
-
-class _SilentLogger:
-    def bind(self, **_: Any) -> _SilentLogger:
-        return self
-
-    def info(self, *_: Any, **__: Any) -> None:
-        return None
-
-    exception = info
-
-
-def _silent_logger() -> Any:
-    return _SilentLogger()

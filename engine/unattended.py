@@ -27,6 +27,7 @@ from engine import limits
 from engine.graph import NodeKey
 from engine.hooks import Act, Hold
 from engine.locking import HostLock, LockOwner
+from engine.logs import QuietLogger
 from engine.node import Mode, NodeResult
 from engine.notify import Message, Notifier
 from engine.planning import RunPlan
@@ -251,16 +252,6 @@ def run_unattended(
     finally:
         if lock is not None:
             lock.release()
-
-
-class QuietLogger:
-    """Takes every structlog call and drops it (runs embedded in tests and tools)."""
-
-    def bind(self, **_: Any) -> QuietLogger:
-        return self
-
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 class Escalator:

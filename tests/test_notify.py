@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from engine import notify
+from engine.logs import QuietLogger
 from engine.notify import Message, Notifier, NotifyError
 from engine.playbook.unattended import CommandNotifySpec, NotifyTarget, WebhookSpec
-from engine.unattended import QuietLogger
 from tests.support.webhook import Receiver
 
 
