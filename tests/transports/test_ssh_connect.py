@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -249,3 +250,23 @@ def test_dropped_connection_is_reopened_on_next_use(ssh_fleet: SSHFleet) -> None
         assert transport.connections_opened == 2
     finally:
         transport.close()
+
+
+def test_match_exec_lines_of_the_ssh_config_are_evaluated(
+    ssh_fleet: SSHFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # paramiko runs the exec command through invoke, which forwards our stdin to it.
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115
+    (target,) = ssh_fleet.start(1)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f'Match host app-exec exec "test -d {tmp_path}"\n  HostName {target.address}\n  Port {target.port}\n'
+        f"  User {ssh_fleet.account[0]}\n  IdentityFile {ssh_fleet.client_key}\n"
+    )
+    hostvars = {
+        "remediate_ssh_config": str(config),
+        "remediate_known_hosts": str(ssh_fleet.known_hosts([target], name="exec_known_hosts")),
+        "remediate_ssh_agent": False,
+        "remediate_ssh_look_for_keys": False,
+    }
+    assert run_on(hostvars, name="app-exec") == "reached\n"

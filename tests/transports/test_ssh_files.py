@@ -1,0 +1,40 @@
+"""Files the SSH transport reads for every host (ssh config, known_hosts, keys): read once
+per process, read again when they change, and paramiko's start-up kept lean."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.transports.ssh import _parsed_once
+
+
+def test_a_file_is_parsed_once_while_it_is_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text("first")
+    parsed: list[str] = []
+
+    def parse(name: str) -> str:
+        parsed.append(Path(name).read_text())
+        return parsed[-1]
+
+    assert [_parsed_once("test", str(path), parse) for _ in range(3)] == ["first"] * 3
+    assert parsed == ["first"]
+
+
+def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("before")
+    assert _parsed_once("test", str(path), lambda name: Path(name).read_text()) == "before"
+    path.write_text("after, longer")
+    os.utime(path, ns=(1, 1))
+    assert _parsed_once("test", str(path), lambda name: Path(name).read_text()) == "after, longer"
+
+
+def test_importing_the_ssh_transport_leaves_invoke_unloaded() -> None:
+    # paramiko would import invoke (a third of its start-up) for `Match exec` lines only.
+    code = "import sys, engine.transports.ssh; print('invoke' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
