@@ -16,12 +16,19 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return REDACTOR.data(dict(event))
 
 
+def _structlog() -> Any:
+    from engine.lean_imports import import_without
+
+    # Without rich: it only draws exceptions in the console format (plain tracebacks do).
+    return import_without("structlog", "rich")
+
+
 def configure(log_format: LogFormat = "auto", verbose: bool = False, stream: Any = None) -> None:
     """Send events to stderr: a console format on a terminal, JSON lines otherwise (cron,
     systemd, pipes) unless `log_format` says which."""
     import logging
 
-    import structlog
+    structlog = _structlog()
 
     stream = stream or sys.stderr
     if log_format == "auto":
@@ -45,10 +52,10 @@ def configure(log_format: LogFormat = "auto", verbose: bool = False, stream: Any
     )
 
 
-def get_logger(**context: Any) -> Any:
-    import structlog
-
-    return structlog.get_logger("remediate").bind(**context)
+def get_logger(name: str = "remediate", **context: Any) -> Any:
+    """A logger that follows `configure`, whenever that is called, with `context` bound."""
+    logger = _structlog().get_logger(name)
+    return logger.bind(**context) if context else logger
 
 
 class QuietLogger:

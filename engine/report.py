@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -69,32 +70,28 @@ def _reason(result: NodeResult) -> str:
     return REDACTOR.text(result.reason)
 
 
-_STYLE = {
-    Outcome.HEALTHY: "green",
-    Outcome.REMEDIATED: "bold green",
-    Outcome.SKIPPED: "dim",
-    Outcome.WOULD_REMEDIATE: "yellow",
-    Outcome.UNHEALTHY: "yellow",
-    Outcome.BLOCKED: "magenta",
-    Outcome.FAILED: "bold red",
-    Outcome.ERROR: "red",
-    Outcome.SUPPRESSED: "bold magenta",
-    Outcome.BACKOFF: "yellow",
-    Outcome.PAUSED: "cyan",
-    Outcome.STARTING: "yellow",
+_STYLE: dict[Outcome, dict[str, Any]] = {
+    Outcome.HEALTHY: {"fg": "green"},
+    Outcome.REMEDIATED: {"fg": "green", "bold": True},
+    Outcome.SKIPPED: {"dim": True},
+    Outcome.WOULD_REMEDIATE: {"fg": "yellow"},
+    Outcome.UNHEALTHY: {"fg": "yellow"},
+    Outcome.BLOCKED: {"fg": "magenta"},
+    Outcome.FAILED: {"fg": "red", "bold": True},
+    Outcome.ERROR: {"fg": "red"},
+    Outcome.SUPPRESSED: {"fg": "magenta", "bold": True},
+    Outcome.BACKOFF: {"fg": "yellow"},
+    Outcome.PAUSED: {"fg": "cyan"},
+    Outcome.STARTING: {"fg": "yellow"},
 }
 
 
 def print_summary(report: RunReport, stream: IO[str]) -> None:
     """Every node and what happened to it, in aligned columns (the outcome coloured on a
-    terminal), then the dry-run plan, then totals."""
-    from rich.console import Console
-    from rich.text import Text
+    terminal), then the dry-run plan, then totals. One node, one line, never wrapped: for
+    grep and for cron mail."""
+    import click
 
-    # Never markup: a reason may hold brackets. Never wrapped: one node, one line, for grep.
-    # Plain columns rather than a rich Table, which measures every cell several times over
-    # (0.6 ms a row: a fleet's summary took a noticeable share of the whole run).
-    console = Console(file=stream, highlight=False, markup=False, emoji=False, soft_wrap=True)
     many_hosts = len({n.host for n in report.nodes}) > 1
     header = [*(["host"] if many_hosts else []), "node", "outcome", "attempts", "reason"]
     rows = [
@@ -108,24 +105,26 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
         for result in report.nodes
     ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-    outcome_column = header.index("outcome")
-    table = Text(f"{report.playbook} ({report.mode}, run {report.run_id})\n", style="bold")
-    table.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  reason\n", "bold")
+    outcome = header.index("outcome")
+
+    def line(cells: list[str], outcome_style: dict[str, Any] | None = None) -> str:
+        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+        if outcome_style:
+            padded[outcome] = click.style(padded[outcome], **outcome_style)
+        return "  ".join([*padded, cells[-1]]).rstrip()
+
+    # click.echo drops the colours when the stream is not a terminal.
+    echo = functools.partial(click.echo, file=stream)
+    echo(click.style(f"{report.playbook} ({report.mode}, run {report.run_id})", bold=True))
+    echo(click.style(line(header), bold=True))
     for result, row in zip(report.nodes, rows, strict=True):
-        for column, cell in enumerate(row[:-1]):
-            table.append(
-                cell.ljust(widths[column]), _STYLE[result.outcome] if column == outcome_column else ""
-            )
-            table.append("  ")
-        table.append(row[-1] + "\n")
-    console.print(table, end="")
+        echo(line(row, _STYLE[result.outcome]))
     planned = [r for r in report.nodes if r.plan]
     if planned:
-        console.print(Text.assemble("\n", ("Would do", "bold"), " (dry-run, nothing was changed):"))
+        echo("\n" + click.style("Would do", bold=True) + " (dry-run, nothing was changed):")
         for result in planned:
-            target = f"{result.host}:{result.node}" if many_hosts else result.node
-            console.print(f"  {target}:")
-            for index, line in enumerate(result.plan, 1):
-                console.print(f"    {index}. {REDACTOR.text(line)}", soft_wrap=True)
+            echo(f"  {result.host}:{result.node}:" if many_hosts else f"  {result.node}:")
+            for index, step in enumerate(result.plan, 1):
+                echo(f"    {index}. {REDACTOR.text(step)}")
     totals = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.counts.items()))
-    console.print(f"\n{totals}; exit status {report.exit_code}")
+    echo(f"\n{totals}; exit status {report.exit_code}")

@@ -48,7 +48,6 @@ import select
 import shlex
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -57,31 +56,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from engine.lean_imports import import_without
 
-def _import_paramiko_without_invoke() -> None:
-    """paramiko imports invoke at start-up (a third of its import time and 8 MB) only to
-    evaluate ``Match exec`` lines of ssh configs: import it without, and load invoke when a
-    config has such a line (`_read_ssh_config`)."""
-    if "paramiko" in sys.modules or "invoke" in sys.modules:
-        return
-    sys.modules["invoke"] = None  # type: ignore[assignment]  # makes `import invoke` fail
-    try:
-        import paramiko  # noqa: F401
-    finally:
-        del sys.modules["invoke"]
-
-
-_import_paramiko_without_invoke()
+# Without invoke: it is loaded only for a config with `Match exec` (_read_ssh_config).
+import_without("paramiko", "invoke")
 
 import paramiko  # noqa: E402  # this module is imported only when a host uses SSH
 import paramiko.config  # noqa: E402
-import structlog  # noqa: E402
 
+from engine.logs import get_logger  # noqa: E402
 from engine.secrets import SecretError, read_secret  # noqa: E402
 from engine.transports.base import Command, CommandResult, TransportError  # noqa: E402
 from engine.transports.pool import register_transport  # noqa: E402
 
-log = structlog.get_logger("remediate.ssh")
+log = get_logger(name="remediate.ssh")
 
 
 class _QuietChannelRefusals(logging.Filter):
@@ -187,7 +175,7 @@ _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 def _read_ssh_config(path: str) -> paramiko.SSHConfig:
     text = Path(path).read_text()
     if _MATCH_EXEC.search(text) and getattr(paramiko.config, "invoke", None) is None:
-        import invoke  # see _import_paramiko_without_invoke
+        import invoke  # paramiko was imported without it (engine.lean_imports)
 
         setattr(paramiko.config, "invoke", invoke)  # noqa: B010  # not in paramiko's stubs
     return paramiko.SSHConfig.from_text(text)

@@ -1,11 +1,9 @@
 """Files the SSH transport reads for every host (ssh config, known_hosts, keys): read once
-per process, read again when they change, and paramiko's start-up kept lean."""
+per process, read again when they change."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from engine.transports.ssh import _parsed_once
@@ -31,10 +29,3 @@ def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
     path.write_text("after, longer")
     os.utime(path, ns=(1, 1))
     assert _parsed_once("test", str(path), lambda name: Path(name).read_text()) == "after, longer"
-
-
-def test_importing_the_ssh_transport_leaves_invoke_unloaded() -> None:
-    # paramiko would import invoke (a third of its start-up) for `Match exec` lines only.
-    code = "import sys, engine.transports.ssh; print('invoke' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
