@@ -7,9 +7,11 @@ cycle is `engine.node.NodeEvaluation`. Nodes whose upstream did not end healthy 
 
 from __future__ import annotations
 
+import queue
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +66,10 @@ class Runner:
     ) -> None:
         self.plan = plan
         self.settings = settings or RunSettings()
-        # A pool handed in (the daemon's, kept between ticks) stays open; our own is closed.
+        # A pool handed in (the daemon's, kept between ticks) stays open; our own is closed,
+        # each host's connection as soon as the host's last node is done.
         self._owns_transports = transports is None
+        self._unfinished_on_host = Counter(key.host for key in plan.specs)
         self.transports = transports or TransportPool(plan.hostvars)
         self.log = logger if logger is not None else QuietLogger()
         self.on_node_done = on_node_done or (lambda result: None)
@@ -97,6 +101,7 @@ class Runner:
         waiting = {key: graph.in_degree(key) for key in graph}
         ready = sorted(key for key, count in waiting.items() if count == 0)
         running: dict[Future[NodeResult], NodeKey] = {}
+        finished: queue.SimpleQueue[Future[NodeResult]] = queue.SimpleQueue()
         with ThreadPoolExecutor(max_workers=max(1, self.settings.forks), thread_name_prefix="node") as pool:
             while ready or running:
                 for key in ready:
@@ -105,15 +110,16 @@ class Runner:
                         self._finish(key, blocked)
                         ready.extend(self._released(key, waiting))
                     else:
-                        running[pool.submit(self._evaluate, key)] = key
+                        future = pool.submit(self._evaluate, key)
+                        running[future] = key
+                        future.add_done_callback(finished.put)
                 ready = []
                 if not running:
                     continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = running.pop(future)
-                    self._finish(key, future.result())
-                    ready.extend(self._released(key, waiting))
+                done = finished.get()
+                key = running.pop(done)
+                self._finish(key, done.result())
+                ready.extend(self._released(key, waiting))
                 ready.sort()
 
     def _released(self, key: NodeKey, waiting: dict[NodeKey, int]) -> list[NodeKey]:
@@ -127,6 +133,9 @@ class Runner:
 
     def _finish(self, key: NodeKey, result: NodeResult) -> None:
         self.results[key] = result
+        self._unfinished_on_host[key.host] -= 1
+        if self._owns_transports and not self._unfinished_on_host[key.host]:
+            self.transports.release(key.host)  # frees the connection (and its thread) early
         self.log.info(
             "node",
             run_id=self.settings.run_id,

@@ -225,10 +225,13 @@ def run_unattended(
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
         lock = store.lock(plan.hosts, LockOwner(settings.run_id))
+    share = plan.settings.run_limits.max_unhealthy_share if plan.settings else None
+    checks_first = share is not None and settings.mode is not Mode.CHECK
+    # The blast-radius check pass and the run share one connection per host.
+    shared_pool = TransportPool(plan.hostvars) if checks_first and transports is None else None
+    transports = transports or shared_pool
     try:
-        hold = (
-            blast_radius_hold(plan, settings, logger, transports) if settings.mode is not Mode.CHECK else None
-        )
+        hold = blast_radius_hold(plan, settings, logger, transports) if checks_first else None
         guard = Guard(store, plan, settings, logger, stopping, hold)
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
@@ -250,6 +253,8 @@ def run_unattended(
             store.finish_run(settings.run_id, settings.clock.now(), report.exit_code, report.counts)
         return report
     finally:
+        if shared_pool is not None:
+            shared_pool.close()
         if lock is not None:
             lock.release()
 

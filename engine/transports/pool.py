@@ -85,6 +85,13 @@ class TransportPool:
                 self._transports[host] = transport
             return transport
 
+    def release(self, host: str) -> None:
+        """Close the host's transport, if one was opened; a later `get` opens a new one."""
+        with self._lock:
+            transport = self._transports.pop(host, None)
+        if transport is not None:
+            transport.close()
+
     def close(self) -> None:
         with self._lock:
             transports, self._transports = list(self._transports.values()), {}
