@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hmac
 import logging
 import os
 import re
@@ -63,6 +64,7 @@ import_without("paramiko", "invoke")
 
 import paramiko  # noqa: E402  # this module is imported only when a host uses SSH
 import paramiko.config  # noqa: E402
+import paramiko.hostkeys  # noqa: E402
 
 from engine.logs import get_logger  # noqa: E402
 from engine.secrets import SecretError, read_secret  # noqa: E402
@@ -293,13 +295,47 @@ def _known_name(hop: Hop) -> str:
     return hop.address if hop.port == 22 else f"[{hop.address}]:{hop.port}"
 
 
-def _read_known_hosts(path: str) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    keys.load(path)
-    return keys
+@dataclass
+class _KnownHosts:
+    """A known_hosts file indexed for a fleet: plain host names in a dict, hashed ones
+    (``|1|salt|hash``, OpenSSH's HashKnownHosts) tried one by one. paramiko's HostKeys
+    compares the name with every entry on each lookup and every entry with every other on
+    loading: quadratic in the file's length, an HMAC per comparison for hashed entries."""
+
+    plain: dict[str, list[tuple[int, paramiko.PKey]]] = field(default_factory=dict)
+    hashed: list[tuple[int, str, paramiko.PKey]] = field(default_factory=list)
+
+    def keys_for(self, name: str) -> list[paramiko.PKey]:
+        """The keys listed for ``name``, in the file's order."""
+        found = list(self.plain.get(name, []))
+        for line, hashed, key in self.hashed:
+            if hmac.compare_digest(paramiko.HostKeys.hash_host(name, hashed), hashed):
+                found.append((line, key))
+        return [key for _, key in sorted(found, key=lambda item: item[0])]
 
 
-def _parsed_known_hosts(path: str) -> paramiko.HostKeys | None:
+def _read_known_hosts(path: str) -> _KnownHosts:
+    known = _KnownHosts()
+    with open(path) as lines:
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+            except paramiko.SSHException:  # a key type paramiko cannot read: skipped, as it does
+                continue
+            if entry is None or entry.key is None:
+                continue
+            for name in entry.hostnames:
+                if name.startswith("|1|"):
+                    known.hashed.append((number, name, entry.key))
+                else:
+                    known.plain.setdefault(name, []).append((number, entry.key))
+    return known
+
+
+def _parsed_known_hosts(path: str) -> _KnownHosts | None:
     try:
         return _parsed_once("known hosts", path, _read_known_hosts)
     except (OSError, UnicodeDecodeError):  # missing or unreadable: as if absent
@@ -322,10 +358,9 @@ def _add_known_keys(client: paramiko.SSHClient, hop: Hop, files: tuple[str, ...]
     name = _known_name(hop)
     known = client.get_host_keys()
     for path in files:
-        keys = _parsed_known_hosts(path)
-        entry = keys.lookup(name) if keys is not None else None
-        for keytype, key in (entry or {}).items():
-            known.add(name, keytype, key)
+        known_hosts = _parsed_known_hosts(path)
+        for key in known_hosts.keys_for(name) if known_hosts is not None else []:
+            known.add(name, key.get_name(), key)
 
 
 def _fingerprint(key: Any) -> str:
@@ -437,6 +472,7 @@ class SSHTransport:
                     username=hop.user,
                     sock=sock,
                     pkey=first_key,
+                    transport_factory=_transport_offering_gcm_first,
                     # paramiko takes a list of key files; its type stubs say one string.
                     key_filename=cast(Any, keys[1:] if first_key else keys) or None,
                     passphrase=passphrase,
@@ -800,6 +836,21 @@ class SSHTransport:
         for client in reversed(self._clients):
             client.close()
         self._clients = []
+
+
+_GCM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _transport_offering_gcm_first(sock: Any, /, **options: Any) -> paramiko.Transport:
+    """A paramiko transport that offers AES-GCM before its other ciphers. paramiko lists GCM
+    last, after AES-CTR with an HMAC whose every packet it checks in pure Python (a
+    byte-by-byte constant-time comparison, a good share of a short connection's CPU); with
+    GCM, OpenSSL authenticates the packets. Servers without GCM still get the others."""
+    transport = paramiko.Transport(sock, **options)
+    security = transport.get_security_options()
+    offered = tuple(security.ciphers)
+    security.ciphers = tuple(dict.fromkeys([*(c for c in _GCM_CIPHERS if c in offered), *offered]))
+    return transport
 
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only

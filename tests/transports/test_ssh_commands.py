@@ -117,6 +117,13 @@ def test_socket_disables_nagle_so_small_requests_do_not_wait(transport: SSHTrans
     assert paramiko_transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
+def test_connections_use_aes_gcm_when_the_server_offers_it(transport: SSHTransport) -> None:
+    # paramiko would pick AES-CTR with an HMAC it checks in pure Python, packet by packet.
+    transport.run("true", timeout=5)
+    ssh = transport._transport()
+    assert (ssh.local_cipher, ssh.remote_cipher) == ("aes128-gcm@openssh.com", "aes128-gcm@openssh.com")
+
+
 def test_commands_do_not_stall_on_delayed_acks(transport: SSHTransport) -> None:
     def median_command_time() -> float:
         durations = []
