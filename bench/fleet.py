@@ -3,7 +3,8 @@
 Starts N real sshd hosts on loopback addresses (the test fixtures' sshd), then times, for
 N = 10, 50, 100 by default:
 
-* ``remediate run`` of a playbook with one ``command: true`` check, ``--forks N``;
+* ``remediate run`` of a playbook with one ``command: true`` check, ``--forks N``, on an
+  INI inventory like ansible's (the project byte-compiled first, as pip install does);
 * ``ansible all -m command -a true -f N`` (ansible-core, default configuration: OpenSSH
   with ControlMaster, no pipelining; a fresh ControlPath directory for every run, and its
   masters stopped after it, so every run is cold);
@@ -17,6 +18,7 @@ included). Prints figures and ratios; asserts nothing. Needs root (it creates th
 account and runs sshd), sshd, and the test extras installed::
 
     .venv/bin/python bench/fleet.py [--sizes 10,50,100] [--repeat 5] [--pyinfra PATH]
+                                    [--skip ansible]
 """
 
 from __future__ import annotations
@@ -82,31 +84,22 @@ class Workdir:
         user, key = fleet.account[0], str(fleet.client_key)
         names = [f"h{i:03d}" for i in range(self.n)]
 
-        self.remediate_inventory = root / "inventory.yml"
+        # The operators' Ansible inventory format, as ansible reads it below; the remediate_*
+        # variables keep the run to the bench's own known_hosts and key.
+        self.remediate_inventory = root / "inventory.ini"
         self.remediate_inventory.write_text(
-            json.dumps(
-                {
-                    "all": {
-                        "hosts": {
-                            n: {"ansible_host": s.address, "ansible_port": s.port}
-                            for n, s in zip(names, servers, strict=True)
-                        },
-                        "vars": {
-                            "ansible_user": user,
-                            "ansible_ssh_private_key_file": key,
-                            "remediate_known_hosts": str(known),
-                            "remediate_ssh_agent": False,
-                            "remediate_ssh_look_for_keys": False,
-                            "remediate_ssh_config": os.devnull,
-                        },
-                    }
-                }
+            "".join(
+                f"{n} ansible_host={s.address} ansible_port={s.port}\n"
+                for n, s in zip(names, servers, strict=True)
             )
+            + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
+            f"remediate_known_hosts={known}\nremediate_ssh_agent=false\n"
+            f"remediate_ssh_look_for_keys=false\nremediate_ssh_config={os.devnull}\n"
         )
         self.playbook = root / "bench.yml"
         self.playbook.write_text(PLAYBOOK)
 
-        self.ansible_inventory = root / "inventory.ini"
+        self.ansible_inventory = root / "ansible_inventory.ini"
         self.ansible_inventory.write_text(
             "".join(
                 f"{n} ansible_host={s.address} ansible_port={s.port}\n"
@@ -249,13 +242,24 @@ def run_paramiko(work: Workdir) -> Sample:
     return timed([sys.executable, str(work.paramiko_script), str(work.paramiko_spec)])
 
 
+def compile_project() -> None:
+    """Byte-compile the project, as installing it with pip does: a checkout installed in
+    editable mode under PYTHONDONTWRITEBYTECODE would compile every module on every start."""
+    root = Path(__file__).resolve().parent.parent
+    packages = [str(root / name) for name in ("engine", "checks", "remediations", "inventory", "playbooks")]
+    command = [sys.executable, "-m", "compileall", "-q", *packages]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,50,100")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
+    parser.add_argument("--skip", default="", help="tools to leave out, comma-separated (e.g. ansible)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    compile_project()
 
     fleet = create_fleet(create_account())
     servers = fleet.start(max(sizes))
@@ -267,6 +271,8 @@ def main() -> None:
     if args.pyinfra:
         pyinfra = args.pyinfra
         tools["pyinfra"] = lambda work: run_pyinfra(work, pyinfra)
+    for name in filter(None, args.skip.split(",")):
+        tools.pop(name)
     results: dict[int, dict[str, list[Sample]]] = {}
     try:
         for n in sizes:
