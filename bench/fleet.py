@@ -74,14 +74,42 @@ sys.exit(1 if any(statuses) else 0)
 """
 
 
+# One daemon tick as engine.daemon runs it: run_unattended on a pool kept open between ticks.
+TICK_SCRIPT = """\
+import json, sys, tempfile, time
+from engine.planning import plan_run
+from engine.runner import RunSettings
+from engine.state import open_store
+from engine.transports import TransportPool
+from engine.unattended import run_unattended
+from inventory import load_inventory
+
+playbook, inventory, forks, ticks = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+plan = plan_run(playbook, load_inventory([inventory]))
+pool = TransportPool(plan.hostvars)
+store = open_store(tempfile.mkdtemp() + "/state.db")
+seconds = []
+for tick in range(ticks + 1):  # the first tick connects
+    started = time.perf_counter()
+    report = run_unattended(plan, RunSettings(forks=forks), store, transports=pool)
+    seconds.append(time.perf_counter() - started)
+    assert report.exit_code == 0, report.counts
+pool.close()
+print(json.dumps(seconds[1:]))
+"""
+
+
 class Workdir:
     """Inventories and scripts for one fleet size, in every tool's format."""
 
     def __init__(self, root: Path, fleet: SSHFleet, servers: list[SSHServer]) -> None:
         self.root = root
         self.n = len(servers)
+        self.servers = servers
         known = fleet.known_hosts(servers, name=f"bench_known_hosts_{self.n}")
+        self.known_hosts = known
         user, key = fleet.account[0], str(fleet.client_key)
+        self.account = (user, key)
         names = [f"h{i:03d}" for i in range(self.n)]
 
         # The operators' Ansible inventory format, as ansible reads it below; the remediate_*
@@ -238,6 +266,82 @@ def run_pyinfra(work: Workdir, pyinfra: str) -> Sample:
     )
 
 
+def daemon_tick(work: Workdir, ticks: int) -> float:
+    """Median seconds of a daemon tick over the fleet, connections already open."""
+    root = Path(__file__).resolve().parent.parent
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TICK_SCRIPT,
+            str(work.playbook),
+            str(work.remediate_inventory),
+            str(work.n),
+            str(ticks),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    ).stdout
+    return statistics.median(json.loads(output.splitlines()[-1]))
+
+
+def openssh_controlmaster_tick(work: Workdir, ticks: int) -> float:
+    """Median seconds for OpenSSH to run `true` on every host at once through a
+    ControlMaster connection opened beforehand (the lower bound for a tick)."""
+    control = Path(tempfile.mkdtemp(prefix="cm-", dir=work.root))
+    user, key = work.account
+    base = [
+        "ssh",
+        "-o",
+        f"UserKnownHostsFile={work.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-i",
+        key,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-l",
+        user,
+    ]
+    sockets = []
+    for index, server in enumerate(work.servers):
+        socket_path = control / str(index)
+        subprocess.run(
+            [
+                *base,
+                "-p",
+                str(server.port),
+                "-o",
+                f"ControlPath={socket_path}",
+                "-M",
+                "-f",
+                "-N",
+                server.address,
+            ],
+            check=True,
+        )
+        sockets.append((socket_path, server))
+    seconds = []
+    try:
+        for _ in range(ticks):
+            started = time.perf_counter()
+            running = [
+                subprocess.Popen([*base, "-p", str(s.port), "-o", f"ControlPath={path}", s.address, "true"])
+                for path, s in sockets
+            ]
+            if any(process.wait() for process in running):
+                raise RuntimeError("a command through the ControlMaster failed")
+            seconds.append(time.perf_counter() - started)
+    finally:
+        for path, server in sockets:
+            subprocess.run([*base, "-S", str(path), "-O", "exit", server.address], capture_output=True)
+    return statistics.median(seconds)
+
+
 def run_paramiko(work: Workdir) -> Sample:
     return timed([sys.executable, str(work.paramiko_script), str(work.paramiko_spec)])
 
@@ -274,14 +378,19 @@ def main() -> None:
     for name in filter(None, args.skip.split(",")):
         tools.pop(name)
     results: dict[int, dict[str, list[Sample]]] = {}
+    ticks: dict[int, tuple[float, float]] = {}
     try:
         for n in sizes:
             root = Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=fleet.root))
             work = Workdir(root, fleet, servers[:n])
             results[n] = {name: [] for name in tools}
-            for _ in range(args.repeat):
-                for name, tool in tools.items():  # interleaved: drift hits every tool alike
-                    results[n][name].append(tool(work))
+            names = list(tools)
+            for repeat in range(args.repeat):
+                # Interleaved, so that drift hits every tool alike, and in a rotating order,
+                # so that no tool always follows ansible (whose forks leave the machine busy).
+                shift = repeat % len(names)
+                for name in names[shift:] + names[:shift]:
+                    results[n][name].append(tools[name](work))
             print(
                 f"N={n}: "
                 + ", ".join(
@@ -290,6 +399,7 @@ def main() -> None:
                 ),
                 flush=True,
             )
+            ticks[n] = (daemon_tick(work, args.repeat), openssh_controlmaster_tick(work, args.repeat))
     finally:
         fleet.stop_all()
         shutil.rmtree(fleet.root, ignore_errors=True)
@@ -313,6 +423,11 @@ def main() -> None:
             ours = figure(by_tool["remediate"])
             cells = [f"{figure(t):8.2f} ({figure(t) / ours:5.2f}x)" for t in by_tool.values()]
             print(f"{n:>5} " + " ".join(f"{c:>18}" for c in cells))
+
+    print(f"\ndaemon tick, connections open (s): median of {args.repeat}, and ratio to OpenSSH ControlMaster")
+    print(f"{'N':>5} {'remediate tick':>18} {'ssh -S, parallel':>18}")
+    for n, (ours, openssh) in ticks.items():
+        print(f"{n:>5} {ours:>18.3f} {openssh:>10.3f} ({ours / openssh:4.2f}x)")
 
 
 if __name__ == "__main__":
