@@ -303,8 +303,8 @@ def main() -> None:
         status: int | str | None = 0
     except SystemExit as exc:
         status = exc.code
-    # Freeing every module's objects at exit takes about 0.1 s with paramiko, pydantic and
-    # rich loaded, a noticeable share of a short run; nothing is left to clean up by then
+    # Freeing every module's objects at exit takes about 0.1 s with paramiko and pydantic
+    # loaded, a noticeable share of a short run; nothing is left to clean up by then
     # (connections and the state store are closed), so flush what was written and leave.
     if isinstance(status, str):
         print(status, file=sys.stderr)
