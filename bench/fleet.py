@@ -115,12 +115,12 @@ class Workdir:
         # The operators' Ansible inventory format, as ansible reads it below; the remediate_*
         # variables keep the run to the bench's own known_hosts and key.
         self.remediate_inventory = root / "inventory.ini"
+        host_lines = "".join(
+            f"{n} ansible_host={s.address} ansible_port={s.port}\n"
+            for n, s in zip(names, servers, strict=True)
+        )
         self.remediate_inventory.write_text(
-            "".join(
-                f"{n} ansible_host={s.address} ansible_port={s.port}\n"
-                for n, s in zip(names, servers, strict=True)
-            )
-            + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
+            host_lines + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
             f"remediate_known_hosts={known}\nremediate_ssh_agent=false\n"
             f"remediate_ssh_look_for_keys=false\nremediate_ssh_config={os.devnull}\n"
         )
@@ -129,11 +129,7 @@ class Workdir:
 
         self.ansible_inventory = root / "ansible_inventory.ini"
         self.ansible_inventory.write_text(
-            "".join(
-                f"{n} ansible_host={s.address} ansible_port={s.port}\n"
-                for n, s in zip(names, servers, strict=True)
-            )
-            + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
+            host_lines + f"[all:vars]\nansible_user={user}\nansible_ssh_private_key_file={key}\n"
             f"ansible_ssh_common_args='-o UserKnownHostsFile={known} "
             "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'\n"
             "ansible_python_interpreter=/usr/bin/python3\n"

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from engine.context import ProbeContext
 from engine.durations import Duration
 from engine.results import CheckResult
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("is empty")
+    return text
+
+
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+"""Text that must say something (a query, an expression): empty or only blanks is refused."""
 
 
 class Check(BaseModel):

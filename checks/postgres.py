@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from checks.base import Check
+from checks.base import Check, NonBlankText
 from engine.clients.postgres import PostgresConnectError, PostgresOptions
 from engine.context import ProbeContext
 from engine.registry import check_type
@@ -23,20 +23,13 @@ class PostgresCheck(Check, PostgresOptions):
     failed: connection refused, authentication failed, database missing, timed out, the
     query failed, or its first value is not `expect`."""
 
-    query: str = Field(
+    query: NonBlankText = Field(
         "SELECT 1", description="read-only query; its first column of the first row is compared"
     )
     expect: str | int | float | bool | None = Field(
         None,
         description="expected first value (compared as text); without it any answer is healthy",
     )
-
-    @field_validator("query")
-    @classmethod
-    def _not_empty(cls, query: str) -> str:
-        if not query.strip():
-            raise ValueError("`query` is empty")
-        return query
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         import psycopg

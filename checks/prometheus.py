@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from checks.base import Check
+from checks.base import Check, NonBlankText
 from checks.thresholds import Threshold
 from engine.clients.http import HttpFetchError, http_get, validate_http_url
 from engine.context import ProbeContext
@@ -25,7 +25,7 @@ class PrometheusQueryCheck(Check, Threshold):
     the service."""
 
     url: str = Field(description="Prometheus base URL, e.g. http://prom.localhost:9090")
-    query: str = Field(
+    query: NonBlankText = Field(
         description='PromQL, e.g. `sum(rate(http_requests_total{status=~"5.."}[5m])) / '
         "sum(rate(http_requests_total[5m]))`"
     )
@@ -36,13 +36,6 @@ class PrometheusQueryCheck(Check, Threshold):
     @classmethod
     def _http_url(cls, url: str) -> str:
         return validate_http_url(url).rstrip("/")
-
-    @field_validator("query")
-    @classmethod
-    def _not_empty(cls, query: str) -> str:
-        if not query.strip():
-            raise ValueError("`query` is empty")
-        return query
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         evidence: dict[str, Any] = {"query": self.query}

@@ -36,6 +36,11 @@ class RunPlan:
     def hosts(self) -> list[str]:
         return list(self.variables)
 
+    @property
+    def max_unhealthy_share(self) -> float | None:
+        """The playbook's ``run_limits.max_unhealthy_share`` (blast radius), if it sets one."""
+        return self.settings.run_limits.max_unhealthy_share if self.settings else None
+
     def order(self) -> list[NodeKey]:
         """Nodes in a deterministic topological order (upstreams first)."""
         return self.graph.topological_order()

@@ -105,12 +105,12 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
         for result in report.nodes
     ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
-    outcome = header.index("outcome")
+    outcome_column = header.index("outcome")
 
     def line(cells: list[str], outcome_style: dict[str, Any] | None = None) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
         if outcome_style:
-            padded[outcome] = click.style(padded[outcome], **outcome_style)
+            padded[outcome_column] = click.style(padded[outcome_column], **outcome_style)
         return "  ".join([*padded, cells[-1]]).rstrip()
 
     # click.echo drops the colours when the stream is not a terminal.

@@ -184,7 +184,7 @@ def blast_radius_hold(
 ) -> str | None:
     """With ``run_limits.max_unhealthy_share``: check every node first (changing nothing);
     why the run must act on none, or None."""
-    share = plan.settings.run_limits.max_unhealthy_share if plan.settings else None
+    share = plan.max_unhealthy_share
     if share is None:
         return None
     probe = RunSettings(
@@ -225,8 +225,7 @@ def run_unattended(
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
         lock = store.lock(plan.hosts, LockOwner(settings.run_id))
-    share = plan.settings.run_limits.max_unhealthy_share if plan.settings else None
-    checks_first = share is not None and settings.mode is not Mode.CHECK
+    checks_first = plan.max_unhealthy_share is not None and settings.mode is not Mode.CHECK
     # The blast-radius check pass and the run share one connection per host.
     shared_pool = TransportPool(plan.hostvars) if checks_first and transports is None else None
     transports = transports or shared_pool
@@ -299,8 +298,7 @@ class Escalator:
                 self.store.mark_notified(escalation.id, now)
 
     def _run_level(self, guard: Guard, now: datetime) -> None:
-        share = self.plan.settings.run_limits.max_unhealthy_share if self.plan.settings else None
-        if share is None:
+        if self.plan.max_unhealthy_share is None:
             return
         scope = run_scope(self.plan)
         if guard.hold_all is not None:

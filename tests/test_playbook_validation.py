@@ -256,3 +256,16 @@ def test_the_issue_demo_playbook_validates_with_its_variables(tmp_path: Path) ->
 
 def test_write_playbook_keeps_what_it_is_given(tmp_path: Path) -> None:
     assert write_playbook(tmp_path, "name: x\n").read_text() == "name: x\n"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        'postgres: {dsn: "postgresql://db/app", query: "  "}',
+        'prometheus_query: {url: "http://127.0.0.1:9090", query: ""}',
+    ],
+)
+def test_a_blank_query_is_refused_naming_the_field(tmp_path: Path, check: str) -> None:
+    (message,) = problems(tmp_path, f"name: demo\nchecks:\n  q:\n    {check}\n")
+    assert message.endswith(".query: is empty")
+    assert message.startswith("playbook.yml:4:")

@@ -184,11 +184,11 @@ def _read_ssh_config(path: str) -> paramiko.SSHConfig:
 
 
 def _ssh_config(hostvars: Mapping[str, Any]) -> Any:
-    path = Path(str(hostvars.get("remediate_ssh_config") or "~/.ssh/config")).expanduser()
-    if not path.is_file():
-        return paramiko.SSHConfig()
+    path = os.path.expanduser(str(hostvars.get("remediate_ssh_config") or "~/.ssh/config"))
     try:
-        return _parsed_once("ssh config", str(path), _read_ssh_config)
+        return _parsed_once("ssh config", path, _read_ssh_config)
+    except FileNotFoundError:
+        return paramiko.SSHConfig()
     except Exception as exc:  # a broken ssh config is the operator's to fix; say where
         raise TransportError(f"cannot read ssh config {path}: {exc}") from exc
 
