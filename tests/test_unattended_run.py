@@ -14,7 +14,7 @@ from engine.results import Outcome
 from engine.state import StateStore, open_store
 from engine.state.base import RUNNING
 from tests.support.clock import FakeClock
-from tests.support.unattended import Switch, messages, notify_log, run_once
+from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
 
 
 @pytest.fixture
@@ -69,10 +69,7 @@ def test_an_unfixable_node_is_acted_on_no_more_often_than_its_limit_across_runs(
         switch.unfixable_action(),
         "limit: {max: 3, within: 1h}\n            run_backoff: {initial: 0s}",
     )
-    outcomes = []
-    for _ in range(12):
-        outcomes.append(run_once(tmp_path, text, store, clock).node("localhost", "api").outcome)
-        clock.sleep(60)
+    outcomes = run_every_minute(tmp_path, text, store, clock, 12)
     assert switch.actions_run == 3
     assert outcomes == [Outcome.FAILED] * 3 + [Outcome.SUPPRESSED] * 9
 
@@ -88,9 +85,7 @@ def test_a_suppressed_node_escalates_once_not_once_per_run(
         "limit: {max: 2, within: 1h}\n            run_backoff: {initial: 0s}\n            severity: P1",
         notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
     )
-    for _ in range(8):
-        run_once(tmp_path, text, store, clock)
-        clock.sleep(60)
+    run_every_minute(tmp_path, text, store, clock, 8)
     [escalation] = messages(log)
     assert escalation["event"] == "escalation"
     assert (escalation["host"], escalation["node"], escalation["severity"]) == ("localhost", "api", "P1")
@@ -111,13 +106,9 @@ def test_a_node_that_recovers_by_itself_closes_its_escalation_with_one_recovery_
         "limit: {max: 1, within: 1h}\n            run_backoff: {initial: 0s}",
         notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
     )
-    for _ in range(3):
-        run_once(tmp_path, text, store, clock)
-        clock.sleep(60)
+    run_every_minute(tmp_path, text, store, clock, 3)
     switch.heal()
-    for _ in range(3):
-        assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.HEALTHY
-        clock.sleep(60)
+    assert run_every_minute(tmp_path, text, store, clock, 3) == [Outcome.HEALTHY] * 3
     assert [m["event"] for m in messages(log)] == ["escalation", "recovery"]
     assert store.escalations(open_only=True) == []
 

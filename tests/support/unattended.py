@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.node import Mode
 from engine.report import RunReport
+from engine.results import Outcome
 from engine.runner import RunSettings
 from engine.state import StateStore
 from engine.unattended import run_unattended
@@ -72,3 +73,14 @@ def run_once(
     """One run of the playbook with state, the fake clock, verification without waiting."""
     settings = RunSettings(mode=mode, forks=4, clock=clock, incident_dir=directory / "incidents")
     return run_unattended(plan(directory, text), settings, store, logger=None)
+
+
+def run_every_minute(
+    directory: Path, text: str, store: StateStore, clock: FakeClock, times: int
+) -> list[Outcome]:
+    """`times` runs a minute apart; the outcome of the node `api` on localhost in each."""
+    outcomes = []
+    for _ in range(times):
+        outcomes.append(run_once(directory, text, store, clock).node("localhost", "api").outcome)
+        clock.sleep(60)
+    return outcomes
