@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from engine.results import CheckResult
+from engine.results import CheckResult, tail
 
 
 def _compiles(pattern: str) -> str:
@@ -26,11 +26,6 @@ Regex = Annotated[str, AfterValidator(_compiles)]
 def command_text(command: str | list[str]) -> str:
     """A command as one line, for messages."""
     return command if isinstance(command, str) else " ".join(command)
-
-
-def tail(text: str, lines: int = 5) -> str:
-    """The last lines of a command's output (evidence, not a log)."""
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 class CommandExpectation(BaseModel):

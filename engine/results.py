@@ -7,6 +7,16 @@ from enum import StrEnum
 from typing import Any
 
 
+def tail(text: str, lines: int = 5) -> str:
+    """The last lines of a command's output (evidence, not a log)."""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def tail_line(text: str, lines: int = 3) -> str:
+    """The last lines of a command's output on one line (` | ` between), for a reason."""
+    return " | ".join(text.strip().splitlines()[-lines:])
+
+
 class Health(StrEnum):
     """The three answers a check can give."""
 

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from engine.context import ActionContext
 from engine.registry import action_type
-from engine.results import ActionResult
+from engine.results import ActionResult, tail_line
 from remediations.base import Action
 
 
@@ -30,6 +30,7 @@ class CommandAction(Action):
         if result.timed_out:
             return ActionResult.failed(f"killed after {ctx.timeout:g}s")
         if result.exit_code != 0:
-            output = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            return ActionResult.failed(f"exited {result.exit_code}: {' | '.join(output)}")
+            return ActionResult.failed(
+                f"exited {result.exit_code}: {tail_line(result.stderr or result.stdout)}"
+            )
         return ActionResult.changed(f"exited 0 in {result.duration:.2f}s")

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from engine.context import ActionContext
 from engine.registry import action_type
-from engine.results import ActionResult
+from engine.results import ActionResult, tail_line
 from engine.transports.base import CommandResult, Transport, TransportError
 from remediations.base import Action
 
@@ -80,8 +80,8 @@ class ComposeAction(Action):
         if result.timed_out:
             return ActionResult.failed(f"killed after {ctx.timeout:g}s")
         if result.exit_code != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            return ActionResult.failed(f"{' '.join(cli)} exited {result.exit_code}: {' | '.join(tail)}")
+            output = tail_line(result.stderr or result.stdout)
+            return ActionResult.failed(f"{' '.join(cli)} exited {result.exit_code}: {output}")
         return ActionResult.changed(f"{' '.join(cli)} {' '.join(self._verb())} in {result.duration:.1f}s")
 
     def _run(self, ctx: ActionContext, cli: list[str], verb: list[str]) -> CommandResult:

@@ -28,7 +28,7 @@ from engine.clients.sizes import ByteSize, format_size
 from engine.context import ActionContext
 from engine.durations import Duration
 from engine.registry import action_type
-from engine.results import ActionResult, ActionStatus
+from engine.results import ActionResult, ActionStatus, tail_line
 from remediations.base import Action
 
 if TYPE_CHECKING:
@@ -158,8 +158,7 @@ class DockerExecAction(_DockerAction):
                 "(Docker cannot stop an exec; it is left to finish in the container)"
             )
         if code != 0:
-            tail = " | ".join(ctx.redactor.text(output).strip().splitlines()[-3:])
-            return ActionResult.failed(f"exited {code}: {tail}")
+            return ActionResult.failed(f"exited {code}: {tail_line(ctx.redactor.text(output))}")
         return ActionResult.changed(f"exited 0 in {time.monotonic() - started:.2f}s")
 
     def _exec(

@@ -128,6 +128,11 @@ def test_command_action_changes_on_success_and_fails_with_its_output(tmp_path: P
     assert (failed.status, failed.detail) == (ActionStatus.FAILED, "exited 4: nope")
 
 
+def test_a_failed_command_action_gives_its_last_three_lines_of_output_on_one_line() -> None:
+    failed = CommandAction(cmd="printf 'one\\ntwo\\nthree\\nfour\\n' >&2; exit 1").apply(action_context())
+    assert failed.detail == "exited 1: two | three | four"
+
+
 def test_wait_polls_the_check_until_it_passes() -> None:
     answers = [CheckResult.unhealthy("down"), CheckResult.unhealthy("down"), CheckResult.healthy()]
     clock = FakeClock()
