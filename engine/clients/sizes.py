@@ -84,7 +84,7 @@ class HeadTail:
         self._tail = bytearray()
         self.dropped = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Keep what fits of `data`; forget the middle."""
         room = self.head_limit - len(self._head)
         if room > 0:
