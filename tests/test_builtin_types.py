@@ -109,7 +109,9 @@ def test_command_matches_stdout_against_a_regex() -> None:
 
 @pytest.mark.timeout(30)
 def test_command_stdout_regex_cannot_hang_on_catastrophic_backtracking() -> None:
-    result = CommandCheck(cmd="printf %050d0 0 | tr 0 a; echo b", stdout_regex="^(a+)+$").probe(probe_context())
+    result = CommandCheck(cmd="printf %050d0 0 | tr 0 a; echo b", stdout_regex="^(a+)+$").probe(
+        probe_context()
+    )
     assert result.reason.startswith("output does not match /^(a+)+$/")
 
 

@@ -5,6 +5,7 @@ Each runs as a subprocess on a loopback port, so the test process's threads are 
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 import threading
@@ -146,15 +147,17 @@ def test_a_url_without_user_info_sends_no_authorization() -> None:
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("mode", ["drip-headers", "drip-body"])
-def test_a_dripping_server_times_the_check_out_and_leaves_no_thread(server: StartServer, mode: str) -> None:
+def test_a_dripping_server_times_the_check_out_and_leaves_no_thread_or_socket(
+    server: StartServer, mode: str
+) -> None:
     srv = server(mode)
-    threads = threading.active_count()
+    threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
     result = HttpCheck(url=f"http://127.0.0.1:{srv.port}/", timeout="1s").probe(probe_context())
     assert (result.health, result.reason) == (
         Health.UNHEALTHY,
         f"GET http://127.0.0.1:{srv.port}/: timed out",
     )
-    assert threading.active_count() == threads
+    assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == (threads, fds)
 
 
 @pytest.mark.timeout(60)

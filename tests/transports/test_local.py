@@ -70,5 +70,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 
 @pytest.mark.timeout(60)
 def test_memory_stays_flat_while_reading_100_mb_of_output() -> None:
-    grown_kib = int(subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True, check=True).stdout)
+    grown_kib = int(
+        subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True, check=True).stdout
+    )
     assert grown_kib < 20 * 1024
