@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checks.http import HttpCheck
-from engine.clients.http import url_headers
-from engine.clients.sizes import BODY_HEAD, BODY_TAIL
+from engine.clients.http import HttpFetchError, http_get, url_headers
+from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX
 from engine.results import Health
 from tests.servers.net import free_port
 from tests.support.contexts import probe_context
@@ -180,6 +180,13 @@ def test_json_fields_of_a_body_too_long_to_keep_are_unhealthy(server: StartServe
         Health.UNHEALTHY,
         f"body of {size} bytes is too long to read as JSON (at most {BODY_HEAD + BODY_TAIL} bytes are kept)",
     )
+
+
+@pytest.mark.timeout(60)
+def test_a_document_read_whole_larger_than_its_bound_is_an_error(server: StartServer) -> None:
+    srv = server("big", str(DOCUMENT_MAX + 1))
+    with pytest.raises(HttpFetchError, match=f"body larger than {DOCUMENT_MAX} bytes"):
+        http_get(probe_context(), f"http://127.0.0.1:{srv.port}/metrics", timeout=30)
 
 
 def test_body_regex_cannot_hang_on_catastrophic_backtracking(server: StartServer) -> None:
