@@ -20,9 +20,12 @@ from hypothesis import strategies as st
 from checks.http import HttpCheck
 from engine.clients.http import HttpFetchError, http_get, url_headers
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX
+from engine.node import Mode
 from engine.results import Health
+from engine.runner import Runner, RunSettings
 from tests.servers.net import free_port
 from tests.support.contexts import probe_context
+from tests.support.playbooks import plan
 from tests.support.services import wait_for_port
 
 SERVER = r"""
@@ -158,6 +161,21 @@ def test_a_dripping_server_times_the_check_out_and_leaves_no_thread_or_socket(
         f"GET http://127.0.0.1:{srv.port}/: timed out",
     )
     assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == (threads, fds)
+
+
+@pytest.mark.timeout(30)
+def test_runs_against_a_dripping_server_do_not_pile_up_threads(server: StartServer, tmp_path: Path) -> None:
+    srv = server("drip-body")
+    playbook = f"""
+        name: drip
+        checks:
+          api: {{http: {{url: "http://127.0.0.1:{srv.port}/", timeout: 1s}}}}
+    """
+    threads = threading.active_count()
+    for _ in range(3):  # as a daemon's ticks would
+        report = Runner(plan(tmp_path, playbook), RunSettings(mode=Mode.CHECK)).run()
+        assert [str(n.outcome) for n in report.nodes] == ["unhealthy"]
+        assert threading.active_count() == threads
 
 
 @pytest.mark.timeout(60)
