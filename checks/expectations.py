@@ -3,24 +3,56 @@ command (on the host, in a container)."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from engine.results import CheckResult, tail
 
+if TYPE_CHECKING:
+    import re2
 
-def _compiles(pattern: str) -> str:
+
+@lru_cache(maxsize=256)
+def user_regex(pattern: str) -> re2._Regexp:
+    """A user's pattern compiled with RE2, which matches in time linear in the text (no
+    backtracking, so `^(a+)+$` cannot hang a check). RE2 has Python's syntax less
+    backreferences and lookaround; re2.error when the pattern is not one it takes."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the error is ours to report, not RE2's to print on stderr
+    return re2.compile(pattern, options)
+
+
+def regex_search(pattern: str, text: str) -> bool:
+    """Whether `pattern` (a user's, see user_regex) matches somewhere in `text`. As in Python's
+    re, `$` also matches before a final newline: RE2's `$` is the end of the text only, and
+    command output ends with one."""
+    regex = user_regex(pattern)
+    if regex.search(text):
+        return True
+    return text.endswith("\n") and regex.search(text[:-1]) is not None
+
+
+def valid_regex(pattern: str) -> str:
+    """The pattern itself, or ValueError saying why RE2 cannot take it."""
+    import re2
+
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from exc
+        user_regex(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(
+            f"not a valid regular expression (RE2 syntax: no backreferences or lookaround): {reason}"
+        ) from None
     return pattern
 
 
-Regex = Annotated[str, AfterValidator(_compiles)]
-"""A regular expression, refused at validation time when it does not compile."""
+Regex = Annotated[str, AfterValidator(valid_regex)]
+"""A regular expression (RE2 syntax: Python's less backreferences and lookaround), refused
+at validation time when RE2 cannot take it."""
 
 
 def command_text(command: str | list[str]) -> str:
@@ -33,7 +65,9 @@ class CommandExpectation(BaseModel):
 
     exit_code: int = Field(0, description="the exit code that means healthy")
     stdout_regex: Regex | None = Field(
-        None, description="a regular expression that standard output must match (re.search)"
+        None,
+        description="a regular expression (RE2: no backreferences or lookaround) that standard "
+        "output must match somewhere",
     )
 
     def judge(self, exit_code: int, stdout: str, output: str, subject: str, **evidence: Any) -> CheckResult:
@@ -49,7 +83,7 @@ class CommandExpectation(BaseModel):
             return CheckResult.unhealthy(
                 f"{prefix}exited {exit_code}, expected {self.exit_code}{said}", **evidence
             )
-        if self.stdout_regex and not re.search(self.stdout_regex, stdout):
+        if self.stdout_regex and not regex_search(self.stdout_regex, stdout):
             what = f"output of {subject}" if subject else "output"
             return CheckResult.unhealthy(f"{what} does not match /{self.stdout_regex}/{said}", **evidence)
         return CheckResult.healthy(f"{prefix}exited {exit_code}{said}", **evidence)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from checks.base import Check
-from checks.expectations import Regex
+from checks.expectations import Regex, regex_search
+from engine.clients.http import HttpAnswer, HttpFetchError, http_request, validate_http_url
+from engine.clients.sizes import BODY_HEAD, BODY_TAIL
 from engine.context import ProbeContext
 from engine.durations import Duration
 from engine.registry import check_type
@@ -53,47 +53,30 @@ class HttpCheck(Check):
     @field_validator("url")
     @classmethod
     def _is_http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-        return url
+        return validate_http_url(url)
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
-        import urllib3
-
-        parts = urlsplit(self.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host, port = ctx.endpoint(parts.hostname or "", port, via_host=self.via_host)
-        pool: urllib3.HTTPConnectionPool
-        if parts.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                host,
-                port,
-                timeout=urllib3.Timeout(total=self.timeout),
-                retries=False,
-                cert_reqs="CERT_REQUIRED" if self.verify_tls else "CERT_NONE",
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(
-                host, port, timeout=urllib3.Timeout(total=self.timeout), retries=False
-            )
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
         started = time.monotonic()
         try:
-            response = pool.request(
-                self.method, path, headers={"Host": parts.netloc, **self.headers}, redirect=False
+            answer = http_request(
+                ctx,
+                self.url,
+                timeout=self.timeout,
+                method=self.method,
+                headers=self.headers,
+                via_host=self.via_host,
+                verify_tls=self.verify_tls,
             )
-        except urllib3.exceptions.HTTPError as exc:
-            return CheckResult.unhealthy(f"{self.method} {self.url}: {_root_cause(exc)}", url=self.url)
-        finally:
-            pool.close()
+        except HttpFetchError as exc:
+            return CheckResult.unhealthy(f"{self.method} {self.url}: {exc}", url=self.url)
         latency = time.monotonic() - started
-        return self._judge(response.status, response.data.decode(errors="replace"), latency)
+        return self._judge(answer, latency)
 
-    def _judge(self, status: int, body: str, latency: float) -> CheckResult:
+    def _judge(self, answer: HttpAnswer, latency: float) -> CheckResult:
+        status, body = answer.status, answer.body
         evidence: dict[str, Any] = {"status": status, "latency_ms": round(latency * 1000, 1)}
+        if answer.truncated:
+            evidence["body_bytes"] = answer.size
         expected = self.status
         if status not in expected:
             return CheckResult.unhealthy(
@@ -101,11 +84,17 @@ class HttpCheck(Check):
                 body=body[:200],
                 **evidence,
             )
+        if self.json_fields is not None and answer.truncated:
+            return CheckResult.unhealthy(
+                f"body of {answer.size} bytes is too long to read as JSON "
+                f"(at most {BODY_HEAD + BODY_TAIL} bytes are kept)",
+                **evidence,
+            )
         if self.json_fields is not None:
             mismatch = _json_mismatch(body, self.json_fields)
             if mismatch:
                 return CheckResult.unhealthy(mismatch, body=body[:200], **evidence)
-        if self.body_regex and not re.search(self.body_regex, body):
+        if self.body_regex and not regex_search(self.body_regex, body):
             return CheckResult.unhealthy(f"body does not match /{self.body_regex}/", **evidence)
         if self.max_latency is not None and latency > self.max_latency:
             return CheckResult.unhealthy(
@@ -129,15 +118,3 @@ def _json_mismatch(body: str, expected: dict[str, Any]) -> str | None:
         if value != want and str(value) != str(want):
             return f"JSON field {dotted!r} is {value!r}, expected {want!r}"
     return None
-
-
-def _root_cause(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    while isinstance(reason, BaseException) and getattr(reason, "reason", None) is not None:
-        reason = reason.reason  # type: ignore[attr-defined]
-    text = str(reason or exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    return text

@@ -12,13 +12,13 @@ started (one scrape).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from checks.base import Check
+from checks.expectations import user_regex, valid_regex
 from checks.thresholds import Threshold
 from engine.clients.http import HttpFetchError, http_get, validate_http_url
 from engine.context import ProbeContext
@@ -60,7 +60,7 @@ class MetricsCheck(Check, Threshold):
         "http_request_duration_seconds for quantile; required for value",
     )
     labels: dict[str, str] = Field(
-        default_factory=dict, description="label matchers (anchored regular expressions)"
+        default_factory=dict, description="label matchers (anchored regular expressions, RE2 syntax)"
     )
     error_labels: dict[str, str] = Field(
         default_factory=lambda: {"status": "5.."},
@@ -83,9 +83,9 @@ class MetricsCheck(Check, Threshold):
     def _regexes(cls, matchers: dict[str, str]) -> dict[str, str]:
         for name, pattern in matchers.items():
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"label {name!r}: not a valid regular expression: {exc}") from None
+                valid_regex(pattern)
+            except ValueError as exc:
+                raise ValueError(f"label {name!r}: {exc}") from None
         return matchers
 
     @model_validator(mode="after")
@@ -201,7 +201,7 @@ def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float:
 def _matching(
     samples: Samples, name: str, matchers: dict[str, str]
 ) -> Iterable[tuple[dict[str, str], float]]:
-    compiled = {label: re.compile(pattern) for label, pattern in matchers.items()}
+    compiled = {label: user_regex(pattern) for label, pattern in matchers.items()}
     for (sample_name, label_items), value in samples.items():
         if sample_name != name:
             continue

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from checks.command import CommandCheck
 from checks.http import HttpCheck
 from checks.tcp import TcpCheck
+from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
 from engine.results import ActionStatus, CheckResult, Health
 from remediations.command import CommandAction
 from remediations.sleep import SleepAction
@@ -104,6 +105,30 @@ def test_command_matches_stdout_against_a_regex() -> None:
         CommandCheck(cmd="echo nope", stdout_regex="PONG").probe(probe_context()).reason
         == "output does not match /PONG/: nope"
     )
+
+
+@pytest.mark.timeout(30)
+def test_command_stdout_regex_cannot_hang_on_catastrophic_backtracking() -> None:
+    result = CommandCheck(cmd="printf %050d0 0 | tr 0 a; echo b", stdout_regex="^(a+)+$").probe(
+        probe_context()
+    )
+    assert result.reason.startswith("output does not match /^(a+)+$/")
+
+
+def test_command_stdout_regex_dollar_matches_before_the_final_newline_as_in_python() -> None:
+    assert CommandCheck(cmd="printf 'PONG\\n'", stdout_regex="G$").probe(probe_context()).is_healthy
+
+
+def test_command_refuses_a_regex_re2_cannot_run_in_linear_time() -> None:
+    with pytest.raises(ValidationError, match=r"stdout_regex\n.*no backreferences or lookaround"):
+        CommandCheck(cmd="true", stdout_regex=r"(a)\1")
+
+
+@pytest.mark.timeout(60)
+def test_command_output_in_the_evidence_is_bounded_however_long_the_output() -> None:
+    result = CommandCheck(cmd="head -c 50000000 /dev/zero | tr '\\0' x; exit 1").probe(probe_context())
+    assert result.health is Health.UNHEALTHY
+    assert len(result.evidence["output"]) <= 2 * (OUTPUT_HEAD + OUTPUT_TAIL) + 128
 
 
 def test_command_that_hangs_is_an_error_not_unhealthy() -> None:

@@ -3,10 +3,14 @@ containers."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 from pydantic import ValidationError
 
 from checks.docker_command import DockerCommandCheck
+from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
 from engine.results import Health
 from tests.servers.docker import ContainerFactory, unique_project
 from tests.support.contexts import probe_context
@@ -71,6 +75,31 @@ def test_command_outliving_the_timeout_is_an_error(make_container: ContainerFact
     result = DockerCommandCheck(container=container.name, cmd="sleep 30", timeout=1).probe(probe_context())
     assert result.health is Health.ERROR
     assert "did not finish within 1s" in result.reason
+
+
+@pytest.mark.timeout(30)
+def test_command_outliving_the_timeout_leaves_no_thread_or_socket_behind(
+    make_container: ContainerFactory,
+) -> None:
+    container = make_container()
+    threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    result = DockerCommandCheck(container=container.name, cmd="yes", timeout=1).probe(probe_context())
+    assert result.health is Health.ERROR
+    assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == (threads, fds)
+
+
+@pytest.mark.timeout(60)
+def test_long_output_is_kept_as_a_bounded_head_and_tail(make_container: ContainerFactory) -> None:
+    container = make_container()
+    check = DockerCommandCheck(
+        container=container.name,
+        cmd="head -c 20000000 /dev/zero | tr '\\0' x; echo; echo the end >&2; exit 1",
+        timeout=30,
+    )
+    result = check.probe(probe_context())
+    assert result.health is Health.UNHEALTHY
+    assert result.reason.endswith("exited 1, expected 0: the end")
+    assert len(result.evidence["output"]) <= OUTPUT_HEAD + OUTPUT_TAIL + 64
 
 
 def test_container_is_found_by_compose_labels(make_container: ContainerFactory) -> None:

@@ -7,7 +7,8 @@ that playbooks keep working when compose renames containers between versions (``
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import struct
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.context import ProbeContext
 
 if TYPE_CHECKING:
@@ -179,11 +181,12 @@ def exec_in_container(
     environment: Mapping[str, str] | None = None,
 ) -> tuple[int | None, str]:
     """Run `command` in the running container: (exit code, output), or (None, "") when it
-    outlives `deadline` (a `time.monotonic()` value). A string runs with ``sh -c``.
+    outlives `deadline` (a `time.monotonic()` value). A string runs with ``sh -c``. The output
+    (stdout and stderr as they came) is kept as a bounded head and tail (engine.clients.sizes).
 
-    The SDK's exec blocks on an attached socket without a timeout, so it runs in a thread
-    that we stop waiting for at the deadline (Docker cannot stop an exec: it is left to
-    finish in the container)."""
+    The exec's attached socket is read here with the time left before the deadline as its
+    timeout, so nothing is left waiting on it (Docker cannot stop an exec: a command past the
+    deadline is left to finish in the container)."""
     argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
     exec_id = client.api.exec_create(
         container.id,
@@ -192,21 +195,58 @@ def exec_in_container(
         workdir=workdir,
         environment=dict(environment) if environment else None,
     )["Id"]
-    outcome: dict[str, Any] = {}
-
-    def attach() -> None:
-        try:
-            outcome["output"] = client.api.exec_start(exec_id)
-        except Exception as exc:  # surfaced below, in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=attach, name="docker-exec", daemon=True)
-    thread.start()
-    thread.join(max(0.0, deadline - time.monotonic()))
-    if thread.is_alive():
+    attached = client.api.exec_start(exec_id, socket=True)
+    # docker-py hands back the socket wrapped in a SocketIO for plain HTTP connections.
+    sock = getattr(attached, "_sock", attached)
+    output = HeadTail()
+    try:
+        finished = _read_frames(sock, output, deadline)
+    finally:
+        # The HTTP response that owns the stream first (it flushes on close), then the socket
+        # itself, so that no descriptor is left behind whatever the wrapper did.
+        response = getattr(attached, "_response", None)
+        with contextlib.suppress(OSError, ValueError):
+            if response is not None:
+                response.close()
+            attached.close()
+        sock.close()
+    if not finished:
         return None, ""
-    if "error" in outcome:
-        raise outcome["error"]
-    code = client.api.exec_inspect(exec_id).get("ExitCode")
-    raw = outcome.get("output") or b""
-    return (int(code) if code is not None else -1), raw.decode(errors="replace")
+    state = client.api.exec_inspect(exec_id)
+    while state.get("Running") and time.monotonic() < deadline:  # the stream ends first
+        time.sleep(0.01)
+        state = client.api.exec_inspect(exec_id)
+    code = state.get("ExitCode")
+    return (int(code) if code is not None else -1), output.text()
+
+
+def _read_frames(sock: Any, into: HeadTail, deadline: float) -> bool:
+    """Copy the payload of Docker's multiplexed stream (8-byte headers: stream, 3 zero bytes,
+    big-endian length) into `into` until the end of the stream (True) or the deadline (False)."""
+    header = bytearray()
+    left = 0  # payload bytes of the current frame still to come
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(READ_CHUNK)
+        except TimeoutError:
+            return False
+        if not data:
+            return True
+        view = memoryview(data)
+        while view:
+            if left:
+                piece = view[:left]
+                into.write(piece)
+                left -= len(piece)
+                view = view[len(piece) :]
+                continue
+            take = 8 - len(header)
+            header += view[:take]
+            view = view[take:]
+            if len(header) == 8:
+                left = struct.unpack(">BxxxL", header)[1]
+                header.clear()

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
+from typing import IO
 
+from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.transports.base import Command, CommandResult, TransportError
+
+DRAIN_GRACE = 1.0
+"""Seconds output is still read after a timed-out command's process group was killed."""
 
 
 class LocalTransport:
@@ -40,22 +46,15 @@ class LocalTransport:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env={**os.environ, **env} if env else None,
-                text=True,
                 start_new_session=True,
             )
         except OSError as exc:
             raise TransportError(f"cannot start {argv[0]!r}: {exc.strerror}") from exc
-        try:
-            stdout, stderr = process.communicate(stdin, timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            stdout, stderr = process.communicate()
-            timed_out = True
+        stdout, stderr, timed_out = _collect(process, stdin, started + timeout)
         return CommandResult(
             exit_code=process.returncode if not timed_out else -signal.SIGKILL,
-            stdout=stdout,
-            stderr=stderr,
+            stdout=stdout.text(),
+            stderr=stderr.text(),
             duration=time.monotonic() - started,
             timed_out=timed_out,
         )
@@ -73,6 +72,69 @@ class LocalTransport:
         return None
 
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
+def _collect(
+    process: subprocess.Popen[bytes], stdin: str | None, deadline: float
+) -> tuple[HeadTail, HeadTail, bool]:
+    """Feed `stdin`, read both streams as they come into bounded buffers (communicate() would
+    hold all of it), and wait for the exit; at `deadline` kill the process group. Whatever
+    still holds the pipes after that (a daemonised grandchild) is read for DRAIN_GRACE at
+    most: the command ends within its timeout plus that grace."""
+    assert process.stdout is not None and process.stderr is not None
+    out, err = HeadTail(), HeadTail()
+    sinks = {process.stdout.fileno(): out, process.stderr.fileno(): err}
+    pending = (stdin or "").encode()
+    timed_out = False
+    with selectors.DefaultSelector() as selector:
+        for fd in sinks:
+            selector.register(fd, selectors.EVENT_READ)
+        if process.stdin is not None:
+            if pending:
+                os.set_blocking(process.stdin.fileno(), False)
+                selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)
+            else:
+                process.stdin.close()
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if timed_out:
+                    break
+                timed_out = True
+                _kill_group(process)
+                deadline = time.monotonic() + DRAIN_GRACE
+                continue
+            for key, _ in selector.select(remaining):
+                if key.fd in sinks:
+                    data = os.read(key.fd, READ_CHUNK)
+                    if data:
+                        sinks[key.fd].write(data)
+                    else:
+                        selector.unregister(key.fd)
+                    continue
+                try:
+                    pending = pending[os.write(key.fd, pending[:READ_CHUNK]) :]
+                except BrokenPipeError:  # the command does not read its input: fine
+                    pending = b""
+                if not pending:
+                    selector.unregister(key.fd)
+                    _close_quietly(process.stdin)
+    if not timed_out:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # closed its output but kept running
+            timed_out = True
+            _kill_group(process)
+    process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        _close_quietly(stream)
+    return out, err, timed_out
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        with contextlib.suppress(OSError):  # a stdin the command closed early: EPIPE on flush
+            stream.close()

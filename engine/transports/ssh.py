@@ -66,6 +66,7 @@ import paramiko  # noqa: E402  # this module is imported only when a host uses S
 import paramiko.config  # noqa: E402
 import paramiko.hostkeys  # noqa: E402
 
+from engine.clients.sizes import READ_CHUNK, HeadTail  # noqa: E402
 from engine.logs import get_logger  # noqa: E402
 from engine.secrets import SecretError, read_secret  # noqa: E402
 from engine.transports.base import Command, CommandResult, TransportError  # noqa: E402
@@ -681,17 +682,19 @@ class SSHTransport:
         marker: str,
         prompt: str,
     ) -> CommandResult:
-        stderr = bytearray()
+        stderr = HeadTail()
         reader = threading.Thread(target=_drain_stderr, args=(channel, stderr), daemon=True)
         reader.start()
-        stdout = bytearray()
+        early = bytearray()  # what came before sudo's marker line, and after it
         deadline = started + timeout + KILL_GRACE
         if marker:
-            problem = self._become(channel, stdout, stderr, marker, prompt, deadline)
+            problem = self._become(channel, early, stderr, marker, prompt, deadline)
             if problem:
                 # The command never ran: that is no answer about the host's health, so it
                 # must not look like a failed command (a check reports an error instead).
                 raise TransportError(f"{self.host}: {problem}")
+        stdout = HeadTail()
+        stdout.write(early)
         if stdin is not None or marker:
             if stdin:
                 channel.sendall(stdin.encode())
@@ -704,13 +707,13 @@ class SSHTransport:
                 break
             channel.settimeout(remaining)
             try:
-                chunk = channel.recv(65536)
+                chunk = channel.recv(READ_CHUNK)
             except TimeoutError:
                 timed_out = True
                 break
             if not chunk:
                 break
-            stdout += chunk
+            stdout.write(chunk)
         if not timed_out:
             channel.status_event.wait(max(0.0, deadline - time.monotonic()))
             timed_out = not channel.exit_status_ready()
@@ -721,16 +724,16 @@ class SSHTransport:
         # (paramiko: -1) or the shell's 128+9.
         if timed_out or (status in (-1, 137) and duration >= timeout):
             timed_out, status = True, -9
-        text_err = stderr.decode(errors="replace")
+        text_err = stderr.text()
         if prompt:
             text_err = text_err.replace(prompt, "")
-        return CommandResult(status, stdout.decode(errors="replace"), text_err, duration, timed_out)
+        return CommandResult(status, stdout.text(), text_err, duration, timed_out)
 
     def _become(
         self,
         channel: paramiko.Channel,
         stdout: bytearray,
-        stderr: bytearray,
+        stderr: HeadTail,
         marker: str,
         prompt: str,
         deadline: float,
@@ -747,7 +750,7 @@ class SSHTransport:
                 return None
             if len(stdout) >= len(expected):
                 return f"sudo did not start the command: {stdout.decode(errors='replace')}"
-            prompts = stderr.decode(errors="replace").count(prompt)
+            prompts = stderr.text().count(prompt)
             if sent and prompts > 1:  # sudo asks again: the password was wrong
                 return f"sudo as {self.settings.become_user} refused the password"
             if prompts and not sent:
@@ -760,7 +763,7 @@ class SSHTransport:
                 channel.sendall((password + "\n").encode())
                 sent = True
             if channel.exit_status_ready() and not channel.recv_ready():
-                error = stderr.decode(errors="replace").replace(prompt, "").strip()
+                error = stderr.text().replace(prompt, "").strip()
                 return f"sudo as {self.settings.become_user} failed: {error}"
             time.sleep(0.002)
         return f"sudo as {self.settings.become_user} did not start the command in time"
@@ -887,13 +890,13 @@ class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
 # -- relaying bytes between local sockets and channels ----------------------------------------
 
 
-def _drain_stderr(channel: paramiko.Channel, into: bytearray) -> None:
+def _drain_stderr(channel: paramiko.Channel, into: HeadTail) -> None:
     with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
         while True:
-            chunk = channel.recv_stderr(65536)
+            chunk = channel.recv_stderr(READ_CHUNK)
             if not chunk:
                 return
-            into += chunk
+            into.write(chunk)
 
 
 def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
 from engine.redact import REDACTOR
 from engine.transports.base import TransportError
 from engine.transports.pool import TransportPool
@@ -64,6 +65,18 @@ def test_hanging_command_and_its_children_are_killed_at_the_timeout(
     assert 1 <= time.monotonic() - started < 4
     leftovers = transport.run(f"pgrep -f 'sleep 30[01].{marker}' || true", timeout=5)
     assert leftovers.stdout == ""
+
+
+@pytest.mark.timeout(60)
+def test_long_output_keeps_a_bounded_head_and_tail_of_each_stream(transport: SSHTransport) -> None:
+    size = 20 * 1024 * 1024
+    result = transport.run(
+        f"head -c {size} /dev/zero | tr '\\0' o; head -c {size} /dev/zero | tr '\\0' e >&2", timeout=50
+    )
+    for stream, letter in ((result.stdout, "o"), (result.stderr, "e")):
+        assert len(stream) <= OUTPUT_HEAD + OUTPUT_TAIL + 64
+        assert f"\n[... {size - OUTPUT_HEAD - OUTPUT_TAIL} bytes dropped ...]\n" in stream
+        assert stream.endswith(letter * OUTPUT_TAIL)
 
 
 def test_factory_does_not_connect(ssh_fleet: SSHFleet) -> None:
