@@ -233,16 +233,7 @@ class NodeEvaluation:
         return self._record(step, result, (time.perf_counter() - started) * 1000)
 
     def _refusal(self, step: StepSpec) -> str | None:
-        if not step.action.is_destructive():
-            return None
-        missing = []
-        if not step.destructive:
-            missing.append("the playbook step does not say destructive: true")
-        if not self.allow_destructive:
-            missing.append("the command line does not say --allow-destructive")
-        if not missing:
-            return None
-        return "refused, destructive: " + " and ".join(missing)
+        return refusal(step, self.allow_destructive)
 
     def _verify(self, settle: bool) -> tuple[bool, CheckResult]:
         """Poll the check until it passes `successes` times in a row, or `within` runs out.
@@ -322,6 +313,23 @@ class NodeEvaluation:
         self.result.outcome = outcome
         self.result.reason = reason
         self.result.evidence = dict(evidence or {})
+
+
+def refusal(step: StepSpec, allow_destructive: bool) -> str | None:
+    """Why a step may not run, or None. A step is destructive when it says so
+    (`destructive: true`, whatever its action) or when its action deletes data in itself (a
+    purge, a DELETE); either way it runs only with the playbook's consent on the step *and*
+    --allow-destructive on the command line."""
+    if not (step.destructive or step.action.is_destructive()):
+        return None
+    missing = []
+    if not step.destructive:
+        missing.append("the playbook step does not say destructive: true")
+    if not allow_destructive:
+        missing.append("the command line does not say --allow-destructive")
+    if not missing:
+        return None
+    return "refused, destructive: " + " and ".join(missing)
 
 
 def planned_step(step: StepSpec, refusal: str | None = None) -> str:

@@ -22,7 +22,7 @@ from engine.context import ActionContext, ProbeContext
 from engine.graph import NodeKey
 from engine.hooks import RunHooks
 from engine.logs import QuietLogger
-from engine.node import Mode, NodeEvaluation, NodeResult, planned_step
+from engine.node import Mode, NodeEvaluation, NodeResult, planned_step, refusal
 from engine.planning import RunPlan
 from engine.playbook.models import NodeSpec, StepSpec
 from engine.redact import REDACTOR
@@ -170,7 +170,10 @@ class Runner:
             blocked_by=roots,
         )
         if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
-            result.plan = [f"after upstream recovery: {planned_step(s)}" for s in spec.remediate]
+            allowed = self.settings.allow_destructive
+            result.plan = [
+                f"after upstream recovery: {planned_step(s, refusal(s, allowed))}" for s in spec.remediate
+            ]
         return result
 
     def _name(self, key: NodeKey) -> str:

@@ -193,6 +193,25 @@ def test_a_destructive_step_without_the_playbooks_consent_is_refused_even_when_a
     assert "destructive: true" in result.steps[0].detail
 
 
+def test_a_step_marked_destructive_is_refused_without_the_flag_whatever_its_action() -> None:
+    wipe = step("wipe", destructive=True)  # a plain command: not destructive in itself
+    script = Script([DOWN])
+    result = evaluate(node(wipe), script)
+    assert (script.acted, result.steps[0].status) == ([], "refused")
+    assert "--allow-destructive" in result.steps[0].detail
+    script = Script([DOWN, HEALTHY])
+    assert evaluate(node(wipe), script, allow_destructive=True).outcome is Outcome.REMEDIATED
+    assert script.acted == ["wipe"]
+
+
+def test_the_dry_run_plan_marks_a_step_marked_destructive_refused_without_the_flag() -> None:
+    wipe = step("wipe", destructive=True)
+    (line,) = evaluate(node(wipe), Script([DOWN]), mode=Mode.DRY_RUN).plan
+    assert "refused, destructive: the command line does not say --allow-destructive" in line
+    (allowed,) = evaluate(node(wipe), Script([DOWN]), mode=Mode.DRY_RUN, allow_destructive=True).plan
+    assert "refused" not in allowed
+
+
 def test_a_step_whose_unless_guard_passes_is_ok_without_running() -> None:
     guarded = step("migrate", unless=CommandCheck(cmd="alembic current"))
     script = Script([DOWN, HEALTHY, HEALTHY])
