@@ -55,6 +55,7 @@ def test_run_help_documents_the_exit_statuses() -> None:
         "1  some node failed",
         "2  invalid input",
         "3  another run holds",
+        "128+N  stopped by signal N",
     ):
         assert status in output
 
