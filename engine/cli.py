@@ -128,16 +128,27 @@ def _execute(
     from pathlib import Path
 
     from engine import logs
+    from engine.daemon import StoppableClock
     from engine.node import Mode
     from engine.progress import live_progress
     from engine.report import print_summary
     from engine.runner import Runner, RunSettings
+    from engine.stopping import Stop, stop_on_signals
 
     plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    stop = Stop()
     settings = RunSettings(
-        mode=Mode(mode), forks=forks, allow_destructive=allow_destructive, incident_dir=Path(incident_dir)
+        mode=Mode(mode),
+        forks=forks,
+        allow_destructive=allow_destructive,
+        incident_dir=Path(incident_dir),
+        stop=stop,
+        clock=StoppableClock(stop),  # a backoff or verify wait ends when the run is stopped
     )
-    with live_progress(len(plan.specs)) as (on_node_done, log_stream):
+    with (
+        live_progress(len(plan.specs)) as (on_node_done, log_stream),
+        stop_on_signals(stop, logs.get_logger()),
+    ):
         logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
         if settings.mode is Mode.CHECK:
             report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()

@@ -283,6 +283,7 @@ def status(state: str | None) -> None:
             f"last run {latest.run_id} ({latest.playbook}) at {_fmt(latest.started_at)} UTC "
             f"on {latest.controller}: "
             f"exit {latest.exit_code if latest.exit_code is not None else 'unfinished'}"
+            + (f" (stopped by {latest.ended_by})" if latest.ended_by else "")
         )
     else:
         click.echo("no run recorded yet")

@@ -9,6 +9,15 @@ INVALID = 2
 """Invalid input (playbook, inventory, variables, arguments): nothing was run."""
 LOCKED = 3
 """Another run holds the lock for these hosts: nothing was run."""
+STOPPED_BY_SIGNAL = 128
+"""Plus the signal's number (130 SIGINT, 129 SIGHUP, 143 SIGTERM): the run was stopped, its
+commands in flight killed, the rest of the graph not checked (see `engine.stopping`)."""
+
+
+def stopped_by(signum: int) -> int:
+    """The exit status of a run stopped by this signal, as a shell reports a killed command."""
+    return STOPPED_BY_SIGNAL + signum
+
 
 HELP = """\b
 Exit status:
@@ -17,4 +26,7 @@ Exit status:
      (suppressed, backoff, paused, starting); with --dry-run or `check`,
      remediation would be needed
   2  invalid input (playbook, inventory, variables): nothing was run
-  3  another run holds the lock for these hosts: nothing was run"""
+  3  another run holds the lock for these hosts: nothing was run
+  128+N  stopped by signal N (130 SIGINT, 129 SIGHUP, 143 SIGTERM): the
+     action in flight was killed and recorded interrupted, no further
+     node was checked, the lock was released"""

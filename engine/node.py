@@ -90,6 +90,8 @@ class NodeEvaluation:
     def __post_init__(self) -> None:
         self.result = NodeResult(self.host, self.spec.name, Outcome.HEALTHY, severity=self.spec.severity)
         self._attempt = 0
+        self._interrupted: str | None = None
+        """Why an action was interrupted (the run is stopping), or None."""
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
@@ -158,7 +160,9 @@ class NodeEvaluation:
         self._attempt = 1
         self.result.attempts = 1
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
-        if verified:
+        if self._interrupted is not None:
+            self._end(Outcome.FAILED, f"restart after upstream recovery: {self._interrupted}")
+        elif verified:
             self._end(Outcome.REMEDIATED, "restarted after its upstream recovered", last.evidence)
         else:
             self._end(Outcome.FAILED, f"restart after upstream recovery: {last.reason}", last.evidence)
@@ -171,7 +175,7 @@ class NodeEvaluation:
         retrying = Retrying(
             stop=stop_after_attempt(self.spec.retries + 1),
             wait=wait_strategy(self.spec.backoff),
-            retry=retry_if_result(lambda verified: not verified),
+            retry=retry_if_result(lambda verified: not verified and self._interrupted is None),
             sleep=self._backoff_sleep,
         )
         try:
@@ -186,7 +190,9 @@ class NodeEvaluation:
                     return
         except RetryError:
             pass
-        if last.health is Health.ERROR:
+        if self._interrupted is not None:
+            self._end(Outcome.FAILED, f"{self._interrupted} (was: {first.reason})", last.evidence)
+        elif last.health is Health.ERROR:
             self._end(Outcome.ERROR, last.reason, last.evidence)
         else:
             self._end(
@@ -203,6 +209,10 @@ class NodeEvaluation:
         """Run the steps in order, re-checking after each that ran; (verified, last check)."""
         for step in self.spec.remediate:
             status = self._run_step(step, last)
+            if status is ActionStatus.INTERRUPTED:
+                # The run is stopping: no further step, no retry, no verification.
+                self._interrupted = self.result.steps[-1].detail
+                return False, last
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
@@ -233,16 +243,7 @@ class NodeEvaluation:
         return self._record(step, result, (time.perf_counter() - started) * 1000)
 
     def _refusal(self, step: StepSpec) -> str | None:
-        if not step.action.is_destructive():
-            return None
-        missing = []
-        if not step.destructive:
-            missing.append("the playbook step does not say destructive: true")
-        if not self.allow_destructive:
-            missing.append("the command line does not say --allow-destructive")
-        if not missing:
-            return None
-        return "refused, destructive: " + " and ".join(missing)
+        return refusal(step, self.allow_destructive)
 
     def _verify(self, settle: bool) -> tuple[bool, CheckResult]:
         """Poll the check until it passes `successes` times in a row, or `within` runs out.
@@ -322,6 +323,23 @@ class NodeEvaluation:
         self.result.outcome = outcome
         self.result.reason = reason
         self.result.evidence = dict(evidence or {})
+
+
+def refusal(step: StepSpec, allow_destructive: bool) -> str | None:
+    """Why a step may not run, or None. A step is destructive when it says so
+    (`destructive: true`, whatever its action) or when its action deletes data in itself (a
+    purge, a DELETE); either way it runs only with the playbook's consent on the step *and*
+    --allow-destructive on the command line."""
+    if not (step.destructive or step.action.is_destructive()):
+        return None
+    missing = []
+    if not step.destructive:
+        missing.append("the playbook step does not say destructive: true")
+    if not allow_destructive:
+        missing.append("the command line does not say --allow-destructive")
+    if not missing:
+        return None
+    return "refused, destructive: " + " and ".join(missing)
 
 
 def planned_step(step: StepSpec, refusal: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,6 +27,12 @@ class RunReport:
     started_at: datetime
     finished_at: datetime | None = None
     nodes: list[NodeResult] = field(default_factory=list)
+    stopped_by: int | None = None
+    """The signal that stopped the run (`engine.stopping`), or None."""
+
+    @property
+    def stopped_by_name(self) -> str | None:
+        return None if self.stopped_by is None else signal.Signals(self.stopped_by).name
 
     @property
     def counts(self) -> dict[str, int]:
@@ -33,6 +40,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        if self.stopped_by is not None:
+            return exit_codes.stopped_by(self.stopped_by)
         return exit_status(self.nodes)
 
     def node(self, host: str, name: str) -> NodeResult:
@@ -50,6 +59,7 @@ class RunReport:
             if self.finished_at
             else None,
             "exit_code": self.exit_code,
+            "stopped_by": self.stopped_by_name,
             "counts": self.counts,
             "nodes": [asdict(n) for n in self.nodes],
         }
@@ -127,4 +137,5 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
             for index, step in enumerate(result.plan, 1):
                 echo(f"    {index}. {REDACTOR.text(step)}")
     totals = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.counts.items()))
-    echo(f"\n{totals}; exit status {report.exit_code}")
+    stopped = f"; stopped by {report.stopped_by_name}" if report.stopped_by is not None else ""
+    echo(f"\n{totals}{stopped}; exit status {report.exit_code}")

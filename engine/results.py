@@ -62,6 +62,8 @@ class ActionStatus(StrEnum):
     """Not run because it is destructive and not allowed twice (playbook and command line)."""
     SKIPPED = "skipped"
     """Its `when` was false or its `unless` guard said it is not needed."""
+    INTERRUPTED = "interrupted"
+    """Killed because the run was stopped by a signal (`engine.stopping`)."""
 
 
 @dataclass(frozen=True)

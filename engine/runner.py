@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks.base import Check
 from engine.clock import Clock, SystemClock
@@ -22,14 +22,17 @@ from engine.context import ActionContext, ProbeContext
 from engine.graph import NodeKey
 from engine.hooks import RunHooks
 from engine.logs import QuietLogger
-from engine.node import Mode, NodeEvaluation, NodeResult, planned_step
+from engine.node import Mode, NodeEvaluation, NodeResult, planned_step, refusal
 from engine.planning import RunPlan
 from engine.playbook.models import NodeSpec, StepSpec
 from engine.redact import REDACTOR
 from engine.report import RunReport
-from engine.results import ActionResult, CheckResult, Outcome
+from engine.results import ActionResult, ActionStatus, CheckResult, Outcome
 from engine.transports import TransportError, TransportPool
 from engine.watchdog import CallTimeout, call_with_timeout
+
+if TYPE_CHECKING:
+    from engine.stopping import Stop
 
 GRACE = 5.0
 """Seconds past a check's or action's own timeout before the engine abandons the call."""
@@ -47,6 +50,9 @@ class RunSettings:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     hooks: RunHooks | None = None
     """Unattended operation (limits, pauses, attempt records); None for a plain run."""
+    stop: Stop | None = None
+    """A one-shot run's stop (`engine.stopping`): once set, an action that fails is
+    `interrupted`, and no further check or node starts."""
 
 
 NodeDone = Callable[[NodeResult], None]
@@ -93,6 +99,9 @@ class Runner:
                 self.transports.close()
         report.nodes = [self.results[key] for key in self.plan.order()]
         report.finished_at = settings.clock.now()
+        if self._stopped():
+            assert settings.stop is not None
+            report.stopped_by = settings.stop.signum
         self.log.info("run finished", run_id=settings.run_id, exit_code=report.exit_code, **report.counts)
         return report
 
@@ -105,7 +114,7 @@ class Runner:
         with ThreadPoolExecutor(max_workers=max(1, self.settings.forks), thread_name_prefix="node") as pool:
             while ready or running:
                 for key in ready:
-                    blocked = self._blocked(key)
+                    blocked = self._not_started(key) if self._stopped() else self._blocked(key)
                     if blocked is not None:
                         self._finish(key, blocked)
                         ready.extend(self._released(key, waiting))
@@ -170,8 +179,19 @@ class Runner:
             blocked_by=roots,
         )
         if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
-            result.plan = [f"after upstream recovery: {planned_step(s)}" for s in spec.remediate]
+            allowed = self.settings.allow_destructive
+            result.plan = [
+                f"after upstream recovery: {planned_step(s, refusal(s, allowed))}" for s in spec.remediate
+            ]
         return result
+
+    def _stopped(self) -> bool:
+        return self.settings.stop is not None and self.settings.stop.is_set()
+
+    def _not_started(self, key: NodeKey) -> NodeResult:
+        assert self.settings.stop is not None
+        reason = f"not checked: {self.settings.stop.reason}"
+        return NodeResult(key.host, key.node, Outcome.SKIPPED, reason, severity=self.plan.specs[key].severity)
 
     def _name(self, key: NodeKey) -> str:
         return key.node if len(self.plan.hosts) == 1 else str(key)
@@ -214,6 +234,9 @@ class Runner:
 
     def _prober(self, host: str) -> Callable[[Check], CheckResult]:
         def probe(check: Check) -> CheckResult:
+            if self._stopped():
+                assert self.settings.stop is not None
+                return CheckResult.error(f"not checked: {self.settings.stop.reason}")
             context = self._probe_context(host, check.timeout)
             try:
                 return call_with_timeout(check.probe, context, check.timeout + GRACE)
@@ -241,12 +264,18 @@ class Runner:
                 recheck=lambda: probe(spec.check),
             )
             try:
-                return call_with_timeout(step.action.apply, context, timeout + GRACE)
+                result = call_with_timeout(step.action.apply, context, timeout + GRACE)
             except CallTimeout:
-                return ActionResult.failed(f"did not finish within {timeout:g}s (abandoned)")
+                result = ActionResult.failed(f"did not finish within {timeout:g}s (abandoned)")
             except TransportError as exc:
-                return ActionResult.failed(f"host {key.host} unreachable: {exc}")
+                result = ActionResult.failed(f"host {key.host} unreachable: {exc}")
             except Exception as exc:
-                return ActionResult.failed(f"raised {type(exc).__name__}: {exc}")
+                result = ActionResult.failed(f"raised {type(exc).__name__}: {exc}")
+            if result.status is ActionStatus.FAILED and self._stopped():
+                # The stop killed it (or it ended as the run stopped): it did not fail on its own.
+                assert self.settings.stop is not None
+                detail = f"interrupted: {self.settings.stop.reason} ({result.detail})"
+                return ActionResult(ActionStatus.INTERRUPTED, detail, result.artifacts)
+            return result
 
         return act

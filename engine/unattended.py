@@ -172,7 +172,10 @@ class Guard:
             result.duration_ms,
         )
         state = self.store.node_state(key.host, key.node)
-        new, changes = limits.observe(state, result.outcome, key in self.acted, now, limits.reset_after(spec))
+        # An action the stopped run killed did not fail: no backoff before the next run's try.
+        interrupted = any(step.status == ActionStatus.INTERRUPTED for step in result.steps)
+        attempted = key in self.acted and not interrupted
+        new, changes = limits.observe(state, result.outcome, attempted, now, limits.reset_after(spec))
         if new != state:
             self.store.save_node_state(new)
         for at, health in changes:
@@ -231,7 +234,7 @@ def run_unattended(
     transports = transports or shared_pool
     try:
         hold = blast_radius_hold(plan, settings, logger, transports) if checks_first else None
-        guard = Guard(store, plan, settings, logger, stopping, hold)
+        guard = Guard(store, plan, settings, logger, stopping or settings.stop, hold)
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
         if recording:
@@ -249,7 +252,9 @@ def run_unattended(
         report = Runner(plan, settings, logger=logger, on_node_done=node_done, transports=transports).run()
         if recording:
             Escalator(store, plan, settings, logger).after_run(report, guard)
-            store.finish_run(settings.run_id, settings.clock.now(), report.exit_code, report.counts)
+            store.finish_run(
+                settings.run_id, settings.clock.now(), report.exit_code, report.counts, report.stopped_by_name
+            )
         return report
     finally:
         if shared_pool is not None:

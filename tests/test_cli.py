@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ruamel.yaml import YAML
 
 from engine.cli import cli
+from tests.servers.redis import RedisServer
 from tests.support.playbooks import write_playbook
 from tests.support.services import free_port
 
@@ -54,6 +55,7 @@ def test_run_help_documents_the_exit_statuses() -> None:
         "1  some node failed",
         "2  invalid input",
         "3  another run holds",
+        "128+N  stopped by signal N",
     ):
         assert status in output
 
@@ -103,13 +105,90 @@ def test_dry_run_exits_1_lists_the_rendered_actions_and_changes_nothing(tmp_path
     assert not marker.exists()
 
 
+DESTRUCTIVE = """
+name: data
+checks:
+  data:
+    command: {cmd: "test -e {{ marker }}"}
+    verify: {within: 200ms, interval: 100ms}
+    remediate:
+      - name: wipe
+        command: {cmd: "touch {{ wiped }}"}
+        destructive: true
+      - command: {cmd: "touch {{ marker }}"}
+"""
+
+
 def test_check_runs_no_action_whatever_the_flags(tmp_path: Path) -> None:
-    marker = tmp_path / "marker"
+    marker, wiped, report = tmp_path / "marker", tmp_path / "wiped", tmp_path / "report.json"
     result = remediate(
-        "check", str(write_playbook(tmp_path, BROKEN)), "-e", f"marker={marker}", "--allow-destructive"
+        "check",
+        str(write_playbook(tmp_path, DESTRUCTIVE)),
+        "-e",
+        f"marker={marker}",
+        "-e",
+        f"wiped={wiped}",
+        "--forks",
+        "4",
+        "--report",
+        str(report),
     )
-    assert result.returncode != 0
-    assert not marker.exists()
+    assert result.returncode == 1, result.stderr
+    assert not marker.exists() and not wiped.exists()
+    (node,) = json.loads(report.read_text())["nodes"]
+    assert (node["outcome"], node["steps"], node["plan"]) == ("unhealthy", [], [])
+
+
+def test_check_has_no_allow_destructive_option() -> None:
+    result = CliRunner().invoke(cli, ["check", "x.yml", "--allow-destructive"])
+    assert result.exit_code == 2
+    assert "No such option '--allow-destructive'" in result.output
+
+
+def test_a_command_step_marked_destructive_is_refused_without_allow_destructive(tmp_path: Path) -> None:
+    marker, wiped, report = tmp_path / "marker", tmp_path / "wiped", tmp_path / "report.json"
+    playbook = str(write_playbook(tmp_path, DESTRUCTIVE))
+    args = [playbook, "-e", f"marker={marker}", "-e", f"wiped={wiped}", "--state", str(tmp_path / "s.db")]
+    result = remediate("run", *args, "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert marker.exists() and not wiped.exists()
+    (node,) = json.loads(report.read_text())["nodes"]
+    assert node["steps"][0]["status"] == "refused"
+    assert "--allow-destructive" in node["steps"][0]["detail"]
+    marker.unlink()
+    assert "refused" in remediate("run", *args, "--dry-run").stdout
+    remediate("run", *args, "--allow-destructive")
+    assert wiped.exists()
+
+
+def test_a_redis_delete_runs_only_with_allow_destructive(tmp_path: Path, redis_db: RedisServer) -> None:
+    marker, report = tmp_path / "marker", tmp_path / "report.json"
+    redis_db.client().set("beat-lock", "stale")
+    playbook = write_playbook(
+        tmp_path,
+        f"""
+        name: lock
+        checks:
+          lock:
+            command: {{cmd: "test -e {marker}"}}
+            verify: {{within: 200ms, interval: 100ms}}
+            remediate:
+              - name: drop the stale lock
+                redis_command: {{url: "{redis_db.url}", password_env: {redis_db.password_env}, command: [DEL, beat-lock]}}
+                destructive: true
+              - command: {{cmd: "touch {marker}"}}
+        """,
+    )
+    args = [str(playbook), "--state", str(tmp_path / "s.db"), "--report", str(report)]
+    remediate("run", *args)
+    steps = json.loads(report.read_text())["nodes"][0]["steps"]
+    assert [s["status"] for s in steps] == ["refused", "changed"]
+    assert redis_db.client().get("beat-lock") == "stale"
+    marker.unlink()
+    remediate("run", *args, "--allow-destructive")
+    steps = json.loads(report.read_text())["nodes"][0]["steps"]
+    assert steps[0]["status"] == "changed"
+    assert redis_db.client().exists("beat-lock") == 0
 
 
 def test_check_exits_1_when_remediation_would_be_needed(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from checks.command import CommandCheck
 from engine.node import Mode, NodeEvaluation
 from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
-from engine.results import ActionResult, CheckResult, Outcome
+from engine.results import ActionResult, ActionStatus, CheckResult, Outcome
 from remediations.command import CommandAction
 from tests.support.clock import FakeClock
 
@@ -191,6 +191,33 @@ def test_a_destructive_step_without_the_playbooks_consent_is_refused_even_when_a
     result = evaluate(node(purge), script, allow_destructive=True)
     assert (script.acted, result.steps[0].status) == ([], "refused")
     assert "destructive: true" in result.steps[0].detail
+
+
+def test_a_step_marked_destructive_is_refused_without_the_flag_whatever_its_action() -> None:
+    wipe = step("wipe", destructive=True)  # a plain command: not destructive in itself
+    script = Script([DOWN])
+    result = evaluate(node(wipe), script)
+    assert (script.acted, result.steps[0].status) == ([], "refused")
+    assert "--allow-destructive" in result.steps[0].detail
+    script = Script([DOWN, HEALTHY])
+    assert evaluate(node(wipe), script, allow_destructive=True).outcome is Outcome.REMEDIATED
+    assert script.acted == ["wipe"]
+
+
+def test_the_dry_run_plan_marks_a_step_marked_destructive_refused_without_the_flag() -> None:
+    wipe = step("wipe", destructive=True)
+    (line,) = evaluate(node(wipe), Script([DOWN]), mode=Mode.DRY_RUN).plan
+    assert "refused, destructive: the command line does not say --allow-destructive" in line
+    (allowed,) = evaluate(node(wipe), Script([DOWN]), mode=Mode.DRY_RUN, allow_destructive=True).plan
+    assert "refused" not in allowed
+
+
+def test_an_interrupted_step_ends_the_node_without_further_steps_or_retries() -> None:
+    stopped = ActionResult(ActionStatus.INTERRUPTED, "interrupted: the run was stopped by SIGTERM")
+    script = Script([DOWN], action_results={"restart": stopped})
+    result = evaluate(node(step("restart", ignore_errors=True), step("rebuild"), retries=2), script)
+    assert (result.outcome, result.attempts, script.acted) == (Outcome.FAILED, 1, ["restart"])
+    assert result.reason == "interrupted: the run was stopped by SIGTERM (was: down)"
 
 
 def test_a_step_whose_unless_guard_passes_is_ok_without_running() -> None:

@@ -26,6 +26,8 @@ HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 RUNNING = "running"
 """The outcome of an attempt whose action has started and not (yet) completed."""
+INTERRUPTED = "interrupted"
+"""The outcome of an attempt whose action was killed because the run was stopped by a signal."""
 
 
 def to_epoch(moment: datetime) -> float:
@@ -135,6 +137,8 @@ class RunRecord:
     finished_at: datetime | None
     exit_code: int | None
     counts: dict[str, int]
+    ended_by: str | None = None
+    """The signal that stopped the run (`SIGTERM`, ...), None when it ran to its end."""
 
 
 # The schema, one list of statements per version; {id} and {real} are the dialect's.
@@ -164,6 +168,8 @@ MIGRATIONS: list[list[str]] = [
             notified_at {real})""",
         "CREATE INDEX escalations_open ON escalations (scope, closed_at)",
     ],
+    # 2: the signal that stopped a run.
+    ["ALTER TABLE runs ADD COLUMN ended_by TEXT"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -261,15 +267,24 @@ class SqlStateStore:
             (run_id, playbook, owner.controller, owner.pid, json.dumps(list(hosts)), mode, to_epoch(at)),
         )
 
-    def finish_run(self, run_id: str, at: datetime, exit_code: int, counts: dict[str, int]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        at: datetime,
+        exit_code: int,
+        counts: dict[str, int],
+        ended_by: str | None = None,
+    ) -> None:
+        """Record the run's end; `ended_by` names the signal that stopped it, if one did."""
         self._execute(
-            "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ? WHERE run_id = ?",
-            (to_epoch(at), exit_code, json.dumps(counts), run_id),
+            "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ?, ended_by = ? WHERE run_id = ?",
+            (to_epoch(at), exit_code, json.dumps(counts), ended_by, run_id),
         )
 
     def runs(self, since: datetime | None = None) -> list[RunRecord]:
         rows = self._rows(
-            "SELECT run_id, playbook, controller, hosts, mode, started_at, finished_at, exit_code, counts "
+            "SELECT run_id, playbook, controller, hosts, mode, started_at, finished_at, exit_code, counts, "
+            "ended_by "
             "FROM runs WHERE started_at >= ? ORDER BY started_at",
             (to_epoch(since) if since else 0.0,),
         )
@@ -543,7 +558,9 @@ def _attempt(r: tuple[Any, ...]) -> Attempt:
 
 def _run(r: tuple[Any, ...]) -> RunRecord:
     counts = json.loads(r[8]) if r[8] else {}
-    return RunRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts)
+    return RunRecord(
+        r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts, r[9]
+    )
 
 
 def _escalation(r: tuple[Any, ...]) -> Escalation:

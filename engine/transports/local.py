@@ -8,6 +8,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from typing import IO
@@ -50,7 +51,11 @@ class LocalTransport:
             )
         except OSError as exc:
             raise TransportError(f"cannot start {argv[0]!r}: {exc.strerror}") from exc
-        stdout, stderr, timed_out = _collect(process, stdin, started + timeout)
+        RUNNING.add(process)
+        try:
+            stdout, stderr, timed_out = _collect(process, stdin, started + timeout)
+        finally:
+            RUNNING.discard(process)
         return CommandResult(
             exit_code=process.returncode if not timed_out else -signal.SIGKILL,
             stdout=stdout.text(),
@@ -129,12 +134,73 @@ def _collect(
     return out, err, timed_out
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def _close_quietly(stream: IO[bytes] | None) -> None:
     if stream is not None:
         with contextlib.suppress(OSError):  # a stdin the command closed early: EPIPE on flush
             stream.close()
+
+
+def _kill_group(process: subprocess.Popen[bytes], signum: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    try:
+        os.killpg(process.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class RunningCommands:
+    """The process groups of the commands running now, so that a run stopped by a signal can
+    stop them: each command is a session of its own (for the timeout's kill), so the
+    terminal's or systemd's signal does not reach it by itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._stopping = False
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live.add(process)
+            stopping = self._stopping
+        if stopping:  # started after the stop: it ends at once too
+            _kill_group(process, signal.SIGTERM)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live.discard(process)
+
+    def stop(self, grace: float) -> int:
+        """TERM every group (and any started from now on), KILL those still there after
+        `grace` seconds; returns how many groups were running."""
+        with self._lock:
+            self._stopping = True
+            groups = list(self._live)
+        for process in groups:
+            _kill_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(_group_alive(p) for p in groups) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.kill()
+        return len(groups)
+
+    def kill(self) -> None:
+        """KILL every group at once (a second signal: no more grace)."""
+        with self._lock:
+            self._stopping = True
+            groups = list(self._live)
+        for process in groups:
+            _kill_group(process)
+
+    def reset(self) -> None:
+        """Commands may run again (a process that goes on after a stopped run: tests)."""
+        with self._lock:
+            self._stopping = False
+
+
+RUNNING = RunningCommands()
+"""Every local command of this process (docker exec's CLI included)."""
