@@ -9,20 +9,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from engine.locking import HostLock, LockOwner, advisory_key, advisory_lock
+from engine.redact import REDACTOR
 from engine.state.base import SqlStateStore, StateStoreError
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class PostgresStateStore(SqlStateStore):
@@ -33,13 +23,21 @@ class PostgresStateStore(SqlStateStore):
 
     def __init__(self, url: str) -> None:
         super().__init__()
+        from urllib.parse import urlsplit
+
         self.url = url
-        self.location = redact_url(url)
+        # A secret source: its password is masked wherever it shows up (driver errors). A
+        # malformed URL is left to the connection below to report.
+        with contextlib.suppress(ValueError):
+            REDACTOR.add_secret(urlsplit(url).password)
+        self.location = REDACTOR.text(url)
         self._lock_local = threading.Lock()
         try:
             self._db = self._connect("remediate")
         except Exception as exc:  # psycopg.Error, or a malformed URL
-            raise StateStoreError(f"cannot connect to the state store {self.location}: {exc}") from None
+            raise StateStoreError(
+                REDACTOR.text(f"cannot connect to the state store {self.location}: {exc}")
+            ) from None
         self.migrate()
 
     def _connect(self, application_name: str) -> Any:
