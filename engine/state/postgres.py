@@ -9,10 +9,25 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from engine.locking import HostLock, LockOwner, advisory_key, advisory_lock
-from engine.redact import REDACTOR
+from engine.redact import MASK, REDACTOR
 from engine.state.base import SqlStateStore, StateStoreError
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
+
+
+def _without_password(message: str, url: str) -> str:
+    """`message` masked, and without the URL's password however the driver quoted it. The
+    password is not registered with the process-wide redactor: a store opened and closed
+    (a test, a daemon reload) would leave it masking that text for good."""
+    from urllib.parse import unquote, urlsplit
+
+    message = REDACTOR.text(message)
+    with contextlib.suppress(ValueError):
+        password = urlsplit(url).password
+        for form in {password, unquote(password or "")}:
+            if form:
+                message = message.replace(form, MASK)
+    return message
 
 
 class PostgresStateStore(SqlStateStore):
@@ -23,20 +38,14 @@ class PostgresStateStore(SqlStateStore):
 
     def __init__(self, url: str) -> None:
         super().__init__()
-        from urllib.parse import urlsplit
-
         self.url = url
-        # A secret source: its password is masked wherever it shows up (driver errors). A
-        # malformed URL is left to the connection below to report.
-        with contextlib.suppress(ValueError):
-            REDACTOR.add_secret(urlsplit(url).password)
         self.location = REDACTOR.text(url)
         self._lock_local = threading.Lock()
         try:
             self._db = self._connect("remediate")
         except Exception as exc:  # psycopg.Error, or a malformed URL
             raise StateStoreError(
-                REDACTOR.text(f"cannot connect to the state store {self.location}: {exc}")
+                _without_password(f"cannot connect to the state store {self.location}: {exc}", url)
             ) from None
         self.migrate()
 
