@@ -188,7 +188,9 @@ def _plan_or_exit(
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(exc.problems)} problem(s); nothing was run.", err=True)
     except (InventoryError, ExtraVarsError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        from engine.redact import REDACTOR
+
+        click.echo(f"error: {REDACTOR.text(str(exc))}", err=True)
     sys.exit(exit_codes.INVALID)
 
 

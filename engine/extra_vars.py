@@ -29,22 +29,34 @@ def _one(value: str) -> dict[str, Any]:
     if value.startswith("{"):
         return _mapping(value, "-e")
     result: dict[str, Any] = {}
-    for pair in shlex.split(value):
+    try:
+        pairs = shlex.split(value)
+    except ValueError as exc:  # an unclosed quote; the value is not echoed: it may be a secret
+        raise ExtraVarsError(
+            f"-e: {str(exc).lower()}: expected key=value, @file.yml or a JSON mapping"
+        ) from None
+    for pair in pairs:
         key, sep, val = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise ExtraVarsError(f"-e {pair!r}: expected key=value, @file.yml or a JSON mapping")
+            # Only the part before `=`: what follows may be a secret.
+            raise ExtraVarsError(f"-e {key!r}: expected key=value, @file.yml or a JSON mapping")
         result[key] = val
     return result
 
 
 def _mapping(text: str, origin: str) -> dict[str, Any]:
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
         data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
-        raise ExtraVarsError(f"{origin}: invalid YAML/JSON: {exc}") from None
+    except MarkedYAMLError as exc:
+        # The position and the problem, not ruamel's excerpt of the text: it may hold a secret.
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        raise ExtraVarsError(f"{where}: invalid YAML/JSON: {exc.problem or exc.context}") from None
+    except YAMLError:
+        raise ExtraVarsError(f"{origin}: invalid YAML/JSON") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

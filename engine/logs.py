@@ -43,6 +43,9 @@ def configure(log_format: LogFormat = "auto", verbose: bool = False, stream: Any
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # A traceback as text before masking: its messages may quote a secret, and a
+            # renderer formatting exc_info itself would print it unmasked.
+            structlog.processors.format_exc_info,
             _redact,
             renderer,
         ],

@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 _GOOD = [str(o) for o in Outcome if o.is_good and o is not Outcome.SKIPPED]
 
 
+def _labels(host: str, node: str) -> dict[str, str]:
+    """A node's labels, masked: a host or node name may hold a secret (a URL password)."""
+    from engine.redact import REDACTOR
+
+    return {"host": REDACTOR.text(host), "node": REDACTOR.text(node)}
+
+
 def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     """A registry holding the metrics after `report`'s run."""
     from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -48,7 +55,7 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
         "remediate_node_severity", "the node's severity (P0=0 ... P3=3)", node_labels, registry=registry
     )
     for result in report.nodes:
-        labels = {"host": result.host, "node": result.node}
+        labels = _labels(result.host, result.node)
         status.labels(outcome=str(result.outcome), **labels).set(1)
         healthy.labels(**labels).set(1 if result.outcome.is_good else 0)
         suppressed.labels(**labels).set(1 if result.outcome is Outcome.SUPPRESSED else 0)
@@ -60,7 +67,7 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
         registry=registry,
     )
     for (host, node, outcome), count in sorted(store.remediation_counts().items()):
-        actions.labels(host=host, node=node, outcome=outcome).inc(count)
+        actions.labels(outcome=outcome, **_labels(host, node)).inc(count)
     remediations = Counter(
         "remediate_remediations",
         "remediations over the whole history, by how they ended (remediated, failed, suppressed)",
@@ -69,7 +76,7 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     )
     ended = [str(Outcome.REMEDIATED), str(Outcome.FAILED), str(Outcome.SUPPRESSED)]
     for (host, node, outcome), count in sorted(store.outcome_counts(ended).items()):
-        remediations.labels(host=host, node=node, outcome=outcome).inc(count)
+        remediations.labels(outcome=outcome, **_labels(host, node)).inc(count)
     last_success = Gauge(
         "remediate_node_last_success_timestamp_seconds",
         "when the node last ended a run healthy or remediated",
@@ -77,7 +84,7 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
         registry=registry,
     )
     for (host, node), at in sorted(store.last_good(_GOOD).items()):
-        last_success.labels(host=host, node=node).set(at.timestamp())
+        last_success.labels(**_labels(host, node)).set(at.timestamp())
     Gauge("remediate_escalations_open", "escalations sent and not yet recovered", registry=registry).set(
         len(store.escalations(open_only=True))
     )

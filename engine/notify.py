@@ -157,5 +157,6 @@ def run_command(spec: CommandNotifySpec, message: Message) -> None:
     except subprocess.TimeoutExpired:
         raise NotifyError(f"notify command did not finish within {spec.timeout:g}s") from None
     if result.returncode != 0:
-        tail = REDACTOR.text((result.stderr or result.stdout).strip()[-300:])
+        # Masked before it is cut: a secret cut in half would no longer match.
+        tail = REDACTOR.text((result.stderr or result.stdout).strip())[-300:]
         raise NotifyError(f"notify command exited {result.returncode}: {tail}")

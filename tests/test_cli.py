@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -290,3 +292,128 @@ def test_bare_dry_run_flag_runs_the_bundled_playbook() -> None:
     result = remediate("--dry-run")
     assert result.returncode in (0, 1)
     assert "coffeestudio (dry_run" in result.stdout
+
+
+# One secret per channel a variable can come from. Each holds regex metacharacters, spaces,
+# a double quote, a backslash or URL punctuation; none holds a single quote (the playbook's
+# commands quote them with it) or `{` (a template).
+CHANNEL_SECRETS = {
+    "extra_key_value": "p@ss w0rd.*+?(1)",
+    "extra_json": 'Jk$(rm)[a]|^"q"\\z',
+    "playbook_vars": "Pl4y \\d{2,} ^vars$",
+    "host_vars": "H0st:pass/w@rd",
+    "group_vars": "Gr0up~tok.en+9",
+}
+
+
+def _occurrences(secret: str, text: str) -> int:
+    """How often a secret appears as it is, or escaped as JSON would write it."""
+    escaped = json.dumps(secret)[1:-1]
+    return text.count(secret) + (text.count(escaped) if escaped != secret else 0)
+
+
+def test_no_secret_from_any_variable_layer_reaches_any_output(tmp_path: Path) -> None:
+    from tests.support.cli import remediate as remediate_with_state
+    from tests.support.webhook import Receiver
+
+    secret = CHANNEL_SECRETS
+    (tmp_path / "inventory.yml").write_text(
+        json.dumps(
+            {
+                "all": {
+                    "children": {
+                        "web": {
+                            "hosts": {
+                                "localhost": {
+                                    "ansible_connection": "local",
+                                    "host_password": secret["host_vars"],
+                                }
+                            },
+                            "vars": {"group_token": secret["group_vars"]},
+                        }
+                    }
+                }
+            }
+        )
+    )
+    receiver = Receiver()
+    login = "printf '%s\\n' 'login failed for {{ db_password }} with {{ api_key }}' >&2; exit 3"
+    fix = "printf '%s\\n' 'cannot reset {{ admin_secret }}' >&2; exit 1"
+    connect = (
+        "printf '%s\\n' 'no answer from redis://:{{ host_password }}@127.0.0.1:1/0"
+        "?access_token={{ group_token }}' >&2; exit 2"
+    )
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(
+        f"""
+name: secrets
+hosts: web
+vars:
+  admin_secret: {json.dumps(secret["playbook_vars"])}
+notify:
+  - webhook: {{url: "{receiver.url}", retries: 0}}
+    on: [escalation, remediation]
+checks:
+  login:
+    command: {{cmd: {json.dumps(login)}}}
+    limit: {{max: 1, within: 1h}}
+    run_backoff: {{initial: 0s}}
+    verify: {{within: 0s}}
+    remediate:
+      - name: "reset {{{{ admin_secret }}}} for {{{{ db_password }}}}"
+        command: {{cmd: {json.dumps(fix)}}}
+  cache:
+    command: {{cmd: {json.dumps(connect)}}}
+"""
+    )
+    invalid = tmp_path / "invalid.yml"
+    invalid.write_text(
+        'name: invalid\nhosts: web\nchecks:\n  cache:\n    command: "redis://:{{ host_password }}@h"\n'
+    )
+    variables = [
+        "-e",
+        f"db_password={shlex.quote(secret['extra_key_value'])}",
+        "-e",
+        json.dumps({"api_key": secret["extra_json"]}),
+    ]
+    common = [str(playbook), "-i", str(tmp_path / "inventory.yml"), *variables]
+    state = tmp_path / "state.db"
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return remediate_with_state(*arguments, state=state, cwd=tmp_path)
+
+    try:
+        results = [
+            run("check", *common, "--log-format", "console"),
+            run("run", "--dry-run", *common, "--log-format", "json"),
+            run("run", *common, "--report", "first.json", "--log-format", "json"),
+            run("run", *common, "--report", "second.json", "--log-format", "console"),
+            run("history"),
+            run("status"),
+            run("validate", str(invalid), "-i", str(tmp_path / "inventory.yml")),
+        ]
+    finally:
+        receiver.close()
+
+    assert [r.returncode for r in results] == [1, 1, 1, 1, 0, 0, 2], [r.stderr[-2000:] for r in results]
+    assert "login failed for ***" in results[0].stdout + results[0].stderr  # the sinks still say what failed
+    assert receiver.events == ["escalation"]
+    database = sqlite3.connect(state)
+    dump = "\n".join(database.iterdump())
+    database.close()
+    outputs = {
+        **{f"{index}.stdout": r.stdout for index, r in enumerate(results)},
+        **{f"{index}.stderr": r.stderr for index, r in enumerate(results)},
+        "first.json": (tmp_path / "first.json").read_text(),
+        "second.json": (tmp_path / "second.json").read_text(),
+        "state": dump,
+        "webhooks": json.dumps([body for _, _, body in receiver.requests]),
+    }
+    assert "reset ***" in outputs["state"]  # the step name was recorded, masked
+    leaks = {
+        (channel, sink): count
+        for channel, value in secret.items()
+        for sink, text in outputs.items()
+        if (count := _occurrences(value, text))
+    }
+    assert leaks == {}

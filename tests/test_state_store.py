@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.locking import LockOwner
+from engine.redact import Redactor
 from engine.state import NodeState, StateStore, StateStoreError, base, open_store
 from engine.state.base import RUNNING, SCHEMA_VERSION
 
@@ -144,3 +145,37 @@ def test_an_older_store_is_migrated_and_keeps_its_records(
     migrated._execute("UPDATE runs SET note = 'kept' WHERE run_id = 'r1'")
     migrated.close()
     open_store(state_location).close()  # opening again migrates nothing twice
+
+
+def test_secrets_are_masked_before_they_are_written(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `history` and `status` run in another process, which never saw the run's secrets.
+    redactor = Redactor()
+    redactor.add_secret("Rg5 s3cret*")
+    monkeypatch.setattr(base, "REDACTOR", redactor)
+    attempt_id = store.begin_attempt("r1", "h", "api", 1, "rotate Rg5 s3cret*", "command", T0)
+    store.finish_attempt(attempt_id, T0, "failed", 1.0, "login as Rg5 s3cret* refused")
+    store.record_outcome(
+        "r1",
+        "h",
+        "api",
+        "failed",
+        "cannot connect to redis://:Pw0rd9@cache:6379/0?token=Tq77",
+        {"db_password": "Dbp4ss", "output": "denied for Rg5 s3cret*"},
+        "P1",
+        T0,
+    )
+    store.open_escalation("h:api", "h", "api", "P1", "still failing: Rg5 s3cret*", T0)
+    store.set_pause("h", "api", None, "rotating Rg5 s3cret*", T0, "ops")
+    stored = repr(
+        [
+            store.history(),
+            store.escalations(),
+            store.pauses(T0),
+            store._rows("SELECT evidence FROM node_results"),
+        ]
+    )
+    for secret in ("Rg5 s3cret*", "Pw0rd9", "Tq77", "Dbp4ss"):
+        assert secret not in stored
+    assert "redis://:***@cache:6379/0?token=***" in stored

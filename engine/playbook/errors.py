@@ -23,9 +23,13 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        from engine.redact import REDACTOR
+
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         field = dotted(self.path)
-        return f"{where}: {field}: {self.message}" if field else f"{where}: {self.message}"
+        # A validator's message may quote the value it rejects: mask it like any output.
+        message = REDACTOR.text(self.message)
+        return f"{where}: {field}: {message}" if field else f"{where}: {message}"
 
 
 class PlaybookError(Exception):
@@ -107,7 +111,7 @@ def _merge(messages: list[str]) -> str:
 def describe_pydantic_error(error: Any) -> str:
     """A pydantic error in words a playbook author can act on."""
     kind = error["type"]
-    got = _shown(error.get("input"))
+    got = _shown(error.get("input"), error.get("loc", ()))
     expected = {
         "int_parsing": "an integer",
         "int_type": "an integer",
@@ -142,8 +146,15 @@ def unknown_message(kind: str, key: str, known: list[str], extra: list[str] | No
     return f"unknown {kind} {key!r}{hint}; known: {', '.join(known)}"
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, loc: Sequence[int | str] = ()) -> str:
+    """The rejected value as the message shows it: masked (a URL password, a registered
+    secret, values under secret-named keys), and not at all under a secret-named field."""
+    from engine.redact import MASK, REDACTOR, is_secret_key
+
+    if any(isinstance(part, str) and is_secret_key(part) for part in loc):
+        return MASK
+    value = REDACTOR.data(value)
     try:
         return json.dumps(value)
     except (TypeError, ValueError):
-        return repr(value)
+        return REDACTOR.text(repr(value))

@@ -76,10 +76,25 @@ def render_tree(value: Any, variables: Mapping[str, Any], skip_keys: frozenset[s
 
 def resolve_variables(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Merge variable layers (lowest precedence first) and render variables that refer to
-    other variables, as Ansible does lazily. Raises TemplateProblem naming the variable."""
+    other variables, as Ansible does lazily. Raises TemplateProblem naming the variable.
+
+    Every layer meets here (inventory group and host vars, playbook vars, extra vars), so
+    this is where secret-named variables' values are registered with the redactor: before
+    rendering (a problem below must not echo them) and after (a secret built from other
+    variables is masked too)."""
+    from engine.redact import REDACTOR
+
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
+    REDACTOR.add_secrets_in(merged)
+    try:
+        return _render_variables(merged)
+    finally:
+        REDACTOR.add_secrets_in(merged)
+
+
+def _render_variables(merged: dict[str, Any]) -> dict[str, Any]:
     pending = {k for k, v in merged.items() if _has_template(v)}
     for _ in range(MAX_NESTING):
         if not pending:

@@ -9,6 +9,8 @@ escalations live here too.
 One SQL implementation (`SqlStateStore`) serves both backends; `engine.state.sqlite` and
 `engine.state.postgres` supply the connection, the SQL dialect and the lock across runs.
 Times are stored as seconds since the epoch (UTC) and always come from the engine's Clock.
+Text written here is masked first (`REDACTOR`): `history` and `status` run in another process,
+which does not know the secrets the run registered.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.locking import HostLock, LockOwner
+from engine.redact import REDACTOR
 
 HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
@@ -310,8 +313,8 @@ class SqlStateStore:
                 host,
                 node,
                 outcome,
-                reason,
-                json.dumps(evidence, default=str),
+                REDACTOR.text(reason),
+                json.dumps(REDACTOR.data(evidence), default=str),
                 severity,
                 to_epoch(at),
                 duration_ms,
@@ -357,7 +360,7 @@ class SqlStateStore:
         return self._insert(
             "INSERT INTO attempts (run_id, host, node, attempt, step, action, started_at, outcome, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')",
-            (run_id, host, node, attempt, step, action, to_epoch(at), RUNNING),
+            (run_id, host, node, attempt, REDACTOR.text(step), action, to_epoch(at), RUNNING),
         )
 
     def finish_attempt(
@@ -365,7 +368,7 @@ class SqlStateStore:
     ) -> None:
         self._execute(
             "UPDATE attempts SET finished_at = ?, outcome = ?, duration_ms = ?, reason = ? WHERE id = ?",
-            (to_epoch(at), outcome, duration_ms, reason, attempt_id),
+            (to_epoch(at), outcome, duration_ms, REDACTOR.text(reason), attempt_id),
         )
 
     def attempts(self, host: str, node: str, since: datetime | None = None) -> list[Attempt]:
@@ -450,7 +453,7 @@ class SqlStateStore:
             "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (host, node) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
             "created_at = excluded.created_at, created_by = excluded.created_by",
-            (host, node, _maybe_epoch(until), reason, to_epoch(at), by),
+            (host, node, _maybe_epoch(until), REDACTOR.text(reason), to_epoch(at), by),
         )
 
     def clear_pause(self, host: str, node: str) -> bool:
@@ -485,7 +488,7 @@ class SqlStateStore:
             new_id = self._insert(
                 "INSERT INTO escalations (scope, host, node, severity, reason, opened_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (scope, host, node, severity, reason, to_epoch(at)),
+                (scope, host, node, severity, REDACTOR.text(reason), to_epoch(at)),
             )
             return self._escalation(new_id)
 

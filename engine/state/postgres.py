@@ -9,20 +9,25 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from engine.locking import HostLock, LockOwner, advisory_key, advisory_lock
+from engine.redact import MASK, REDACTOR
 from engine.state.base import SqlStateStore, StateStoreError
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
+def _without_password(message: str, url: str) -> str:
+    """`message` masked, and without the URL's password however the driver quoted it. The
+    password is not registered with the process-wide redactor: a store opened and closed
+    (a test, a daemon reload) would leave it masking that text for good."""
+    from urllib.parse import unquote, urlsplit
 
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    message = REDACTOR.text(message)
+    with contextlib.suppress(ValueError):
+        password = urlsplit(url).password
+        for form in {password, unquote(password or "")}:
+            if form:
+                message = message.replace(form, MASK)
+    return message
 
 
 class PostgresStateStore(SqlStateStore):
@@ -34,12 +39,14 @@ class PostgresStateStore(SqlStateStore):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-        self.location = redact_url(url)
+        self.location = REDACTOR.text(url)
         self._lock_local = threading.Lock()
         try:
             self._db = self._connect("remediate")
         except Exception as exc:  # psycopg.Error, or a malformed URL
-            raise StateStoreError(f"cannot connect to the state store {self.location}: {exc}") from None
+            raise StateStoreError(
+                _without_password(f"cannot connect to the state store {self.location}: {exc}", url)
+            ) from None
         self.migrate()
 
     def _connect(self, application_name: str) -> Any:
