@@ -90,6 +90,8 @@ class NodeEvaluation:
     def __post_init__(self) -> None:
         self.result = NodeResult(self.host, self.spec.name, Outcome.HEALTHY, severity=self.spec.severity)
         self._attempt = 0
+        self._condition_error: str | None = None
+        """Why a step's `when:` could not be evaluated: the node then ends `error`."""
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
@@ -158,7 +160,9 @@ class NodeEvaluation:
         self._attempt = 1
         self.result.attempts = 1
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
-        if verified:
+        if self._condition_error is not None:
+            self._end(Outcome.ERROR, self._condition_error, last.evidence)
+        elif verified:
             self._end(Outcome.REMEDIATED, "restarted after its upstream recovered", last.evidence)
         else:
             self._end(Outcome.FAILED, f"restart after upstream recovery: {last.reason}", last.evidence)
@@ -181,6 +185,9 @@ class NodeEvaluation:
                     self.result.attempts = self._attempt
                     verified, last = self._attempt_steps(last)
                 attempt.retry_state.set_result(verified)
+                if self._condition_error is not None:
+                    self._end(Outcome.ERROR, self._condition_error, last.evidence)
+                    return
                 if verified:
                     self._end(Outcome.REMEDIATED, f"fixed: {first.reason}", last.evidence)
                     return
@@ -203,6 +210,8 @@ class NodeEvaluation:
         """Run the steps in order, re-checking after each that ran; (verified, last check)."""
         for step in self.spec.remediate:
             status = self._run_step(step, last)
+            if self._condition_error is not None:
+                return False, last
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
@@ -218,6 +227,9 @@ class NodeEvaluation:
             try:
                 wanted = self._truth(step.when, last)
             except TemplateProblem as exc:
+                # A condition that cannot be evaluated says nothing about the node's health:
+                # the node is an `error`, like a check that cannot look; no further step runs.
+                self._condition_error = f"step {step.title!r}: {exc}"
                 return self._record(step, ActionResult.failed(str(exc)))
             if not wanted:
                 return self._record(step, ActionResult(ActionStatus.SKIPPED, f"when: {step.when} is false"))
