@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.runtime import Context
 
-MAX_NESTING = 10
 MAX_STEPS = 100_000
 """Loop iterations plus calls (functions, methods, macros, filters) in one rendering."""
 MAX_LENGTH = 1_000_000
@@ -299,8 +298,12 @@ def _environment() -> jinja2.Environment:
 
         intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-        def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-            tree = super()._parse(source, name, filename)
+        def _generate(
+            self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
+        ) -> str:
+            # Every template and `when:` expression passes here between parsing and code
+            # generation (compile_expression does not go through _parse).
+            tree = source
             for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
                 kind = type(node).__name__
                 keyword = "from ... import" if kind == "FromImport" else kind.lower()
@@ -310,9 +313,16 @@ def _environment() -> jinja2.Environment:
                     name,
                     filename,
                 )
+            # The sandbox would refuse these when evaluated; refusing them when compiled makes
+            # a `when:` (evaluated only at run time) an error at validate time too.
+            for access in tree.find_all(nodes.Getattr):
+                if access.attr.startswith("__"):
+                    raise jinja2.TemplateSyntaxError(
+                        f"access to {access.attr!r} is not allowed", access.lineno, name, filename
+                    )
             tree = _bounding_transformer().visit(tree)
             tree.set_environment(self)
-            return tree
+            return super()._generate(tree, name, filename, defer_init)
 
         def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
             _spend()
@@ -442,28 +452,47 @@ def _below(key: str | int, value: Any, variables: Mapping[str, Any], skip_keys: 
 
 def resolve_variables(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Merge variable layers (lowest precedence first) and render variables that refer to
-    other variables, as Ansible does lazily. Raises TemplateProblem naming the variable,
-    whose `path` starts with the variable's name."""
+    other variables, each after the ones it refers to, as Ansible does lazily. Each value is
+    rendered once: what a template produces is data, never rendered again (so a literal
+    ``{{ '{' }}{{ '{' }}`` stays two braces). Raises TemplateProblem naming the variable, whose
+    `path` starts with the variable's name."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
     pending = {k for k, v in merged.items() if _has_template(v)}
-    for _ in range(MAX_NESTING):
-        if not pending:
-            return merged
-        progress = False
-        for key in sorted(pending):
+    needs: dict[str, set[str]] = {}
+    for key in pending:
+        try:
+            needs[key] = _references(merged[key]) & pending
+        except TemplateProblem as exc:
+            raise TemplateProblem(f"variable {key!r}: {exc}", (key, *exc.path)) from None
+    while pending:
+        ready = sorted(k for k in pending if not needs[k] & pending)
+        if not ready:
+            raise TemplateProblem(f"variables refer to each other in a loop: {', '.join(sorted(pending))}")
+        for key in ready:
             try:
-                rendered = render_tree(merged[key], merged, frozenset())
+                merged[key] = render_tree(merged[key], merged, frozenset())
             except TemplateProblem as exc:
-                last_error = TemplateProblem(f"variable {key!r}: {exc}", (key, *exc.path))
-                continue
-            merged[key] = rendered
-            progress = True
-        pending = {k for k in pending if _has_template(merged[k])}
-        if not progress:
-            raise last_error
-    raise TemplateProblem(f"variables refer to each other in a loop: {', '.join(sorted(pending))}")
+                raise TemplateProblem(f"variable {key!r}: {exc}", (key, *exc.path)) from None
+        pending.difference_update(ready)
+    return merged
+
+
+def _references(value: Any) -> set[str]:
+    """The variable names the templates in `value` use."""
+    from jinja2 import meta
+
+    if isinstance(value, dict):
+        return set().union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    if not is_template(value):
+        return set()
+    try:
+        return meta.find_undeclared_variables(_environment().parse(value))
+    except Exception as exc:  # a syntax error, reported as rendering would report it
+        raise _problem(exc, _shown(value)) from None
 
 
 def _has_template(value: Any) -> bool:
