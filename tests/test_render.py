@@ -51,9 +51,10 @@ def test_include_import_and_extends_are_refused_with_a_clear_reason(template: st
         render_string(template, {})
 
 
-def test_a_dunder_attribute_in_a_when_is_refused_before_it_runs() -> None:
+@pytest.mark.parametrize("expression", ["x.__class__", "x['__class__']", "x|attr('__class__')"])
+def test_a_dunder_attribute_in_a_when_is_refused_before_it_runs(expression: str) -> None:
     with pytest.raises(TemplateProblem, match="access to '__class__' is not allowed"):
-        render.check_expression("check.reason.__class__")
+        render.check_expression(expression)
 
 
 @pytest.mark.parametrize(

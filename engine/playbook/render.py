@@ -285,6 +285,22 @@ def _bounding_transformer() -> Any:
     return Bounding()
 
 
+def _dunder(node: nodes.Node) -> str | None:
+    """The ``__name__`` a node reads by its written name: ``x.__a__``, ``x['__a__']`` or
+    ``x|attr('__a__')``; None for anything else."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Getattr):
+        written: Any = node.attr
+    elif isinstance(node, nodes.Getitem):
+        written = node.arg.value if isinstance(node.arg, nodes.Const) else None
+    elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+        written = node.args[0].value if isinstance(node.args[0], nodes.Const) else None
+    else:
+        return None
+    return written if isinstance(written, str) and written.startswith("__") else None
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     # Imported here: a playbook without templates never pays for Jinja2.
@@ -315,10 +331,11 @@ def _environment() -> jinja2.Environment:
                 )
             # The sandbox would refuse these when evaluated; refusing them when compiled makes
             # a `when:` (evaluated only at run time) an error at validate time too.
-            for access in tree.find_all(nodes.Getattr):
-                if access.attr.startswith("__"):
+            for access in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+                attribute = _dunder(access)
+                if attribute is not None:
                     raise jinja2.TemplateSyntaxError(
-                        f"access to {access.attr!r} is not allowed", access.lineno, name, filename
+                        f"access to {attribute!r} is not allowed", access.lineno, name, filename
                     )
             tree = _bounding_transformer().visit(tree)
             tree.set_environment(self)
