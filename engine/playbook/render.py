@@ -306,7 +306,7 @@ def _environment() -> jinja2.Environment:
     # Imported here: a playbook without templates never pays for Jinja2.
     import jinja2
     from jinja2 import nodes
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
     class BoundedSandbox(ImmutableSandboxedEnvironment):
         """The immutable sandbox, without a loader, with every call, loop iteration and
@@ -340,6 +340,12 @@ def _environment() -> jinja2.Environment:
             tree = _bounding_transformer().visit(tree)
             tree.set_environment(self)
             return super()._generate(tree, name, filename, defer_init)
+
+        def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+            # The sandbox returns an undefined value that a chain of attribute reads hides
+            # behind "has no attribute"; saying why at once makes the error clear.
+            kind = type(obj).__name__
+            raise SecurityError(f"access to attribute {attribute!r} of {kind!r} object is unsafe")
 
         def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
             _spend()
