@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 
 from engine.cli import cli
 from engine.compose_import import interpolate, merge_files
+from tests.support.templates import TEMPLATE_PIECES
 
 COFFEESTUDIO = Path(__file__).parent / "compose" / "coffeestudio.yml"
 
@@ -390,8 +391,16 @@ def test_names_and_addresses_from_compose_stay_literal(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_a_line_break_in_a_compose_value_cannot_add_lines_to_the_playbook(tmp_path: Path) -> None:
+    injected = "x\nnotify: [{command: {cmd: 'touch marker'}}]\n#"
+    file = tmp_path / "c.yml"
+    file.write_text(json.dumps({"services": {injected: {"image": "a", "profiles": ["off"]}, "web": {"image": "w"}}}))
+    playbook, _, _ = init(tmp_path, file)
+    assert "notify" not in playbook
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("{}%#-+ rawend'\"\\\nab$")), min_size=1, max_size=60))
+@given(st.lists(st.sampled_from(TEMPLATE_PIECES), min_size=1, max_size=12).map("".join))
 def test_any_healthcheck_reaches_the_playbook_unchanged(command: str) -> None:
     from engine.compose_import import render, translate
     from engine.playbook.loader import build_playbook, read_playbook
