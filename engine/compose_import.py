@@ -30,11 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.playbook.render import literal
+
 REPLACED = frozenset({"command", "entrypoint"})
 """Service keys whose later value replaces the earlier one entirely."""
 KEYED = frozenset({"environment", "labels"})
 """Service keys merged by key, whatever form (list or mapping) each file writes them in."""
 _INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+class _Own(str):
+    """A template this module writes (``{{ project }}``); every other string in the
+    playbook comes from the compose files and is escaped so it can never become one."""
+
+
+PROJECT = _Own("{{ project }}")
+HOST = _Own("{{ host }}")
+WAIT_TIMEOUT = _Own("{{ wait_timeout }}")
 
 
 class ComposeError(ValueError):
@@ -243,7 +255,7 @@ def translate(
         "vars": {"project": project, "host": "127.0.0.1", "wait_timeout": "60s"},
         "checks": checks,
     }
-    return Translation(project, playbook, untranslated)
+    return Translation(project, _escaped(playbook), untranslated)
 
 
 def _node(
@@ -274,7 +286,7 @@ def _node(
             f"{name}: scaled to {replicas} containers; the checks find one container per service, "
             "name one with `container:`"
         )
-    reference = {"project": "{{ project }}", "service": name}
+    reference = {"project": PROJECT, "service": name}
     check_key, check, wait = _check(name, service, reference, untranslated)
     node["description"] = f"compose service {name}: {_describe(check_key, check)}"
     node[check_key] = check
@@ -293,11 +305,11 @@ def _check(
     test = healthcheck.get("test")
     if healthcheck.get("disable") or test in (["NONE"], "NONE"):
         test = None
-    wait = "{{ wait_timeout }}"
+    wait = WAIT_TIMEOUT
     if test is not None:
         command = _healthcheck_command(name, test, untranslated)
         if command is not None:
-            check: dict[str, Any] = {**reference, "cmd": _literal(command)}
+            check: dict[str, Any] = {**reference, "cmd": command}
             timeout = _seconds(healthcheck.get("timeout"))
             if timeout is not None:
                 check["timeout"] = f"{timeout:g}s"
@@ -359,7 +371,7 @@ def _parse_port(entry: Any) -> tuple[str, int] | None:
 def _loopback(host: str) -> str:
     """Where the controller reaches a published port: its bind address, or loopback when
     the port is published on every address."""
-    return "{{ host }}" if host in ("", "0.0.0.0", "::") else host
+    return HOST if host in ("", "0.0.0.0", "::") else host
 
 
 def _seconds(duration: Any) -> float | None:
@@ -376,13 +388,19 @@ def _seconds(duration: Any) -> float | None:
     return total if matched else None
 
 
-def _literal(command: str | list[str]) -> str | list[str]:
-    """Keep `{{ }}` in a compose command from being read as a playbook template."""
-    if isinstance(command, list):
-        return [str(_literal(part)) for part in command]
-    if "{{" in command or "{%" in command:
-        return "{% raw %}" + command + "{% endraw %}"
-    return command
+def _escaped(value: Any) -> Any:
+    """The playbook data with every string value copied from the compose files (names, commands,
+    addresses) written as a literal, so that a compose file can never put a template into
+    the playbook; this module's own templates (`_Own`) are kept."""
+    if isinstance(value, _Own):
+        return str(value)
+    if isinstance(value, str):
+        return literal(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}  # keys are names, never rendered
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def _describe(check_key: str, check: Mapping[str, Any]) -> str:
@@ -392,6 +410,10 @@ def _describe(check_key: str, check: Mapping[str, Any]) -> str:
     if check_key == "tcp":
         return f"published port {check['port']} accepts connections"
     return "its container is running"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
 
 
 def render(translation: Translation, sources: Sequence[str]) -> str:
@@ -414,5 +436,6 @@ def render(translation: Translation, sources: Sequence[str]) -> str:
     ]
     if translation.untranslated:
         header.append("# Not translated:")
-        header.extend(f"#   - {item}" for item in translation.untranslated)
+        # One comment line each: a line break in a compose value must not end the comment.
+        header.extend(f"#   - {_one_line(item)}" for item in translation.untranslated)
     return "\n".join(header) + "\n" + body.getvalue()

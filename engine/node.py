@@ -92,6 +92,8 @@ class NodeEvaluation:
         self._attempt = 0
         self._interrupted: str | None = None
         """Why an action was interrupted (the run is stopping), or None."""
+        self._condition_error: str | None = None
+        """Why a step's `when:` could not be evaluated: the node then ends `error`."""
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
@@ -162,6 +164,8 @@ class NodeEvaluation:
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
         if self._interrupted is not None:
             self._end(Outcome.FAILED, f"restart after upstream recovery: {self._interrupted}")
+        elif self._condition_error is not None:
+            self._end(Outcome.ERROR, self._condition_error, last.evidence)
         elif verified:
             self._end(Outcome.REMEDIATED, "restarted after its upstream recovered", last.evidence)
         else:
@@ -185,6 +189,9 @@ class NodeEvaluation:
                     self.result.attempts = self._attempt
                     verified, last = self._attempt_steps(last)
                 attempt.retry_state.set_result(verified)
+                if self._condition_error is not None:
+                    self._end(Outcome.ERROR, self._condition_error, last.evidence)
+                    return
                 if verified:
                     self._end(Outcome.REMEDIATED, f"fixed: {first.reason}", last.evidence)
                     return
@@ -213,6 +220,8 @@ class NodeEvaluation:
                 # The run is stopping: no further step, no retry, no verification.
                 self._interrupted = self.result.steps[-1].detail
                 return False, last
+            if self._condition_error is not None:
+                return False, last
             if status is ActionStatus.FAILED and not step.ignore_errors:
                 return False, last
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
@@ -228,6 +237,9 @@ class NodeEvaluation:
             try:
                 wanted = self._truth(step.when, last)
             except TemplateProblem as exc:
+                # A condition that cannot be evaluated says nothing about the node's health:
+                # the node is an `error`, like a check that cannot look; no further step runs.
+                self._condition_error = f"step {step.title!r}: {exc}"
                 return self._record(step, ActionResult.failed(str(exc)))
             if not wanted:
                 return self._record(step, ActionResult(ActionStatus.SKIPPED, f"when: {step.when} is false"))

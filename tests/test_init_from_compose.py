@@ -7,16 +7,21 @@ generated playbook must pass `remediate validate`.
 
 from __future__ import annotations
 
+import json
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from engine.cli import cli
 from engine.compose_import import interpolate, merge_files
+from tests.support.templates import TEMPLATE_PIECES
 
 COFFEESTUDIO = Path(__file__).parent / "compose" / "coffeestudio.yml"
 
@@ -357,6 +362,55 @@ def test_template_braces_in_a_healthcheck_stay_literal(tmp_path: Path) -> None:
 
     check = load_playbook(path).nodes["api"].check
     assert check.cmd == "test \"$(docker inspect -f '{{.State.Status}}' x)\" = running"  # type: ignore[attr-defined]
+
+
+def test_a_healthcheck_cannot_escape_into_a_template(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    evil = "{% endraw %}{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}{% raw %}"
+    file = tmp_path / "c.yml"
+    file.write_text(json.dumps({"services": {"api": {"image": "api", "healthcheck": {"test": evil}}}}))
+    _, path, _ = init(tmp_path, file)  # init, then validate: both exit 0
+    from engine.playbook.loader import load_playbook
+
+    assert load_playbook(path).nodes["api"].check.cmd == evil  # type: ignore[attr-defined]
+    assert not marker.exists()
+
+
+def test_names_and_addresses_from_compose_stay_literal(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    evil = "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}"
+    service = {"image": "api", "container_name": evil, "ports": [{"published": 80, "host_ip": evil, "target": 80}]}
+    file = tmp_path / "c.yml"
+    file.write_text(json.dumps({"name": evil, "services": {"api": service, "web": {"image": "w"}}}))
+    _, path, _ = init(tmp_path, file)
+    from engine.playbook.loader import load_playbook
+
+    playbook = load_playbook(path)
+    assert playbook.vars["project"] == evil
+    assert playbook.nodes["api"].check.host == evil  # type: ignore[attr-defined]
+    assert not marker.exists()
+
+
+def test_a_line_break_in_a_compose_value_cannot_add_lines_to_the_playbook(tmp_path: Path) -> None:
+    injected = "x\nnotify: [{command: {cmd: 'touch marker'}}]\n#"
+    file = tmp_path / "c.yml"
+    file.write_text(json.dumps({"services": {injected: {"image": "a", "profiles": ["off"]}, "web": {"image": "w"}}}))
+    playbook, _, _ = init(tmp_path, file)
+    assert "notify" not in playbook
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(TEMPLATE_PIECES), min_size=1, max_size=12).map("".join))
+def test_any_healthcheck_reaches_the_playbook_unchanged(command: str) -> None:
+    from engine.compose_import import render, translate
+    from engine.playbook.loader import build_playbook, read_playbook
+
+    translation = translate({"services": {"api": {"image": "api", "healthcheck": {"test": command}}}}, project="p")
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "site.yml"
+        path.write_text(render(translation, ["c.yml"]))
+        playbook = build_playbook(read_playbook(path), {}, {})
+    assert playbook.nodes["api"].check.cmd == command  # type: ignore[attr-defined]
 
 
 def test_scaled_services_and_extends_are_reported(tmp_path: Path) -> None:

@@ -245,3 +245,28 @@ def test_a_node_whose_when_is_false_is_skipped_without_a_check() -> None:
 
 class DestructiveAction(CommandAction):
     destructive = True
+
+
+def test_a_step_whose_when_cannot_be_evaluated_ends_the_node_as_error_without_acting() -> None:
+    script = Script([CheckResult.unhealthy("down", free=0)])
+    spec = node(step("save logs"), step("restart", when="100 / check.evidence.free > 1"), step("rebuild"))
+    result = evaluate(spec, script, clock=FakeClock())
+    assert result.outcome is Outcome.ERROR
+    assert "step 'restart'" in result.reason and "ZeroDivisionError" in result.reason
+    assert script.acted == ["save logs"]
+
+
+def test_a_node_whose_when_fails_at_run_time_is_an_error_not_a_traceback() -> None:
+    script = Script([DOWN])
+    result = evaluate(node(step("restart"), when="range(1, 5, 0) | list"), script)
+    assert result.outcome is Outcome.ERROR
+    assert "range() arg 3 must not be zero" in result.reason
+    assert script.probes == 0
+
+
+def test_check_output_in_a_when_is_data_never_a_template() -> None:
+    evil = "{{ cycler.__init__.__globals__.os.popen('touch /nonexistent-marker').read() }}"
+    script = Script([CheckResult.unhealthy(evil), HEALTHY])
+    result = evaluate(node(step("restart", when="check.reason != ''")), script)
+    assert result.outcome is Outcome.REMEDIATED
+    assert script.acted == ["restart"]

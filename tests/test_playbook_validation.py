@@ -164,7 +164,7 @@ def test_a_cycle_names_its_nodes(tmp_path: Path) -> None:
     assert message == "playbook.yml:4:5: checks.a.depends_on: dependency cycle: a -> b -> a"
 
 
-def test_an_undefined_variable_is_named_with_its_node(tmp_path: Path) -> None:
+def test_an_undefined_variable_is_named_at_its_field(tmp_path: Path) -> None:
     (message,) = problems(
         tmp_path,
         """
@@ -174,7 +174,7 @@ def test_an_undefined_variable_is_named_with_its_node(tmp_path: Path) -> None:
             tcp: {port: "{{ db_port }}"}
     """,
     )
-    assert message == "playbook.yml:3:3: checks.db: 'db_port' is undefined in '{{ db_port }}'"
+    assert message == "playbook.yml:4:17: checks.db.tcp.port: 'db_port' is undefined in '{{ db_port }}'"
 
 
 def test_a_yaml_syntax_error_has_its_position(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ class _Builder:
         try:
             variables = resolve_variables([hostvars, playbook_vars, extra_vars])
         except TemplateProblem as exc:
-            self.fail(("vars",), str(exc))
+            self.variable_problem(exc, playbook_vars, extra_vars)
         checks = data.get("checks")
         nodes: dict[str, NodeSpec] = {}
         if not isinstance(checks, dict) or not checks:
@@ -173,13 +173,28 @@ class _Builder:
                 try:
                     header[key] = render_tree(data[key], variables, UNRENDERED)
                 except TemplateProblem as exc:
-                    self.fail((key,), str(exc))
+                    self.fail((key, *exc.path), str(exc))
         if self.problems:
             raise PlaybookError(self.problems)
         playbook = self.validate(Playbook, {**header, "vars": variables}, ())
         if playbook is None:
             raise PlaybookError(self.problems)
         return playbook.model_copy(update={"nodes": nodes, "source": self.source.file})
+
+    def variable_problem(
+        self, problem: TemplateProblem, playbook_vars: Mapping[str, Any], extra_vars: Mapping[str, Any]
+    ) -> None:
+        """A variable that does not render: located at its line when the playbook's `vars`
+        gave its value; otherwise the message says where it came from."""
+        name = problem.path[0] if problem.path else None
+        if name is not None and name in extra_vars:
+            self.fail(("vars",), f"{problem} (from -e)")
+        elif name is not None and name in playbook_vars:
+            self.fail(("vars", *problem.path), str(problem))
+        elif name is not None:
+            self.fail(("vars",), f"{problem} (from the inventory)")
+        else:
+            self.fail(("vars",), str(problem))
 
     def node(self, name: str, body: Any, variables: Mapping[str, Any]) -> NodeSpec | None:
         path: Path = ("checks", name)
@@ -189,7 +204,7 @@ class _Builder:
         try:
             body = render_tree(body, variables, UNRENDERED)
         except TemplateProblem as exc:
-            self.fail(path, str(exc))
+            self.fail((*path, *exc.path), str(exc))
             return None
         module = self.module_key(path, body, NODE_FIELDS, CHECK_TYPES, "check")
         if module is None:
