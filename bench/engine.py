@@ -28,8 +28,8 @@ import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from checks.base import Check
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
 
 @check_type("noop")
 class Noop(Check):
@@ -43,8 +43,8 @@ class Pause(Check):
         time.sleep(self.seconds)
         return CheckResult.healthy()
 
-from engine.planning import plan_run
-from engine.runner import Runner, RunSettings
+from engine.core.planning import plan_run
+from engine.core.runner import Runner, RunSettings
 from inventory import Inventory
 
 playbook, forks = sys.argv[2], int(sys.argv[3])

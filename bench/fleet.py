@@ -74,14 +74,14 @@ sys.exit(1 if any(statuses) else 0)
 """
 
 
-# One daemon tick as engine.daemon runs it: run_unattended on a pool kept open between ticks.
+# One daemon tick as engine.unattended.daemon runs it: run_unattended on a pool kept open between ticks.
 TICK_SCRIPT = """\
 import json, sys, tempfile, time
-from engine.planning import plan_run
-from engine.runner import RunSettings
-from engine.state import open_store
+from engine.core.planning import plan_run
+from engine.core.runner import RunSettings
+from engine.unattended.state import open_store
 from engine.transports import TransportPool
-from engine.unattended import run_unattended
+from engine.unattended.run import run_unattended
 from inventory import load_inventory
 
 playbook, inventory, forks, ticks = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

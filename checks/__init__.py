@@ -1,6 +1,6 @@
 """Check types: read-only probes, one module per type family, registered by their playbook key.
 
-`MODULES` says which module defines each key, so that `engine.registry` imports a module
+`MODULES` says which module defines each key, so that `engine.core.registry` imports a module
 only when a playbook uses one of its types. A test keeps it in step with the decorators.
 """
 

@@ -6,9 +6,9 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from engine.context import ProbeContext
-from engine.durations import Duration
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.durations import Duration
+from engine.core.results import CheckResult
 
 
 def _not_blank(text: str) -> str:
@@ -23,7 +23,7 @@ NonBlankText = Annotated[str, AfterValidator(_not_blank)]
 
 class Check(BaseModel):
     """A read-only probe. Subclasses are pydantic models of their options, registered with
-    `engine.registry.check_type`, and implement `probe`.
+    `engine.core.registry.check_type`, and implement `probe`.
 
     A probe never changes the system. It returns `CheckResult.unhealthy` with a reason and
     evidence when the system is wrong, and `CheckResult.error` when it could not look at all

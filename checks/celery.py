@@ -17,11 +17,11 @@ from pydantic import Field
 
 from checks.base import Check
 from engine.clients.redis import RedisOptions
-from engine.context import ProbeContext
-from engine.durations import Duration
-from engine.registry import check_type
-from engine.results import CheckResult
-from engine.secrets import SecretError
+from engine.core.context import ProbeContext
+from engine.core.durations import Duration
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
+from engine.secrets.sources import SecretError
 
 
 @check_type("celery_worker")

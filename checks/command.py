@@ -6,9 +6,9 @@ from pydantic import Field
 
 from checks.base import Check
 from checks.expectations import CommandExpectation
-from engine.context import ProbeContext
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
 
 
 @check_type("command")

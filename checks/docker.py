@@ -19,10 +19,10 @@ from engine.clients.docker import (
     last_health_log,
     memory_usage,
 )
-from engine.context import ProbeContext
-from engine.redact import is_secret_key
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
+from engine.secrets.redact import is_secret_key
 
 
 @check_type("docker_container")

@@ -23,9 +23,9 @@ from engine.clients.docker import (
     exec_in_container,
     find_container,
 )
-from engine.context import ProbeContext
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
 
 
 @check_type("docker_command")

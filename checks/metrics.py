@@ -21,10 +21,10 @@ from checks.base import Check
 from checks.expectations import user_regex, valid_regex
 from checks.thresholds import Threshold
 from engine.clients.http import HttpFetchError, http_get, validate_http_url
-from engine.context import ProbeContext
-from engine.durations import Duration
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.durations import Duration
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """(sample name, sorted labels) -> value, from one scrape."""

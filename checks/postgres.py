@@ -11,10 +11,10 @@ from pydantic import Field, field_validator
 
 from checks.base import Check, NonBlankText
 from engine.clients.postgres import PostgresConnectError, PostgresOptions
-from engine.context import ProbeContext
-from engine.registry import check_type
-from engine.results import CheckResult
-from engine.secrets import SecretError
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
+from engine.secrets.sources import SecretError
 
 
 @check_type("postgres")

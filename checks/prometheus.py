@@ -11,9 +11,9 @@ from pydantic import Field, field_validator
 from checks.base import Check, NonBlankText
 from checks.thresholds import Threshold
 from engine.clients.http import HttpFetchError, http_get, validate_http_url
-from engine.context import ProbeContext
-from engine.registry import check_type
-from engine.results import CheckResult
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
 
 
 @check_type("prometheus_query")

@@ -8,10 +8,10 @@ from pydantic import Field, model_validator
 
 from checks.base import Check
 from engine.clients.redis import RedisOptions, describe_error
-from engine.context import ProbeContext
-from engine.registry import check_type
-from engine.results import CheckResult
-from engine.secrets import SecretError
+from engine.core.context import ProbeContext
+from engine.core.registry import check_type
+from engine.core.results import CheckResult
+from engine.secrets.sources import SecretError
 
 
 @check_type("redis")

@@ -11,7 +11,7 @@ LOCKED = 3
 """Another run holds the lock for these hosts: nothing was run."""
 STOPPED_BY_SIGNAL = 128
 """Plus the signal's number (130 SIGINT, 129 SIGHUP, 143 SIGTERM): the run was stopped, its
-commands in flight killed, the rest of the graph not checked (see `engine.stopping`)."""
+commands in flight killed, the rest of the graph not checked (see `engine.core.stopping`)."""
 
 
 def stopped_by(signum: int) -> int:

@@ -1,6 +1,6 @@
 """Action types: idempotent steps of a remediation, one module per type family, registered by key.
 
-`MODULES` says which module defines each key, so that `engine.registry` imports a module
+`MODULES` says which module defines each key, so that `engine.core.registry` imports a module
 only when a playbook uses one of its types. A test keeps it in step with the decorators.
 """
 

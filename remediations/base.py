@@ -6,13 +6,13 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.context import ActionContext
-from engine.results import ActionResult
+from engine.core.context import ActionContext
+from engine.core.results import ActionResult
 
 
 class Action(BaseModel):
     """One idempotent step of a remediation. Subclasses are pydantic models of their options,
-    registered with `engine.registry.action_type`, and implement `apply`.
+    registered with `engine.core.registry.action_type`, and implement `apply`.
 
     `apply` reports `ok` when nothing needed doing, `changed` when it changed the system,
     `failed` with a reason otherwise; running it twice is safe.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.context import ActionContext
-from engine.registry import action_type
-from engine.results import ActionResult, tail_line
+from engine.core.context import ActionContext
+from engine.core.registry import action_type
+from engine.core.results import ActionResult, tail_line
 from remediations.base import Action
 
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.context import ActionContext
-from engine.registry import action_type
-from engine.results import ActionResult, tail_line
+from engine.core.context import ActionContext
+from engine.core.registry import action_type
+from engine.core.results import ActionResult, tail_line
 from engine.transports.base import CommandResult, Transport, TransportError
 from remediations.base import Action
 

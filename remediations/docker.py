@@ -25,10 +25,10 @@ from engine.clients.docker import (
     find_container,
 )
 from engine.clients.sizes import ByteSize, format_size
-from engine.context import ActionContext
-from engine.durations import Duration
-from engine.registry import action_type
-from engine.results import ActionResult, ActionStatus, tail_line
+from engine.core.context import ActionContext
+from engine.core.durations import Duration
+from engine.core.registry import action_type
+from engine.core.results import ActionResult, ActionStatus, tail_line
 from remediations.base import Action
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from engine.clients.postgres import PostgresConnectError, PostgresOptions
-from engine.context import ActionContext
-from engine.registry import action_type
-from engine.results import ActionResult
-from engine.secrets import SecretError
+from engine.core.context import ActionContext
+from engine.core.registry import action_type
+from engine.core.results import ActionResult
+from engine.secrets.sources import SecretError
 from remediations.base import Action
 
 _DESTRUCTIVE = re.compile(r"\b(DROP|TRUNCATE|DELETE|UPDATE)\b", re.IGNORECASE)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.context import ActionContext
-from engine.durations import Duration
-from engine.registry import action_type
-from engine.results import ActionResult
+from engine.core.context import ActionContext
+from engine.core.durations import Duration
+from engine.core.registry import action_type
+from engine.core.results import ActionResult
 from remediations.base import Action
 
 

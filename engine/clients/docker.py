@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, model_validator
 
 from engine.clients.sizes import READ_CHUNK, HeadTail
-from engine.context import ProbeContext
+from engine.core.context import ProbeContext
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import SplitResult, unquote, urlencode, urlsplit
 
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX, READ_CHUNK, HeadTail
-from engine.context import ProbeContext
+from engine.core.context import ProbeContext
 
 
 class HttpFetchError(Exception):

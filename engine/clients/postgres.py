@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from engine.context import ProbeContext
-from engine.secrets import read_secret
+from engine.core.context import ProbeContext
+from engine.secrets.sources import read_secret
 
 if TYPE_CHECKING:
     import psycopg

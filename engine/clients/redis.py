@@ -7,8 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from engine.context import ProbeContext
-from engine.secrets import read_secret
+from engine.core.context import ProbeContext
+from engine.secrets.sources import read_secret
 
 if TYPE_CHECKING:
     import redis

@@ -23,7 +23,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        from engine.redact import REDACTOR
+        from engine.secrets.redact import REDACTOR
 
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         field = dotted(self.path)
@@ -139,7 +139,7 @@ def describe_pydantic_error(error: Any) -> str:
 
 def unknown_message(kind: str, key: str, known: list[str], extra: list[str] | None = None) -> str:
     """``unknown check type 'htp' (did you mean 'http'?); known: ...``"""
-    from engine.registry import nearest
+    from engine.core.registry import nearest
 
     suggestion = nearest(key, [*known, *(extra or [])])
     hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
@@ -149,7 +149,7 @@ def unknown_message(kind: str, key: str, known: list[str], extra: list[str] | No
 def _shown(value: Any, loc: Sequence[int | str] = ()) -> str:
     """The rejected value as the message shows it: masked (a URL password, a registered
     secret, values under secret-named keys), and not at all under a secret-named field."""
-    from engine.redact import MASK, REDACTOR, is_secret_key
+    from engine.secrets.redact import MASK, REDACTOR, is_secret_key
 
     if any(isinstance(part, str) and is_secret_key(part) for part in loc):
         return MASK

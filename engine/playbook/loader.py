@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from engine.core.registry import ACTION_TYPES, CHECK_TYPES
 from engine.playbook.errors import (
     MISSING,
     Path,
@@ -28,7 +29,6 @@ from engine.playbook.render import (
     render_tree,
     resolve_variables,
 )
-from engine.registry import ACTION_TYPES, CHECK_TYPES
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.base import Check
-from engine.durations import Duration
+from engine.core.durations import Duration
 from engine.playbook.unattended import (
     FlappingSpec,
     LimitSpec,
@@ -135,7 +135,7 @@ class NodeSpec(_Strict):
     when: str | None = Field(None, description="a Jinja expression over the variables; false skips the node")
     description: str | None = None
     severity: Severity = Field("P2", description="the runbook's P0 (critical) to P3 (low)")
-    # Unattended operation (engine.limits): memory across runs, kept in the state store.
+    # Unattended operation (engine.unattended.limits): memory across runs, kept in the state store.
     limit: LimitSpec | None = Field(
         default_factory=LimitSpec, description="remediation attempts allowed across runs; null: no limit"
     )

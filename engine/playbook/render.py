@@ -484,7 +484,7 @@ def resolve_variables(layers: list[Mapping[str, Any]]) -> dict[str, Any]:
     this is where secret-named variables' values are registered with the redactor: before
     rendering (a problem below must not echo them) and after (a secret built from other
     variables is masked too)."""
-    from engine.redact import REDACTOR
+    from engine.secrets.redact import REDACTOR
 
     merged: dict[str, Any] = {}
     for layer in layers:

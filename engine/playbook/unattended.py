@@ -1,6 +1,6 @@
 """Playbook fields for unattended operation: limits across runs, backoff between runs,
 flapping, startup grace (per node); run limits, maintenance windows and notification
-targets (per playbook). Pure models; the decisions are in `engine.limits`."""
+targets (per playbook). Pure models; the decisions are in `engine.unattended.limits`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.durations import Duration
+from engine.core.durations import Duration
 
 
 class _Strict(BaseModel):

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from engine.lean_imports import import_without
+from engine.output.lean_imports import import_without
 
 # Without invoke: it is loaded only for a config with `Match exec` (_read_ssh_config).
 import_without("paramiko", "invoke")
@@ -67,8 +67,8 @@ import paramiko.config  # noqa: E402
 import paramiko.hostkeys  # noqa: E402
 
 from engine.clients.sizes import READ_CHUNK, HeadTail  # noqa: E402
-from engine.logs import get_logger  # noqa: E402
-from engine.secrets import SecretError, read_secret  # noqa: E402
+from engine.output.logs import get_logger  # noqa: E402
+from engine.secrets.sources import SecretError, read_secret  # noqa: E402
 from engine.transports.base import Command, CommandResult, TransportError  # noqa: E402
 from engine.transports.pool import register_transport  # noqa: E402
 
@@ -178,7 +178,7 @@ _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 def _read_ssh_config(path: str) -> paramiko.SSHConfig:
     text = Path(path).read_text()
     if _MATCH_EXEC.search(text) and getattr(paramiko.config, "invoke", None) is None:
-        import invoke  # paramiko was imported without it (engine.lean_imports)
+        import invoke  # paramiko was imported without it (engine.output.lean_imports)
 
         setattr(paramiko.config, "invoke", invoke)  # noqa: B010  # not in paramiko's stubs
     return paramiko.SSHConfig.from_text(text)

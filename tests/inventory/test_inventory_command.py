@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine.cli import cli
+from engine.cli.app import cli
 
 
 def test_inventory_command_is_part_of_the_cli_and_its_help_has_examples() -> None:

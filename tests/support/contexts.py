@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.clock import Clock, SystemClock
-from engine.context import ActionContext, ProbeContext
-from engine.redact import Redactor
-from engine.results import CheckResult
+from engine.core.clock import Clock, SystemClock
+from engine.core.context import ActionContext, ProbeContext
+from engine.core.results import CheckResult
+from engine.secrets.redact import Redactor
 from engine.transports.base import Transport
 from engine.transports.local import LocalTransport
 

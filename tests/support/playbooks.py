@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from engine.planning import RunPlan, plan_run
+from engine.core.planning import RunPlan, plan_run
 from inventory import Inventory
 
 

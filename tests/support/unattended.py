@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.node import Mode
-from engine.report import RunReport
-from engine.results import Outcome
-from engine.runner import RunSettings
-from engine.state import StateStore
-from engine.unattended import run_unattended
+from engine.core.node import Mode
+from engine.core.results import Outcome
+from engine.core.runner import RunSettings
+from engine.output.report import RunReport
+from engine.unattended.run import run_unattended
+from engine.unattended.state import StateStore
 from tests.support.clock import FakeClock
 from tests.support.playbooks import plan
 

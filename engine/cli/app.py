@@ -1,0 +1,335 @@
+"""The `remediate` command line. Engine modules are imported inside commands, so that
+`--help` and `validate` start fast and clients load only when a playbook uses them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from engine import exit_codes
+from engine.cli.unattended import register_unattended_commands, state_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RUN_EXAMPLES = """\b
+Examples:
+  remediate run site.yml --dry-run              # what would be fixed, change nothing
+  remediate run site.yml -i hosts.yml --limit web
+  remediate run site.yml -e api_port=8000 -e @vars.yml --report run.json
+  remediate run --dry-run                       # the bundled CoffeeStudio playbook, this host
+"""
+
+
+def _inventory_options(function: F) -> F:
+    function = click.option(
+        "-e",
+        "--extra-vars",
+        "extra_vars",
+        multiple=True,
+        metavar="VARS",
+        help="k=v pairs, @vars.yml or a JSON mapping (repeatable; highest precedence)",
+    )(function)
+    function = click.option(
+        "--limit", "-l", metavar="PATTERN", help="only hosts matching this pattern (a group, host, glob)"
+    )(function)
+    function = click.option(
+        "-i",
+        "--inventory",
+        "inventories",
+        multiple=True,
+        metavar="INVENTORY",
+        help="inventory file or comma-separated host list (repeatable); default: this host",
+    )(function)
+    return function
+
+
+def _run_options(function: F) -> F:
+    function = _inventory_options(function)
+    function = click.option(
+        "--forks",
+        "-f",
+        default=10,
+        show_default=True,
+        type=click.IntRange(1, 1000),
+        help="how many nodes run at once",
+    )(function)
+    function = click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False),
+        help="write the whole run as JSON to this file",
+    )(function)
+    function = click.option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        default="auto",
+        show_default=True,
+        help="events on stderr: console on a terminal, JSON lines otherwise",
+    )(function)
+    function = click.option("-v", "--verbose", is_flag=True, help="debug events too")(function)
+    function = click.option(
+        "--incident-dir",
+        default="incidents",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="where actions save evidence (container logs) before acting",
+    )(function)
+    return function
+
+
+@click.group(
+    invoke_without_command=True,
+    epilog=f"{RUN_EXAMPLES}\n{exit_codes.HELP}",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="with no command: dry-run the bundled CoffeeStudio playbook against this host",
+)
+@click.version_option(package_name="remediate")
+@click.pass_context
+def cli(context: click.Context, dry_run: bool) -> None:
+    """Check a graph of health checks, fix what is broken, prove each fix.
+
+    A playbook (YAML) names checks, their dependencies and the remediation steps tried
+    when a check fails. `remediate run` walks the graph in dependency order; `--dry-run`
+    only reports what it would do.
+    """
+    if context.invoked_subcommand is not None:
+        if dry_run:
+            raise click.UsageError("put --dry-run after the command: remediate run --dry-run")
+        return
+    if not dry_run:
+        click.echo(context.get_help())
+        return
+    context.invoke(run, playbook=None, dry_run=True)
+
+
+def _execute(
+    mode: str,
+    playbook: str | None,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    forks: int = 10,
+    report_path: str | None = None,
+    log_format: str = "auto",
+    verbose: bool = False,
+    allow_destructive: bool = False,
+    incident_dir: str = "incidents",
+    state: str | None = None,
+    metrics_textfile: str | None = None,
+) -> int:
+    from pathlib import Path
+
+    from engine.core.node import Mode
+    from engine.core.runner import Runner, RunSettings
+    from engine.core.stopping import Stop, stop_on_signals
+    from engine.output import logs
+    from engine.output.progress import live_progress
+    from engine.output.report import print_summary
+    from engine.unattended.daemon import StoppableClock
+
+    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    stop = Stop()
+    settings = RunSettings(
+        mode=Mode(mode),
+        forks=forks,
+        allow_destructive=allow_destructive,
+        incident_dir=Path(incident_dir),
+        stop=stop,
+        clock=StoppableClock(stop),  # a backoff or verify wait ends when the run is stopped
+    )
+    with (
+        live_progress(len(plan.specs)) as (on_node_done, log_stream),
+        stop_on_signals(stop, logs.get_logger()),
+    ):
+        logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
+        if settings.mode is Mode.CHECK:
+            report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()
+        else:
+            from engine.cli.unattended import run_with_state
+
+            report = run_with_state(
+                plan, settings, state, metrics_textfile, logs.get_logger(), on_node_done=on_node_done
+            )
+    if report_path:
+        report.write(report_path)
+    print_summary(report, sys.stdout)
+    return report.exit_code
+
+
+def _plan_or_exit(
+    playbook: str | None, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
+) -> Any:
+    from engine.core.planning import plan_run
+    from engine.playbook.errors import PlaybookError
+    from engine.playbook.extra_vars import ExtraVarsError, parse_extra_vars
+    from inventory import InventoryError, load_inventory
+
+    if playbook is None:
+        from playbooks import DEFAULT_PLAYBOOK
+
+        playbook = str(DEFAULT_PLAYBOOK)
+    try:
+        return plan_run(
+            playbook,
+            load_inventory(list(inventories)),
+            limit=limit,
+            extra_vars=parse_extra_vars(list(extra_vars)),
+        )
+    except PlaybookError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(exc.problems)} problem(s); nothing was run.", err=True)
+    except (InventoryError, ExtraVarsError) as exc:
+        from engine.secrets.redact import REDACTOR
+
+        click.echo(f"error: {REDACTOR.text(str(exc))}", err=True)
+    sys.exit(exit_codes.INVALID)
+
+
+@cli.command(epilog=f"{RUN_EXAMPLES}\n{exit_codes.HELP}")
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@_run_options
+@click.option("--dry-run", is_flag=True, help="check only; list the exact actions a real run would take")
+@click.option(
+    "--allow-destructive",
+    is_flag=True,
+    help="let steps marked destructive: true in the playbook run (purges, deletes)",
+)
+@state_options
+def run(playbook: str | None, dry_run: bool = False, **options: Any) -> None:
+    """Check every node and remediate what is unhealthy.
+
+    PLAYBOOK defaults to the bundled CoffeeStudio playbook.
+    """
+    sys.exit(_execute("dry_run" if dry_run else "run", playbook, **_with_defaults(options)))
+
+
+@cli.command(
+    epilog=f"""\b
+Examples:
+  remediate check site.yml
+  remediate check site.yml -i hosts.yml --report health.json
+
+{exit_codes.HELP}"""
+)
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@_run_options
+def check(playbook: str | None, **options: Any) -> None:
+    """Run the checks only: no action is taken or planned, whatever the flags."""
+    sys.exit(_execute("check", playbook, **_with_defaults(options)))
+
+
+def _with_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    defaults = {"inventories": (), "limit": None, "extra_vars": ()}
+    return {**defaults, **options}
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  remediate validate site.yml
+  remediate validate site.yml -i hosts.yml -e api_port=8000
+
+\b
+Exit status: 0 valid, 2 invalid (every problem is listed with file:line:column)."""
+)
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@_inventory_options
+def validate(
+    playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
+) -> None:
+    """Validate a playbook (with the inventory and variables it will run with); run nothing."""
+    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    click.echo(f"{playbook}: valid ({len(plan.specs)} nodes on {len(plan.hosts)} host(s))")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  remediate graph site.yml
+  remediate graph site.yml --format dot | dot -Tsvg > graph.svg
+  remediate graph site.yml --format mermaid"""
+)
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@_inventory_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+)
+def graph(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Show the check graph: nodes in dependency order and their edges."""
+    from engine.output.graph_render import render
+
+    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    click.echo(render(plan, output_format), nl=False)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  remediate schema > remediate.schema.json
+  # then, first line of a playbook:
+  # yaml-language-server: $schema=remediate.schema.json"""
+)
+def schema() -> None:
+    """Print the playbook JSON Schema, for editors to validate and complete playbooks."""
+    import json
+
+    from engine.playbook.schema import playbook_schema
+
+    click.echo(json.dumps(playbook_schema(), indent=2))
+
+
+register_unattended_commands(cli, _inventory_options, _plan_or_exit)
+
+
+def _add_inventory_command() -> None:
+    from inventory.cli import inventory_command
+
+    cli.add_command(inventory_command)
+
+
+_add_inventory_command()
+
+
+def main() -> None:
+    """Console entry point. Ends the process without the interpreter's teardown."""
+    try:
+        cli(prog_name="remediate")
+        status: int | str | None = 0
+    except SystemExit as exc:
+        status = exc.code
+    # Freeing every module's objects at exit takes about 0.1 s with paramiko and pydantic
+    # loaded, a noticeable share of a short run; nothing is left to clean up by then
+    # (connections and the state store are closed), so flush what was written and leave.
+    if isinstance(status, str):
+        print(status, file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status or 0)
+
+
+# Commands in modules of their own, registered once `cli` exists.
+from engine.cli.init import init  # noqa: E402
+from engine.cli.lab import lab  # noqa: E402
+
+cli.add_command(init)
+cli.add_command(lab)

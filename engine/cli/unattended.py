@@ -1,0 +1,313 @@
+"""Commands for unattended operation: the operator's pause, resume, reset, history and status,
+and the `--state`/`--metrics-textfile` options of `run` (daemon, systemd and cron are in
+`engine.cli.service`). Engine modules are imported inside the commands, so that `--help`
+stays fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from engine import exit_codes
+
+if TYPE_CHECKING:
+    from engine.core.planning import RunPlan
+    from engine.core.runner import NodeDone, RunSettings
+    from engine.output.report import RunReport
+    from engine.unattended.state import StateStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATE_HELP = (
+    "where state across runs lives: a SQLite file, or a postgresql:// URL shared by several "
+    "controllers [env REMEDIATE_STATE; default /var/lib/remediate/state.db for root, "
+    "$XDG_STATE_HOME/remediate/state.db otherwise]"
+)
+
+
+def _state_option(function: F) -> F:
+    return click.option("--state", metavar="PATH|URL", envvar="REMEDIATE_STATE", help=STATE_HELP)(function)
+
+
+def explicit_state_option(function: F) -> F:
+    # Not read from REMEDIATE_STATE: a unit or crontab line should name only what was asked for.
+    return click.option("--state", metavar="PATH|URL", help="pass --state to every run")(function)
+
+
+def state_options(function: F) -> F:
+    """`--state` and `--metrics-textfile`, for commands that run the playbook."""
+    function = click.option(
+        "--metrics-textfile",
+        type=click.Path(dir_okay=False),
+        help="after the run, write Prometheus metrics to this file atomically (node_exporter textfile)",
+    )(function)
+    return _state_option(function)
+
+
+def open_store_or_exit(location: str | None) -> StateStore:
+    from engine.unattended.state import StateStoreError, open_store
+
+    try:
+        return open_store(location)
+    except StateStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_codes.INVALID)
+
+
+def run_with_state(
+    plan: RunPlan,
+    settings: RunSettings,
+    location: str | None,
+    metrics_textfile: str | None,
+    logger: Any,
+    on_node_done: NodeDone | None = None,
+) -> RunReport:
+    """`remediate run` with its state store: locked, limited, recorded (engine.unattended.run).
+    Exits 3 when another run holds the lock. A dry-run reads the state when there is one
+    and writes nothing."""
+    from pathlib import Path
+
+    from engine.core.node import Mode
+    from engine.core.runner import Runner
+    from engine.unattended.locking import LockHeld
+    from engine.unattended.run import run_unattended
+    from engine.unattended.state import default_location
+
+    location = location or default_location()
+    is_url = location.startswith(("postgresql://", "postgres://"))
+    if settings.mode is Mode.DRY_RUN and not is_url and not Path(location).exists():
+        return Runner(plan, settings, logger=logger, on_node_done=on_node_done).run()
+    store = open_store_or_exit(location)
+    try:
+        try:
+            report = run_unattended(plan, settings, store, logger=logger, on_node_done=on_node_done)
+        except LockHeld as exc:
+            logger.error("another run holds the lock", host=exc.host, holder=exc.holder, state=store.location)
+            click.echo(f"remediate: {exc}; nothing was run", err=True)
+            sys.exit(exit_codes.LOCKED)
+        if metrics_textfile and settings.mode is Mode.RUN:
+            from engine.unattended.metrics import collect, write_textfile
+
+            write_textfile(metrics_textfile, collect(report, store))
+        return report
+    finally:
+        store.close()
+
+
+def _split_node(target: str) -> tuple[str, str]:
+    """`host:node` or `node` (every host: `*`)."""
+    host, _, node = target.rpartition(":")
+    return (host or "*"), node
+
+
+def _operator() -> str:
+    import getpass
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _now() -> Any:
+    from engine.core.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def _fmt(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  remediate pause backend --for 2h --reason "migrating the database"
+  remediate pause web1:frontend           # one host only; no --for: until resumed"""
+)
+@click.argument("node")
+@click.option("--for", "duration", metavar="DURATION", help="how long (2h, 30m); default: until resumed")
+@click.option("--reason", default="paused by an operator", show_default=True)
+@_state_option
+def pause(node: str, duration: str | None, reason: str, state: str | None) -> None:
+    """Stop remediating NODE (`node` on every host, or `host:node`): it is still checked and
+    reported, never touched."""
+    from datetime import timedelta
+
+    from engine.core.durations import parse_duration
+
+    host, name = _split_node(node)
+    now = _now()
+    try:
+        until = now + timedelta(seconds=parse_duration(duration)) if duration else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+    store = open_store_or_exit(state)
+    store.set_pause(host, name, until, reason, now, _operator())
+    store.close()
+    click.echo(
+        f"paused {node}" + (f" until {_fmt(until)} UTC" if until else " until resumed") + f": {reason}"
+    )
+
+
+@click.command(epilog="Example:\n\n  remediate resume backend")
+@click.argument("node")
+@_state_option
+def resume(node: str, state: str | None) -> None:
+    """Remediate NODE again after `remediate pause`."""
+    host, name = _split_node(node)
+    store = open_store_or_exit(state)
+    found = store.clear_pause(host, name)
+    store.close()
+    if not found:
+        click.echo(f"{node} was not paused", err=True)
+        sys.exit(exit_codes.PROBLEMS)
+    click.echo(f"resumed {node}")
+
+
+@click.command(epilog="Example:\n\n  remediate reset backend      # after fixing what made it crash-loop")
+@click.argument("node")
+@_state_option
+def reset(node: str, state: str | None) -> None:
+    """Clear NODE's suppression: forget its attempts, failures and state changes so far, and
+    close its escalation (no recovery message: an operator dealt with it)."""
+    from engine.unattended import limits
+
+    host, name = _split_node(node)
+    store = open_store_or_exit(state)
+    now = _now()
+    matching = [s for s in store.node_states() if s.node == name and host in ("*", s.host)]
+    for node_state in matching:
+        store.save_node_state(limits.reset(node_state, now))
+        store.close_escalation(f"{node_state.host}:{node_state.node}", now)
+    store.close()
+    if not matching:
+        click.echo(f"no state recorded for {node}", err=True)
+        sys.exit(exit_codes.PROBLEMS)
+    click.echo(f"reset {name} on {', '.join(s.host for s in matching)}")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  remediate history --node backend --since 1d
+  remediate history --since 2h --json"""
+)
+@click.option("--node", "node", help="only this node (`node` or `host:node`)")
+@click.option("--since", default="1d", show_default=True, metavar="DURATION", help="how far back")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
+@_state_option
+def history(node: str | None, since: str, as_json: bool, state: str | None) -> None:
+    """What happened: every node outcome and action attempt, oldest first."""
+    import json
+    from datetime import timedelta
+
+    from engine.core.durations import parse_duration
+
+    try:
+        start = _now() - timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    host, name = _split_node(node) if node else ("*", None)
+    store = open_store_or_exit(state)
+    entries = store.history(node=name, since=start, host=None if host == "*" else host)
+    escalations = [
+        e for e in store.escalations() if e.opened_at >= start and (name is None or e.node == name)
+    ]
+    store.close()
+    lines = [
+        _line(e.at, e.run_id, e.host, e.node, e.kind, e.action, e.outcome, e.reason, e.duration_ms, e.step)
+        for e in entries
+    ]
+    for esc in escalations:
+        reason = f"[{esc.severity}] {esc.reason}"
+        lines.append(_line(esc.opened_at, "", esc.host, esc.node, "escalation", "", "escalated", reason))
+        if esc.closed_at is not None:
+            lines.append(_line(esc.closed_at, "", esc.host, esc.node, "escalation", "", "closed", reason))
+    lines.sort(key=lambda line: line[0])
+    for _, line in lines:
+        if as_json:
+            click.echo(json.dumps(line))
+        else:
+            what = f"{line['kind']} {line['step'] or line['action']}".strip()
+            click.echo(
+                f"{line['at'][:19]}  {line['host']:<12} {line['node']:<14} {what:<22} {line['outcome']:<11} "
+                f"{line['reason']}".rstrip()
+            )
+    if not lines and not as_json:
+        click.echo(f"nothing recorded since {_fmt(start)} UTC")
+
+
+def _line(
+    at: Any,
+    run_id: str,
+    host: str,
+    node: str,
+    kind: str,
+    action: str,
+    outcome: str,
+    reason: str,
+    duration_ms: float | None = None,
+    step: str = "",
+) -> tuple[Any, dict[str, Any]]:
+    fields = {
+        "at": at.isoformat(),
+        "run_id": run_id,
+        "host": host,
+        "node": node,
+        "kind": kind,
+        "action": action,
+        "step": step,
+        "outcome": outcome,
+        "reason": reason,
+        "duration_ms": duration_ms,
+    }
+    return at, fields
+
+
+@click.command(epilog="Example:\n\n  remediate status")
+@_state_option
+def status(state: str | None) -> None:
+    """Each node's last outcome, and what is paused, suppressed or escalated now."""
+    store = open_store_or_exit(state)
+    now = _now()
+    last = store.last_outcomes()
+    pauses = store.pauses(now)
+    escalations = store.escalations(open_only=True)
+    runs = store.runs()
+    store.close()
+    if runs:
+        latest = runs[-1]
+        click.echo(
+            f"last run {latest.run_id} ({latest.playbook}) at {_fmt(latest.started_at)} UTC "
+            f"on {latest.controller}: "
+            f"exit {latest.exit_code if latest.exit_code is not None else 'unfinished'}"
+            + (f" (stopped by {latest.ended_by})" if latest.ended_by else "")
+        )
+    else:
+        click.echo("no run recorded yet")
+    for (host, node), (outcome, at) in sorted(last.items()):
+        click.echo(f"  {host:<12} {node:<14} {outcome:<11} at {_fmt(at)} UTC")
+    suppressed = [(h, n) for (h, n), (o, _) in sorted(last.items()) if o == "suppressed"]
+    if suppressed:
+        click.echo("suppressed (not remediated): " + ", ".join(f"{h}:{n}" for h, n in suppressed))
+    for p in pauses:
+        until = f"until {_fmt(p.until)} UTC" if p.until else "until resumed"
+        where = f"{p.node} (every host)" if p.host == "*" else f"{p.host}:{p.node}"
+        click.echo(f"paused: {where} {until} by {p.created_by}: {p.reason}")
+    for e in escalations:
+        click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
+
+
+def register_unattended_commands(
+    group: click.Group, inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
+) -> None:
+    """Add this module's commands to the `remediate` group (called from engine.cli.app)."""
+    for command in (pause, resume, reset, history, status):
+        group.add_command(command)
+    from engine.cli.service import daemon_command, schedule_commands
+
+    group.add_command(daemon_command(inventory_options, plan_or_exit))
+    for command in schedule_commands(inventory_options):
+        group.add_command(command)

@@ -1,0 +1,27 @@
+"""How unattended operation plugs into a run without the run loop knowing about state.
+
+`RunSettings.hooks` (None by default: a plain run) is asked before a node is remediated
+(`gate`) and wraps every action (`wrap_act`), so that limits, pauses and the blast radius can
+hold a node back, and every attempt is recorded before it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from engine.core.graph import NodeKey
+from engine.core.results import ActionResult, CheckResult, Outcome
+from engine.playbook.models import NodeSpec, StepSpec
+
+Act = Callable[[StepSpec], ActionResult]
+Hold = tuple[Outcome, str]
+
+
+class RunHooks(Protocol):
+    def gate(self, key: NodeKey, spec: NodeSpec, check: CheckResult) -> Hold | None:
+        """Before an unhealthy node is remediated: None to go ahead, else the outcome it ends
+        with and why (it is then not touched)."""
+
+    def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Callable[[], int]) -> Act:
+        """The node's act, wrapped; `attempt()` is the remediation attempt in progress."""

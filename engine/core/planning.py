@@ -1,0 +1,102 @@
+"""From a playbook file and an inventory to a run plan: hosts chosen, nodes rendered per
+host, the graph built and validated. Any problem stops here, before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.core.graph import DependencyGraph, GraphError, NodeKey, build_graph
+from engine.playbook.errors import PlaybookError, Problem
+from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
+from engine.playbook.models import NodeSpec, Playbook
+
+if TYPE_CHECKING:
+    from inventory import Inventory
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs to know before it starts."""
+
+    playbook: str
+    source: str
+    graph: DependencyGraph
+    specs: dict[NodeKey, NodeSpec]
+    variables: dict[str, dict[str, Any]]
+    """Per host: the rendered variables (inventory, playbook vars, extra vars)."""
+    hostvars: dict[str, dict[str, Any]]
+    """Per host: inventory variables (connection settings for transports)."""
+    settings: Playbook | None = None
+    """The playbook-level fields (run limits, maintenance windows, notify targets)."""
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.variables)
+
+    @property
+    def max_unhealthy_share(self) -> float | None:
+        """The playbook's ``run_limits.max_unhealthy_share`` (blast radius), if it sets one."""
+        return self.settings.run_limits.max_unhealthy_share if self.settings else None
+
+    def order(self) -> list[NodeKey]:
+        """Nodes in a deterministic topological order (upstreams first)."""
+        return self.graph.topological_order()
+
+
+def plan_run(
+    playbook_file: str | Path,
+    inventory: Inventory,
+    *,
+    limit: str | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> RunPlan:
+    """Validate everything and build the plan; raises PlaybookError with every problem."""
+    source = read_playbook(playbook_file)
+    pattern = str(source.data.get("hosts") or "all")
+    hosts = inventory.select(pattern)
+    if limit:
+        allowed = set(inventory.select(limit))
+        hosts = [h for h in hosts if h in allowed]
+    if not hosts:
+        where = f"hosts: {pattern}" + (f" limited to {limit}" if limit else "")
+        raise PlaybookError([source.problem(("hosts",), f"no host matches ({where})")])
+
+    problems: dict[str, Problem] = {}
+    specs: dict[NodeKey, NodeSpec] = {}
+    variables: dict[str, dict[str, Any]] = {}
+    hostvars: dict[str, dict[str, Any]] = {}
+    name = ""
+    settings: Playbook | None = None
+    for host in hosts:
+        hostvars[host] = inventory.hostvars(host)
+        try:
+            playbook = build_playbook(source, hostvars[host], extra_vars or {})
+        except PlaybookError as exc:
+            for problem in exc.problems:
+                problems.setdefault(str(problem), problem)
+            continue
+        name = playbook.name
+        settings = playbook.model_copy(update={"nodes": {}})
+        variables[host] = playbook.vars
+        for node in playbook.nodes.values():
+            specs[NodeKey(host, node.name)] = node
+    if problems:
+        raise PlaybookError(list(problems.values()))
+    graph = _graph(source, specs, inventory.hosts)
+    return RunPlan(name, source.file, graph, specs, variables, hostvars, settings)
+
+
+def _graph(
+    source: PlaybookSource, specs: Mapping[NodeKey, NodeSpec], all_hosts: list[str]
+) -> DependencyGraph:
+    dependencies: dict[str, dict[str, list[str]]] = {}
+    for key, spec in specs.items():
+        dependencies.setdefault(key.host, {})[key.node] = spec.depends_on
+    try:
+        graph = build_graph(dependencies, all_hosts)
+    except GraphError as exc:
+        raise PlaybookError([source.problem(path, message) for path, message in exc.problems]) from None
+    return graph

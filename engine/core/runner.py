@@ -1,0 +1,281 @@
+"""The run loop: walk the graph in topological order, independent branches concurrently.
+
+The scheduler (this module) decides what may run and when; each node's check-act-verify
+cycle is `engine.core.node.NodeEvaluation`. Nodes whose upstream did not end healthy are marked
+`blocked` here without being checked or touched, naming the root cause upstream.
+"""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from checks.base import Check
+from engine.core.clock import Clock, SystemClock
+from engine.core.context import ActionContext, ProbeContext
+from engine.core.graph import NodeKey
+from engine.core.hooks import RunHooks
+from engine.core.node import Mode, NodeEvaluation, NodeResult, planned_step, refusal
+from engine.core.planning import RunPlan
+from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
+from engine.core.watchdog import CallTimeout, call_with_timeout
+from engine.output.logs import QuietLogger
+from engine.output.report import RunReport
+from engine.playbook.models import NodeSpec, StepSpec
+from engine.secrets.redact import REDACTOR
+from engine.transports import TransportError, TransportPool
+
+if TYPE_CHECKING:
+    from engine.core.stopping import Stop
+
+GRACE = 5.0
+"""Seconds past a check's or action's own timeout before the engine abandons the call."""
+
+
+@dataclass
+class RunSettings:
+    """How a run behaves (from the command line)."""
+
+    mode: Mode = Mode.RUN
+    forks: int = 10
+    allow_destructive: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    incident_dir: Path = Path("incidents")
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    hooks: RunHooks | None = None
+    """Unattended operation (limits, pauses, attempt records); None for a plain run."""
+    stop: Stop | None = None
+    """A one-shot run's stop (`engine.core.stopping`): once set, an action that fails is
+    `interrupted`, and no further check or node starts."""
+
+
+NodeDone = Callable[[NodeResult], None]
+
+
+class Runner:
+    """Runs one plan once. `run()` returns the report; it never raises for a node's sake."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        settings: RunSettings | None = None,
+        *,
+        transports: TransportPool | None = None,
+        logger: Any = None,
+        on_node_done: NodeDone | None = None,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings or RunSettings()
+        # A pool handed in (the daemon's, kept between ticks) stays open; our own is closed,
+        # each host's connection as soon as the host's last node is done.
+        self._owns_transports = transports is None
+        self._unfinished_on_host = Counter(key.host for key in plan.specs)
+        self.transports = transports or TransportPool(plan.hostvars)
+        self.log = logger if logger is not None else QuietLogger()
+        self.on_node_done = on_node_done or (lambda result: None)
+        self.results: dict[NodeKey, NodeResult] = {}
+
+    def run(self) -> RunReport:
+        settings = self.settings
+        report = RunReport(settings.run_id, self.plan.playbook, settings.mode, settings.clock.now())
+        self.log.info(
+            "run started",
+            run_id=settings.run_id,
+            playbook=self.plan.playbook,
+            mode=str(settings.mode),
+            hosts=len(self.plan.hosts),
+            nodes=len(self.plan.specs),
+        )
+        try:
+            self._walk()
+        finally:
+            if self._owns_transports:
+                self.transports.close()
+        report.nodes = [self.results[key] for key in self.plan.order()]
+        report.finished_at = settings.clock.now()
+        if self._stopped():
+            assert settings.stop is not None
+            report.stopped_by = settings.stop.signum
+        self.log.info("run finished", run_id=settings.run_id, exit_code=report.exit_code, **report.counts)
+        return report
+
+    def _walk(self) -> None:
+        graph = self.plan.graph
+        waiting = {key: graph.in_degree(key) for key in graph}
+        ready = sorted(key for key, count in waiting.items() if count == 0)
+        running: dict[Future[NodeResult], NodeKey] = {}
+        finished: queue.SimpleQueue[Future[NodeResult]] = queue.SimpleQueue()
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.forks), thread_name_prefix="node") as pool:
+            while ready or running:
+                for key in ready:
+                    blocked = self._not_started(key) if self._stopped() else self._blocked(key)
+                    if blocked is not None:
+                        self._finish(key, blocked)
+                        ready.extend(self._released(key, waiting))
+                    else:
+                        future = pool.submit(self._evaluate, key)
+                        running[future] = key
+                        future.add_done_callback(finished.put)
+                ready = []
+                if not running:
+                    continue
+                done = finished.get()
+                key = running.pop(done)
+                self._finish(key, done.result())
+                ready.extend(self._released(key, waiting))
+                ready.sort()
+
+    def _released(self, key: NodeKey, waiting: dict[NodeKey, int]) -> list[NodeKey]:
+        """Dependents whose every upstream has now finished."""
+        released = []
+        for dependent in self.plan.graph.successors(key):
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                released.append(dependent)
+        return released
+
+    def _finish(self, key: NodeKey, result: NodeResult) -> None:
+        self.results[key] = result
+        self._unfinished_on_host[key.host] -= 1
+        if self._owns_transports and not self._unfinished_on_host[key.host]:
+            self.transports.release(key.host)  # frees the connection (and its thread) early
+        self.log.info(
+            "node",
+            run_id=self.settings.run_id,
+            host=key.host,
+            node=key.node,
+            outcome=str(result.outcome),
+            reason=result.reason,
+            blocked_by=result.blocked_by or None,
+            attempts=result.attempts,
+            duration_ms=result.duration_ms,
+        )
+        self.on_node_done(result)
+
+    def _blocked(self, key: NodeKey) -> NodeResult | None:
+        """A blocked result when an upstream did not end healthy, naming the root causes."""
+        upstream = [(u, self.results[u]) for u in sorted(self.plan.graph.predecessors(key))]
+        bad = [(u, r) for u, r in upstream if not r.outcome.is_good]
+        if not bad:
+            return None
+        roots: list[str] = []
+        for upstream_key, result in bad:
+            causes = result.blocked_by if result.outcome is Outcome.BLOCKED else [self._name(upstream_key)]
+            roots.extend(c for c in causes if c not in roots)
+        spec = self.plan.specs[key]
+        states = "; ".join(f"{self._name(u)} is {r.outcome}" for u, r in bad)
+        result = NodeResult(
+            key.host,
+            key.node,
+            Outcome.BLOCKED,
+            f"not checked, upstream {states}",
+            severity=spec.severity,
+            blocked_by=roots,
+        )
+        if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
+            allowed = self.settings.allow_destructive
+            result.plan = [
+                f"after upstream recovery: {planned_step(s, refusal(s, allowed))}" for s in spec.remediate
+            ]
+        return result
+
+    def _stopped(self) -> bool:
+        return self.settings.stop is not None and self.settings.stop.is_set()
+
+    def _not_started(self, key: NodeKey) -> NodeResult:
+        assert self.settings.stop is not None
+        reason = f"not checked: {self.settings.stop.reason}"
+        return NodeResult(key.host, key.node, Outcome.SKIPPED, reason, severity=self.plan.specs[key].severity)
+
+    def _name(self, key: NodeKey) -> str:
+        return key.node if len(self.plan.hosts) == 1 else str(key)
+
+    def _evaluate(self, key: NodeKey) -> NodeResult:
+        spec = self.plan.specs[key]
+        log = self.log.bind(run_id=self.settings.run_id, host=key.host, node=key.node)
+        recovered = any(
+            self.results[u].outcome is Outcome.REMEDIATED for u in self.plan.graph.predecessors(key)
+        )
+        probe = self._prober(key.host)
+        hooks = self.settings.hooks
+        evaluation = NodeEvaluation(
+            host=key.host,
+            spec=spec,
+            probe=probe,
+            act=self._actor(key, spec, probe),
+            clock=self.settings.clock,
+            mode=self.settings.mode,
+            allow_destructive=self.settings.allow_destructive,
+            variables=self.plan.variables[key.host],
+            upstream_recovered=recovered,
+            event=lambda event, **fields: log.info(event, **fields),
+            gate=None if hooks is None else (lambda check: hooks.gate(key, spec, check)),
+        )
+        if hooks is not None:
+            evaluation.act = hooks.wrap_act(key, spec, evaluation.act, lambda: evaluation.attempt)
+        try:
+            return evaluation.run()
+        except Exception as exc:  # a bug in a node must not end the run
+            log.exception("node crashed")
+            return NodeResult(
+                key.host, key.node, Outcome.ERROR, f"internal error: {exc!r}", severity=spec.severity
+            )
+
+    def _probe_context(self, host: str, timeout: float) -> ProbeContext:
+        return ProbeContext(
+            host, self.plan.hostvars[host], self.transports.get, self.settings.clock, REDACTOR, timeout
+        )
+
+    def _prober(self, host: str) -> Callable[[Check], CheckResult]:
+        def probe(check: Check) -> CheckResult:
+            if self._stopped():
+                assert self.settings.stop is not None
+                return CheckResult.error(f"not checked: {self.settings.stop.reason}")
+            context = self._probe_context(host, check.timeout)
+            try:
+                return call_with_timeout(check.probe, context, check.timeout + GRACE)
+            except CallTimeout:
+                return CheckResult.error(f"{check.type_key} check did not finish within {check.timeout:g}s")
+            except TransportError as exc:
+                return CheckResult.error(f"host {host} unreachable: {exc}")
+            except Exception as exc:
+                return CheckResult.error(f"{check.type_key} check raised {type(exc).__name__}: {exc}")
+
+        return probe
+
+    def _actor(
+        self, key: NodeKey, spec: NodeSpec, probe: Callable[[Check], CheckResult]
+    ) -> Callable[[StepSpec], ActionResult]:
+        def act(step: StepSpec) -> ActionResult:
+            timeout = step.effective_timeout
+            base = self._probe_context(key.host, timeout)
+            context = ActionContext(
+                **vars(base),
+                run_id=self.settings.run_id,
+                node=key.node,
+                allow_destructive=self.settings.allow_destructive,
+                incident_dir=self.settings.incident_dir,
+                recheck=lambda: probe(spec.check),
+            )
+            try:
+                result = call_with_timeout(step.action.apply, context, timeout + GRACE)
+            except CallTimeout:
+                result = ActionResult.failed(f"did not finish within {timeout:g}s (abandoned)")
+            except TransportError as exc:
+                result = ActionResult.failed(f"host {key.host} unreachable: {exc}")
+            except Exception as exc:
+                result = ActionResult.failed(f"raised {type(exc).__name__}: {exc}")
+            if result.status is ActionStatus.FAILED and self._stopped():
+                # The stop killed it (or it ended as the run stopped): it did not fail on its own.
+                assert self.settings.stop is not None
+                detail = f"interrupted: {self.settings.stop.reason} ({result.detail})"
+                return ActionResult(ActionStatus.INTERRUPTED, detail, result.artifacts)
+            return result
+
+        return act

@@ -1,0 +1,92 @@
+"""The playbook's JSON Schema, built from the registered check and action models, so that an
+editor validates a playbook as the engine does (``# yaml-language-server: $schema=...``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from engine.core.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
+from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
+
+REF = "#/$defs/{model}"
+TEMPLATE = {"type": "string", "pattern": "\\{\\{.*\\}\\}", "description": "a {{ }} template"}
+
+
+def _templatable(properties: dict[str, Any]) -> dict[str, Any]:
+    """Any option may be a {{ }} template, rendered before validation: allow one where the
+    type is not a string already."""
+    return {
+        name: prop if prop.get("type") == "string" else {"anyOf": [prop, TEMPLATE]}
+        for name, prop in properties.items()
+    }
+
+
+def playbook_schema() -> dict[str, Any]:
+    """A draft 2020-12 JSON Schema for playbook files."""
+    load_builtin_types()
+    models: list[type[BaseModel]] = [
+        *CHECK_TYPES.values(),
+        *ACTION_TYPES.values(),
+        NodeSpec,
+        StepSpec,
+        BackoffSpec,
+        VerifySpec,
+    ]
+    refs, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    defs: dict[str, Any] = top.get("$defs", {})
+    for definition in defs.values():
+        if "properties" in definition:
+            definition["properties"] = _templatable(definition["properties"])
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return refs[(model, "validation")]
+
+    def module_keyed(common: dict[str, Any], modules: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
+        properties = {**common, **{key: ref(model) for key, model in modules.items()}}
+        return {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+            "oneOf": [{"required": [key]} for key in sorted(modules)],
+        }
+
+    node_fields = dict(defs["NodeSpec"]["properties"])
+    step_fields = dict(defs["StepSpec"]["properties"])
+    for field in ("name", "check"):
+        node_fields.pop(field, None)
+    step_fields.pop("action", None)
+    step_fields["unless"] = {"$ref": "#/$defs/Guard"}
+    node_fields["remediate"] = {
+        "type": "array",
+        "items": {"$ref": "#/$defs/Step"},
+        "description": "steps tried in order",
+    }
+    defs["Step"] = module_keyed(step_fields, ACTION_TYPES)
+    defs["Node"] = module_keyed(node_fields, CHECK_TYPES)
+    guard = module_keyed({}, CHECK_TYPES)
+    guard["description"] = "a check whose success means the step is not needed"
+    defs["Guard"] = guard
+    for unused in ("NodeSpec", "StepSpec"):
+        defs.pop(unused, None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "remediate playbook",
+        "type": "object",
+        "required": ["name", "checks"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "description": "the playbook's name"},
+            "hosts": {"type": "string", "default": "all", "description": "inventory pattern"},
+            "vars": {"type": "object", "description": "variables for {{ }} templates"},
+            "checks": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/$defs/Node"},
+                "description": "nodes by name",
+            },
+        },
+        "$defs": defs,
+    }

@@ -1,0 +1,377 @@
+"""A run with memory: the run lock, limits and pauses before acting, every attempt and outcome
+recorded, escalations sent once, recoveries announced.
+
+`run_unattended` wraps the plain run loop (`engine.core.runner.Runner`) through `RunHooks`:
+
+1. take the run lock for the plan's hosts (`LockHeld` if another run has one);
+2. with ``run_limits.max_unhealthy_share``: check every node first; when too many are
+   unhealthy at once, hold every node back this run and escalate once for the run;
+3. run the graph; before an unhealthy node is remediated `engine.unattended.limits.decide` may hold it
+   back (paused, starting, suppressed, backoff); every action is recorded before it runs;
+4. as each node finishes, record its outcome and update its memory (`limits.observe`);
+5. after the run: open an escalation for each newly suppressed node (once: an open one is not
+   sent again), close escalations of nodes that are healthy again (a recovery message), and
+   send `remediation` messages to the targets that want them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.core.graph import NodeKey
+from engine.core.hooks import Act, Hold
+from engine.core.node import Mode, NodeResult
+from engine.core.planning import RunPlan
+from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
+from engine.core.runner import NodeDone, Runner, RunSettings
+from engine.output.logs import QuietLogger
+from engine.output.report import RunReport
+from engine.playbook.models import NodeSpec, StepSpec
+from engine.transports import TransportPool
+from engine.unattended import limits
+from engine.unattended.locking import HostLock, LockOwner
+from engine.unattended.notify import Message, Notifier
+from engine.unattended.state import StateStore
+from engine.unattended.state.base import Escalation
+
+_SEEN_UNHEALTHY_IN_CHECK = (Outcome.UNHEALTHY, Outcome.ERROR)
+_GOOD_NOW = (Outcome.HEALTHY, Outcome.REMEDIATED)
+_TRIED_SHOWN = 10
+"""How many recent attempts a message lists."""
+
+
+@dataclass
+class Guard:
+    """The `RunHooks` of a run with state: decides holds, records attempts and outcomes."""
+
+    store: StateStore
+    plan: RunPlan
+    settings: RunSettings
+    log: Any
+    stopping: threading.Event | None = None
+    hold_all: str | None = None
+    """Why every node is held back this run (blast radius), or None."""
+    decisions: dict[NodeKey, limits.Decision] = field(default_factory=dict)
+    acted: set[NodeKey] = field(default_factory=set)
+    actions: int = 0
+
+    def __post_init__(self) -> None:
+        self._mutex = threading.Lock()
+        settings = self.plan.settings
+        self.maintenance = list(settings.maintenance) if settings else []
+        self.max_actions = settings.run_limits.max_actions_per_run if settings else None
+
+    @property
+    def recording(self) -> bool:
+        return self.settings.mode is Mode.RUN
+
+    def _stopping(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
+
+    # --- RunHooks ----------------------------------------------------------------------
+
+    def gate(self, key: NodeKey, spec: NodeSpec, check: CheckResult) -> Hold | None:
+        if self._stopping():
+            return Outcome.SKIPPED, "not remediated: the engine is stopping"
+        now = self.settings.clock.now()
+        decision: limits.Decision | None
+        if self.hold_all is not None:
+            decision = limits.Decision(Outcome.SUPPRESSED, self.hold_all)
+        else:
+            decision = limits.decide(spec, self.memory(key, spec, now), check.evidence, now, self.maintenance)
+        if decision is None and self.max_actions is not None and self.recording:
+            with self._mutex:
+                if self.actions >= self.max_actions:
+                    decision = limits.Decision(
+                        Outcome.SUPPRESSED,
+                        f"max_actions_per_run ({self.max_actions}) used up by this run; a later run will try",
+                    )
+        if decision is None:
+            return None
+        self.decisions[key] = decision
+        self.log.info(
+            "held back",
+            run_id=self.settings.run_id,
+            host=key.host,
+            node=key.node,
+            outcome=str(decision.outcome),
+            reason=decision.reason,
+            until=decision.until.isoformat() if decision.until else None,
+        )
+        return decision.outcome, decision.reason
+
+    def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Callable[[], int]) -> Act:
+        def recorded(step: StepSpec) -> ActionResult:
+            if self._stopping():
+                return ActionResult(ActionStatus.REFUSED, "not run: the engine is stopping")
+            with self._mutex:
+                if self.max_actions is not None and self.actions >= self.max_actions:
+                    return ActionResult(
+                        ActionStatus.REFUSED, f"not run: max_actions_per_run ({self.max_actions}) used up"
+                    )
+                self.actions += 1
+                self.acted.add(key)
+            clock = self.settings.clock
+            # Recorded before it runs: a run killed during the action still counts it.
+            attempt_id = self.store.begin_attempt(
+                self.settings.run_id,
+                key.host,
+                key.node,
+                attempt(),
+                step.title,
+                step.action.type_key,
+                clock.now(),
+            )
+            started = time.perf_counter()
+            result = act(step)
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            self.store.finish_attempt(attempt_id, clock.now(), str(result.status), duration_ms, result.detail)
+            return result
+
+        return recorded
+
+    # --- memory ------------------------------------------------------------------------
+
+    def memory(self, key: NodeKey, spec: NodeSpec, now: datetime) -> limits.Memory:
+        store = self.store
+        horizon = max(spec.limit.within if spec.limit else 0.0, spec.start_period)
+        attempts = (
+            store.attempts(key.host, key.node, since=now - timedelta(seconds=horizon)) if horizon else []
+        )
+        transitions = (
+            store.transitions(key.host, key.node, now - timedelta(seconds=spec.flapping.within))
+            if spec.flapping
+            else []
+        )
+        return limits.Memory(
+            store.node_state(key.host, key.node),
+            attempts,
+            transitions,
+            store.pause_for(key.host, key.node, now),
+        )
+
+    def node_done(self, result: NodeResult) -> None:
+        """Record a finished node and update its memory (as it finishes: a killed run keeps it)."""
+        key = NodeKey(result.host, result.node)
+        spec = self.plan.specs[key]
+        now = self.settings.clock.now()
+        self.store.record_outcome(
+            self.settings.run_id,
+            result.host,
+            result.node,
+            str(result.outcome),
+            result.reason,
+            result.evidence,
+            result.severity,
+            now,
+            result.duration_ms,
+        )
+        state = self.store.node_state(key.host, key.node)
+        # An action the stopped run killed did not fail: no backoff before the next run's try.
+        interrupted = any(step.status == ActionStatus.INTERRUPTED for step in result.steps)
+        attempted = key in self.acted and not interrupted
+        new, changes = limits.observe(state, result.outcome, attempted, now, limits.reset_after(spec))
+        if new != state:
+            self.store.save_node_state(new)
+        for at, health in changes:
+            self.store.add_transition(key.host, key.node, at, health)
+
+
+def blast_radius_hold(
+    plan: RunPlan, settings: RunSettings, logger: Any, transports: TransportPool | None = None
+) -> str | None:
+    """With ``run_limits.max_unhealthy_share``: check every node first (changing nothing);
+    why the run must act on none, or None."""
+    share = plan.max_unhealthy_share
+    if share is None:
+        return None
+    probe = RunSettings(
+        mode=Mode.CHECK,
+        forks=settings.forks,
+        clock=settings.clock,
+        incident_dir=settings.incident_dir,
+        run_id=settings.run_id,
+    )
+    report = Runner(plan, probe, logger=logger, transports=transports).run()
+    unhealthy = sum(1 for n in report.nodes if n.outcome in _SEEN_UNHEALTHY_IN_CHECK)
+    if not limits.blast_radius_exceeded(unhealthy, len(report.nodes), share):
+        return None
+    return (
+        f"blast radius: {unhealthy} of {len(report.nodes)} nodes unhealthy at once (more than "
+        f"{share:.0%}), a network or host problem is likely; acting on none"
+    )
+
+
+def run_scope(plan: RunPlan) -> str:
+    return f"run:{plan.playbook}:{','.join(sorted(plan.hosts))}"
+
+
+def run_unattended(
+    plan: RunPlan,
+    settings: RunSettings,
+    store: StateStore,
+    *,
+    logger: Any = None,
+    stopping: threading.Event | None = None,
+    on_node_done: NodeDone | None = None,
+    transports: TransportPool | None = None,
+) -> RunReport:
+    """One run with state (see the module docstring). In RUN mode it takes the run lock first
+    and raises `engine.unattended.locking.LockHeld` when another run holds it; a dry-run reads the state
+    (to show what would be held back) and writes nothing."""
+    logger = logger if logger is not None else QuietLogger()
+    lock: HostLock | None = None
+    if settings.mode is Mode.RUN:
+        lock = store.lock(plan.hosts, LockOwner(settings.run_id))
+    checks_first = plan.max_unhealthy_share is not None and settings.mode is not Mode.CHECK
+    # The blast-radius check pass and the run share one connection per host.
+    shared_pool = TransportPool(plan.hostvars) if checks_first and transports is None else None
+    transports = transports or shared_pool
+    try:
+        hold = blast_radius_hold(plan, settings, logger, transports) if checks_first else None
+        guard = Guard(store, plan, settings, logger, stopping or settings.stop, hold)
+        settings.hooks = guard
+        recording = settings.mode is Mode.RUN
+        if recording:
+            owner = LockOwner(settings.run_id)
+            store.begin_run(
+                settings.run_id, plan.playbook, plan.hosts, str(settings.mode), settings.clock.now(), owner
+            )
+
+        def node_done(result: NodeResult) -> None:
+            if recording:
+                guard.node_done(result)
+            if on_node_done is not None:
+                on_node_done(result)
+
+        report = Runner(plan, settings, logger=logger, on_node_done=node_done, transports=transports).run()
+        if recording:
+            Escalator(store, plan, settings, logger).after_run(report, guard)
+            store.finish_run(
+                settings.run_id, settings.clock.now(), report.exit_code, report.counts, report.stopped_by_name
+            )
+        return report
+    finally:
+        if shared_pool is not None:
+            shared_pool.close()
+        if lock is not None:
+            lock.release()
+
+
+class Escalator:
+    """Opens escalations once, closes them on recovery, and sends the messages."""
+
+    def __init__(self, store: StateStore, plan: RunPlan, settings: RunSettings, logger: Any) -> None:
+        self.store = store
+        self.plan = plan
+        self.settings = settings
+        self.log = logger
+        self.notifier = Notifier(plan.settings.notify if plan.settings else [], logger)
+
+    def after_run(self, report: RunReport, guard: Guard) -> None:
+        now = self.settings.clock.now()
+        for result in report.nodes:
+            key = NodeKey(result.host, result.node)
+            decision = guard.decisions.get(key)
+            scope = f"{result.host}:{result.node}"
+            if decision is not None and decision.escalate:
+                opened = self.store.open_escalation(
+                    scope, result.host, result.node, result.severity, decision.reason, now
+                )
+                if opened is not None:
+                    self.log.warning("escalated", host=result.host, node=result.node, reason=decision.reason)
+            elif result.outcome in _GOOD_NOW:
+                closed = self.store.close_escalation(scope, now)
+                if closed is not None:
+                    self.log.info("recovered", host=result.host, node=result.node, escalated=closed.reason)
+                    self._send(
+                        "recovery",
+                        result,
+                        f"recovered ({result.reason or result.outcome}) after: {closed.reason}",
+                    )
+            if result.outcome is Outcome.REMEDIATED:
+                self._send("remediation", result, result.reason)
+        self._run_level(guard, now)
+        # Escalations not yet delivered (new ones, and any whose sending failed before).
+        for escalation in self.store.escalations(open_only=True):
+            if escalation.notified_at is None and self._send_escalation(escalation, report):
+                self.store.mark_notified(escalation.id, now)
+
+    def _run_level(self, guard: Guard, now: datetime) -> None:
+        if self.plan.max_unhealthy_share is None:
+            return
+        scope = run_scope(self.plan)
+        if guard.hold_all is not None:
+            if self.store.open_escalation(
+                scope, ",".join(sorted(self.plan.hosts)), "*", "P1", guard.hold_all, now
+            ):
+                self.log.warning("escalated", scope=scope, reason=guard.hold_all)
+            return
+        closed = self.store.close_escalation(scope, now)
+        if closed is not None:
+            self.notifier.send(
+                self._message(
+                    "recovery", closed.host, "*", "P1", f"fewer nodes unhealthy again after: {closed.reason}"
+                )
+            )
+
+    def _send_escalation(self, escalation: Escalation, report: RunReport) -> bool:
+        result = next(
+            (n for n in report.nodes if n.host == escalation.host and n.node == escalation.node), None
+        )
+        evidence = result.evidence if result else {}
+        return self.notifier.send(
+            self._message(
+                "escalation",
+                escalation.host,
+                escalation.node,
+                escalation.severity,
+                escalation.reason,
+                evidence,
+            )
+        )
+
+    def _send(self, event: str, result: NodeResult, reason: str) -> None:
+        self.notifier.send(
+            self._message(event, result.host, result.node, result.severity, reason, result.evidence)
+        )
+
+    def _message(
+        self,
+        event: str,
+        host: str,
+        node: str,
+        severity: str,
+        reason: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> Message:
+        now = self.settings.clock.now()
+        recent = self.store.attempts(host, node, since=now - timedelta(days=1)) if node != "*" else []
+        tried = [
+            {
+                "at": a.started_at.isoformat(),
+                "run_id": a.run_id,
+                "step": a.step,
+                "action": a.action,
+                "outcome": a.outcome,
+                "reason": a.reason,
+            }
+            for a in recent[-_TRIED_SHOWN:]
+        ]
+        return Message(
+            event,
+            severity,
+            host,
+            node,
+            reason,
+            self.plan.playbook,
+            self.settings.run_id,
+            now,
+            evidence or {},
+            tried,
+        )

@@ -1,0 +1,57 @@
+"""Where state across runs lives, and how to open it.
+
+`open_store(location)` takes a file path (SQLite, the default) or a ``postgresql://`` URL.
+Without one: ``$REMEDIATE_STATE``, else ``/var/lib/remediate/state.db`` for root and
+``$XDG_STATE_HOME/remediate/state.db`` (``~/.local/state/...``) for other users.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.unattended.state.base import (
+    Attempt,
+    Escalation,
+    HistoryEntry,
+    NodeState,
+    Pause,
+    SqlStateStore,
+    StateStoreError,
+)
+
+StateStore = SqlStateStore
+
+__all__ = [
+    "Attempt",
+    "Escalation",
+    "HistoryEntry",
+    "NodeState",
+    "Pause",
+    "StateStore",
+    "StateStoreError",
+    "default_location",
+    "open_store",
+]
+
+
+def default_location() -> str:
+    """The state location when none is given (see the module docstring)."""
+    if os.environ.get("REMEDIATE_STATE"):
+        return os.environ["REMEDIATE_STATE"]
+    if os.geteuid() == 0:
+        return "/var/lib/remediate/state.db"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "remediate" / "state.db")
+
+
+def open_store(location: str | None = None) -> StateStore:
+    """Open (creating and migrating on first use) the state store at `location`."""
+    location = location or default_location()
+    if location.startswith(("postgresql://", "postgres://")):
+        from engine.unattended.state.postgres import PostgresStateStore
+
+        return PostgresStateStore(location)
+    from engine.unattended.state.sqlite import SqliteStateStore
+
+    return SqliteStateStore(location)

@@ -1,0 +1,570 @@
+"""The state store: what must hold across runs (cron starts a new process each time).
+
+Every run, every node outcome and every action attempt is recorded, with the host, node,
+action, outcome, duration and reason. An attempt is recorded *before* its action runs and
+completed after, so a run killed mid-action still counts it. The per-node memory that limits,
+backoff and flap detection need (`NodeState`, transitions), operator pauses and open
+escalations live here too.
+
+One SQL implementation (`SqlStateStore`) serves both backends; `engine.unattended.state.sqlite` and
+`engine.unattended.state.postgres` supply the connection, the SQL dialect and the lock across runs.
+Times are stored as seconds since the epoch (UTC) and always come from the engine's Clock.
+Text written here is masked first (`REDACTOR`): `history` and `status` run in another process,
+which does not know the secrets the run registered.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.secrets.redact import REDACTOR
+from engine.unattended.locking import HostLock, LockOwner
+
+HEALTHY = "healthy"
+UNHEALTHY = "unhealthy"
+RUNNING = "running"
+"""The outcome of an attempt whose action has started and not (yet) completed."""
+INTERRUPTED = "interrupted"
+"""The outcome of an attempt whose action was killed because the run was stopped by a signal."""
+
+
+def to_epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def from_epoch(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One action run as part of a node's remediation attempt."""
+
+    id: int
+    run_id: str
+    host: str
+    node: str
+    attempt: int
+    """The remediation attempt (pass over the steps) within its run, from 1."""
+    step: str
+    action: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    """An action status (ok, changed, failed...) or `running` when it never completed."""
+    duration_ms: float | None
+    reason: str
+
+
+@dataclass
+class NodeState:
+    """What the engine remembers of a node between runs."""
+
+    host: str
+    node: str
+    state: str | None = None
+    """`healthy` or `unhealthy` as last observed; None before the first observation."""
+    state_since: datetime | None = None
+    healthy_since: datetime | None = None
+    """Start of the current healthy streak (None while unhealthy)."""
+    reset_at: datetime | None = None
+    """Attempts, failures and state changes up to this moment are forgotten."""
+    failures: int = 0
+    """Runs in a row whose remediation failed (for the backoff between runs)."""
+    last_failure_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An operator's pause: the node is checked and reported, never touched."""
+
+    host: str
+    """A host name, or `*` for every host."""
+    node: str
+    until: datetime | None
+    reason: str
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An open (or closed) escalation: sent once, closed when the cause recovers."""
+
+    id: int
+    scope: str
+    """`host:node` for a node, `run:<playbook>` for the run as a whole (blast radius)."""
+    host: str
+    node: str
+    severity: str
+    reason: str
+    opened_at: datetime
+    closed_at: datetime | None
+    notified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of `remediate history`: a node outcome or an action attempt."""
+
+    at: datetime
+    run_id: str
+    host: str
+    node: str
+    kind: str
+    """`node` (an outcome of a run) or `action` (an attempt)."""
+    outcome: str
+    reason: str
+    action: str = ""
+    duration_ms: float | None = None
+    step: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    playbook: str
+    controller: str
+    hosts: list[str]
+    mode: str
+    started_at: datetime
+    finished_at: datetime | None
+    exit_code: int | None
+    counts: dict[str, int]
+    ended_by: str | None = None
+    """The signal that stopped the run (`SIGTERM`, ...), None when it ran to its end."""
+
+
+# The schema, one list of statements per version; {id} and {real} are the dialect's.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE runs (run_id TEXT PRIMARY KEY, playbook TEXT NOT NULL, controller TEXT NOT NULL,
+            pid INTEGER NOT NULL, hosts TEXT NOT NULL, mode TEXT NOT NULL, started_at {real} NOT NULL,
+            finished_at {real}, exit_code INTEGER, counts TEXT)""",
+        """CREATE TABLE node_results (id {id}, run_id TEXT NOT NULL, host TEXT NOT NULL, node TEXT NOT NULL,
+            outcome TEXT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL, severity TEXT NOT NULL,
+            at {real} NOT NULL, duration_ms {real})""",
+        "CREATE INDEX node_results_node ON node_results (host, node, at)",
+        """CREATE TABLE attempts (id {id}, run_id TEXT NOT NULL, host TEXT NOT NULL, node TEXT NOT NULL,
+            attempt INTEGER NOT NULL, step TEXT NOT NULL, action TEXT NOT NULL, started_at {real} NOT NULL,
+            finished_at {real}, outcome TEXT NOT NULL, duration_ms {real}, reason TEXT NOT NULL)""",
+        "CREATE INDEX attempts_node ON attempts (host, node, started_at)",
+        """CREATE TABLE node_state (host TEXT NOT NULL, node TEXT NOT NULL, state TEXT, state_since {real},
+            healthy_since {real}, reset_at {real}, failures INTEGER NOT NULL, last_failure_at {real},
+            PRIMARY KEY (host, node))""",
+        """CREATE TABLE transitions (id {id}, host TEXT NOT NULL, node TEXT NOT NULL, at {real} NOT NULL,
+            state TEXT NOT NULL)""",
+        "CREATE INDEX transitions_node ON transitions (host, node, at)",
+        """CREATE TABLE pauses (host TEXT NOT NULL, node TEXT NOT NULL, until {real}, reason TEXT NOT NULL,
+            created_at {real} NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (host, node))""",
+        """CREATE TABLE escalations (id {id}, scope TEXT NOT NULL, host TEXT NOT NULL, node TEXT NOT NULL,
+            severity TEXT NOT NULL, reason TEXT NOT NULL, opened_at {real} NOT NULL, closed_at {real},
+            notified_at {real})""",
+        "CREATE INDEX escalations_open ON escalations (scope, closed_at)",
+    ],
+    # 2: the signal that stopped a run.
+    ["ALTER TABLE runs ADD COLUMN ended_by TEXT"],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ATTEMPT_COLUMNS = (
+    "id, run_id, host, node, attempt, step, action, started_at, finished_at, outcome, duration_ms, reason"
+)
+_ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, closed_at, notified_at"
+
+
+class StateStoreError(RuntimeError):
+    """The state store cannot be opened or used (bad path, unreachable database, newer schema)."""
+
+
+class SqlStateStore:
+    """The state store over a DB-API connection. Thread-safe: the run loop records from its
+    worker threads. Subclasses open the connection and provide the dialect and the lock."""
+
+    placeholder = "?"
+    dialect: dict[str, str] = {}
+    location = ""
+    """Where the state lives, for messages (a path, or a URL without its password)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.RLock()
+
+    # --- the backend's part ------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        raise NotImplementedError
+
+    def _migration_lock(self) -> Any:
+        """A context manager held while the schema is checked and migrated."""
+        raise NotImplementedError
+
+    def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
+        """Take the run lock for these hosts without waiting; raises LockHeld naming the holder."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._mutex:
+            self._connection().close()
+
+    # --- SQL helpers -------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        statement = statement.format(**self.dialect) if "{" in statement else statement
+        return statement.replace("?", self.placeholder) if self.placeholder != "?" else statement
+
+    def _execute(self, statement: str, parameters: Sequence[Any] = ()) -> Any:
+        with self._mutex:
+            cursor = self._connection().cursor()
+            cursor.execute(self._sql(statement), tuple(parameters))
+            return cursor
+
+    def _rows(self, statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._mutex:
+            return [tuple(row) for row in self._execute(statement, parameters).fetchall()]
+
+    def _insert(self, statement: str, parameters: Sequence[Any]) -> int:
+        with self._mutex:
+            row = self._execute(statement + " RETURNING id", parameters).fetchone()
+            return int(row[0])
+
+    def migrate(self) -> None:
+        """Create the schema on first use, or bring an older one up to date."""
+        with self._mutex, self._migration_lock():
+            self._execute("CREATE TABLE IF NOT EXISTS remediate_schema (version INTEGER NOT NULL)")
+            rows = self._rows("SELECT version FROM remediate_schema")
+            version = int(rows[0][0]) if rows else 0
+            if version > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"the state in {self.location} has schema version {version}, newer than this "
+                    f"engine's {SCHEMA_VERSION}: upgrade remediate"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    self._execute(statement)
+            if not rows:
+                self._execute("INSERT INTO remediate_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version != SCHEMA_VERSION:
+                self._execute("UPDATE remediate_schema SET version = ?", (SCHEMA_VERSION,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._rows("SELECT version FROM remediate_schema")[0][0])
+
+    # --- runs and outcomes -------------------------------------------------------------
+
+    def begin_run(
+        self, run_id: str, playbook: str, hosts: Iterable[str], mode: str, at: datetime, owner: LockOwner
+    ) -> None:
+        self._execute(
+            "INSERT INTO runs (run_id, playbook, controller, pid, hosts, mode, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, playbook, owner.controller, owner.pid, json.dumps(list(hosts)), mode, to_epoch(at)),
+        )
+
+    def finish_run(
+        self,
+        run_id: str,
+        at: datetime,
+        exit_code: int,
+        counts: dict[str, int],
+        ended_by: str | None = None,
+    ) -> None:
+        """Record the run's end; `ended_by` names the signal that stopped it, if one did."""
+        self._execute(
+            "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ?, ended_by = ? WHERE run_id = ?",
+            (to_epoch(at), exit_code, json.dumps(counts), ended_by, run_id),
+        )
+
+    def runs(self, since: datetime | None = None) -> list[RunRecord]:
+        rows = self._rows(
+            "SELECT run_id, playbook, controller, hosts, mode, started_at, finished_at, exit_code, counts, "
+            "ended_by "
+            "FROM runs WHERE started_at >= ? ORDER BY started_at",
+            (to_epoch(since) if since else 0.0,),
+        )
+        return [_run(r) for r in rows]
+
+    def record_outcome(
+        self,
+        run_id: str,
+        host: str,
+        node: str,
+        outcome: str,
+        reason: str,
+        evidence: dict[str, Any],
+        severity: str,
+        at: datetime,
+        duration_ms: float | None = None,
+    ) -> None:
+        self._execute(
+            "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
+            "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                host,
+                node,
+                outcome,
+                REDACTOR.text(reason),
+                json.dumps(REDACTOR.data(evidence), default=str),
+                severity,
+                to_epoch(at),
+                duration_ms,
+            ),
+        )
+
+    def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
+        """Each node's latest recorded outcome and when."""
+        rows = self._rows(
+            "SELECT r.host, r.node, r.outcome, r.at FROM node_results r JOIN "
+            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
+            "ON r.id = latest.id"
+        )
+        return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
+
+    def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
+        """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""
+        names = list(outcomes)
+        marks = ", ".join("?" for _ in names)
+        rows = self._rows(
+            f"SELECT host, node, outcome, COUNT(*) FROM node_results WHERE outcome IN ({marks}) "
+            "GROUP BY host, node, outcome",
+            names,
+        )
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    def last_good(self, good: Iterable[str]) -> dict[tuple[str, str], datetime]:
+        """When each node last ended with one of the `good` outcomes."""
+        names = list(good)
+        marks = ", ".join("?" for _ in names)
+        rows = self._rows(
+            f"SELECT host, node, MAX(at) FROM node_results WHERE outcome IN ({marks}) GROUP BY host, node",
+            names,
+        )
+        return {(r[0], r[1]): _at(r[2]) for r in rows}
+
+    # --- action attempts ---------------------------------------------------------------
+
+    def begin_attempt(
+        self, run_id: str, host: str, node: str, attempt: int, step: str, action: str, at: datetime
+    ) -> int:
+        """Record an action as started, before it runs; returns its id for `finish_attempt`."""
+        return self._insert(
+            "INSERT INTO attempts (run_id, host, node, attempt, step, action, started_at, outcome, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')",
+            (run_id, host, node, attempt, REDACTOR.text(step), action, to_epoch(at), RUNNING),
+        )
+
+    def finish_attempt(
+        self, attempt_id: int, at: datetime, outcome: str, duration_ms: float, reason: str
+    ) -> None:
+        self._execute(
+            "UPDATE attempts SET finished_at = ?, outcome = ?, duration_ms = ?, reason = ? WHERE id = ?",
+            (to_epoch(at), outcome, duration_ms, REDACTOR.text(reason), attempt_id),
+        )
+
+    def attempts(self, host: str, node: str, since: datetime | None = None) -> list[Attempt]:
+        """The node's attempts started after `since` (all when None), oldest first."""
+        rows = self._rows(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE host = ? AND node = ? AND started_at > ? "
+            "ORDER BY started_at, id",
+            (host, node, to_epoch(since) if since else -1.0),
+        )
+        return [_attempt(r) for r in rows]
+
+    def remediation_counts(self) -> dict[tuple[str, str, str], int]:
+        """Actions run per (host, node, outcome), over the whole history."""
+        rows = self._rows("SELECT host, node, outcome, COUNT(*) FROM attempts GROUP BY host, node, outcome")
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    # --- node memory -------------------------------------------------------------------
+
+    def node_state(self, host: str, node: str) -> NodeState:
+        rows = self._rows(
+            "SELECT state, state_since, healthy_since, reset_at, failures, last_failure_at FROM node_state "
+            "WHERE host = ? AND node = ?",
+            (host, node),
+        )
+        if not rows:
+            return NodeState(host, node)
+        r = rows[0]
+        return NodeState(
+            host,
+            node,
+            r[0],
+            from_epoch(r[1]),
+            from_epoch(r[2]),
+            from_epoch(r[3]),
+            int(r[4]),
+            from_epoch(r[5]),
+        )
+
+    def save_node_state(self, state: NodeState) -> None:
+        self._execute(
+            "INSERT INTO node_state (host, node, state, state_since, healthy_since, reset_at, failures, "
+            "last_failure_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, node) DO UPDATE SET "
+            "state = excluded.state, state_since = excluded.state_since, "
+            "healthy_since = excluded.healthy_since, reset_at = excluded.reset_at, "
+            "failures = excluded.failures, last_failure_at = excluded.last_failure_at",
+            (
+                state.host,
+                state.node,
+                state.state,
+                _maybe_epoch(state.state_since),
+                _maybe_epoch(state.healthy_since),
+                _maybe_epoch(state.reset_at),
+                state.failures,
+                _maybe_epoch(state.last_failure_at),
+            ),
+        )
+
+    def node_states(self) -> list[NodeState]:
+        rows = self._rows("SELECT host, node FROM node_state ORDER BY host, node")
+        return [self.node_state(r[0], r[1]) for r in rows]
+
+    def add_transition(self, host: str, node: str, at: datetime, state: str) -> None:
+        self._execute(
+            "INSERT INTO transitions (host, node, at, state) VALUES (?, ?, ?, ?)",
+            (host, node, to_epoch(at), state),
+        )
+
+    def transitions(self, host: str, node: str, since: datetime) -> list[tuple[datetime, str]]:
+        rows = self._rows(
+            "SELECT at, state FROM transitions WHERE host = ? AND node = ? AND at > ? ORDER BY at, id",
+            (host, node, to_epoch(since)),
+        )
+        return [(_at(r[0]), r[1]) for r in rows]
+
+    # --- operator pauses ---------------------------------------------------------------
+
+    def set_pause(
+        self, host: str, node: str, until: datetime | None, reason: str, at: datetime, by: str
+    ) -> None:
+        self._execute(
+            "INSERT INTO pauses (host, node, until, reason, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (host, node) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
+            "created_at = excluded.created_at, created_by = excluded.created_by",
+            (host, node, _maybe_epoch(until), REDACTOR.text(reason), to_epoch(at), by),
+        )
+
+    def clear_pause(self, host: str, node: str) -> bool:
+        """Remove a pause; whether there was one."""
+        return bool(self._execute("DELETE FROM pauses WHERE host = ? AND node = ?", (host, node)).rowcount)
+
+    def pauses(self, at: datetime) -> list[Pause]:
+        """Pauses in force at `at` (expired ones are ignored, not deleted: they are history)."""
+        rows = self._rows(
+            "SELECT host, node, until, reason, created_at, created_by FROM pauses "
+            "WHERE until IS NULL OR until > ? ORDER BY node, host",
+            (to_epoch(at),),
+        )
+        return [Pause(r[0], r[1], from_epoch(r[2]), r[3], _at(r[4]), r[5]) for r in rows]
+
+    def pause_for(self, host: str, node: str, at: datetime) -> Pause | None:
+        """The pause covering this node on this host (a host's own before a `*` one)."""
+        matching = [p for p in self.pauses(at) if p.node == node and p.host in (host, "*")]
+        matching.sort(key=lambda p: p.host == "*")
+        return matching[0] if matching else None
+
+    # --- escalations -------------------------------------------------------------------
+
+    def open_escalation(
+        self, scope: str, host: str, node: str, severity: str, reason: str, at: datetime
+    ) -> Escalation | None:
+        """Open an escalation for `scope` unless one is open already (escalate once, not once
+        per run); returns the new one, or None when one was open."""
+        with self._mutex:
+            if self.open_escalation_for(scope) is not None:
+                return None
+            new_id = self._insert(
+                "INSERT INTO escalations (scope, host, node, severity, reason, opened_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (scope, host, node, severity, REDACTOR.text(reason), to_epoch(at)),
+            )
+            return self._escalation(new_id)
+
+    def open_escalation_for(self, scope: str) -> Escalation | None:
+        rows = self._rows(
+            f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE scope = ? AND closed_at IS NULL "
+            "ORDER BY id",
+            (scope,),
+        )
+        return _escalation(rows[0]) if rows else None
+
+    def close_escalation(self, scope: str, at: datetime) -> Escalation | None:
+        """Close the open escalation for `scope`; returns it as it was, or None."""
+        with self._mutex:
+            open_one = self.open_escalation_for(scope)
+            if open_one is None:
+                return None
+            self._execute("UPDATE escalations SET closed_at = ? WHERE id = ?", (to_epoch(at), open_one.id))
+            return open_one
+
+    def mark_notified(self, escalation_id: int, at: datetime) -> None:
+        self._execute("UPDATE escalations SET notified_at = ? WHERE id = ?", (to_epoch(at), escalation_id))
+
+    def escalations(self, open_only: bool = False) -> list[Escalation]:
+        where = " WHERE closed_at IS NULL" if open_only else ""
+        return [
+            _escalation(r)
+            for r in self._rows(f"SELECT {_ESCALATION_COLUMNS} FROM escalations{where} ORDER BY id")
+        ]
+
+    def _escalation(self, escalation_id: int) -> Escalation:
+        rows = self._rows(f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,))
+        return _escalation(rows[0])
+
+    # --- history -----------------------------------------------------------------------
+
+    def history(
+        self, node: str | None = None, since: datetime | None = None, host: str | None = None
+    ) -> list[HistoryEntry]:
+        """Node outcomes and action attempts, oldest first."""
+        conditions, parameters = ["at >= ?"], [to_epoch(since) if since else 0.0]
+        if node:
+            conditions.append("node = ?")
+            parameters.append(node)  # type: ignore[arg-type]
+        if host:
+            conditions.append("host = ?")
+            parameters.append(host)  # type: ignore[arg-type]
+        where = " AND ".join(conditions)
+        rows = self._rows(
+            f"SELECT at, run_id, host, node, kind, outcome, reason, action, duration_ms, step FROM ("
+            "SELECT at, run_id, host, node, 'node' AS kind, outcome, reason, '' AS action, duration_ms, "
+            "'' AS step, id, 1 AS sort FROM node_results UNION ALL "
+            "SELECT started_at AS at, run_id, host, node, 'action' AS kind, outcome, reason, action, "
+            "duration_ms, step, id, 0 AS sort FROM attempts"
+            f") entries WHERE {where} ORDER BY at, sort, id",
+            parameters,
+        )
+        return [HistoryEntry(_at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
+
+
+def _maybe_epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else to_epoch(moment)
+
+
+def _attempt(r: tuple[Any, ...]) -> Attempt:
+    return Attempt(
+        int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], _at(r[7]), from_epoch(r[8]), r[9], r[10], r[11]
+    )
+
+
+def _run(r: tuple[Any, ...]) -> RunRecord:
+    counts = json.loads(r[8]) if r[8] else {}
+    return RunRecord(
+        r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts, r[9]
+    )
+
+
+def _escalation(r: tuple[Any, ...]) -> Escalation:
+    return Escalation(int(r[0]), r[1], r[2], r[3], r[4], r[5], _at(r[6]), from_epoch(r[7]), from_epoch(r[8]))

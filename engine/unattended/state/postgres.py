@@ -1,0 +1,71 @@
+"""A PostgreSQL state store, for several controllers sharing one history and one lock.
+psycopg is imported only when this store is used."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from engine.secrets.redact import MASK, REDACTOR
+from engine.unattended.locking import HostLock, LockOwner, advisory_key, advisory_lock
+from engine.unattended.state.base import SqlStateStore, StateStoreError
+
+_MIGRATION_KEY = advisory_key("remediate-schema-migration")
+
+
+def _without_password(message: str, url: str) -> str:
+    """`message` masked, and without the URL's password however the driver quoted it. The
+    password is not registered with the process-wide redactor: a store opened and closed
+    (a test, a daemon reload) would leave it masking that text for good."""
+    from urllib.parse import unquote, urlsplit
+
+    message = REDACTOR.text(message)
+    with contextlib.suppress(ValueError):
+        password = urlsplit(url).password
+        for form in {password, unquote(password or "")}:
+            if form:
+                message = message.replace(form, MASK)
+    return message
+
+
+class PostgresStateStore(SqlStateStore):
+    """State in a PostgreSQL database given by a connection URL (postgresql://...)."""
+
+    placeholder = "%s"
+    dialect = {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION"}
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.location = REDACTOR.text(url)
+        self._lock_local = threading.Lock()
+        try:
+            self._db = self._connect("remediate")
+        except Exception as exc:  # psycopg.Error, or a malformed URL
+            raise StateStoreError(
+                _without_password(f"cannot connect to the state store {self.location}: {exc}", url)
+            ) from None
+        self.migrate()
+
+    def _connect(self, application_name: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            self.url, autocommit=True, application_name=application_name, connect_timeout=10
+        )
+
+    def _connection(self) -> Any:
+        return self._db
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        self._db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))
+        try:
+            yield
+        finally:
+            self._db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
+
+    def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
+        return advisory_lock(self._connect, hosts, owner)

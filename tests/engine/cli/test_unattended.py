@@ -1,0 +1,133 @@
+"""The operator's commands: pause, resume, reset, status, history, and `run --state`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from engine import exit_codes
+from engine.cli.app import cli
+from tests.support.playbooks import write_playbook
+from tests.support.unattended import Switch
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def remediate(state: Path, *arguments: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in arguments], env={"REMEDIATE_STATE": str(state)})
+
+
+def playbook(tmp_path: Path, switch: Switch, limit: int = 3) -> Path:
+    return write_playbook(
+        tmp_path,
+        f"""
+        name: ops
+        checks:
+          api:
+            command: {{cmd: "{switch.check()}"}}
+            verify: {{within: 0s}}
+            limit: {{max: {limit}, within: 1h}}
+            run_backoff: {{initial: 0s}}
+            remediate: [{{command: {{cmd: "{switch.unfixable_action()}"}}}}]
+        """,
+    )
+
+
+def test_a_paused_node_is_not_touched_until_it_is_resumed(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = playbook(tmp_path, switch)
+    paused = remediate(state, "pause", "api", "--for", "2h", "--reason", "migrating")
+    assert paused.exit_code == 0 and "paused api until" in paused.output
+    result = remediate(state, "run", book)
+    assert result.exit_code == exit_codes.PROBLEMS and "paused" in result.output
+    assert switch.actions_run == 0
+    assert remediate(state, "resume", "api").exit_code == 0
+    remediate(state, "run", book)
+    assert switch.actions_run == 1
+
+
+def test_resuming_a_node_that_is_not_paused_says_so(state: Path) -> None:
+    result = remediate(state, "resume", "api")
+    assert result.exit_code == exit_codes.PROBLEMS and "was not paused" in result.output
+
+
+def test_status_shows_what_is_suppressed_paused_and_escalated(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = playbook(tmp_path, switch, limit=1)
+    remediate(state, "run", book)
+    remediate(state, "run", book)
+    remediate(state, "pause", "web1:db", "--reason", "disk swap")
+    output = remediate(state, "status").output
+    assert "suppressed (not remediated): localhost:api" in output
+    assert "escalated: localhost:api [P2]" in output
+    assert "paused: web1:db until resumed" in output and "disk swap" in output
+
+
+def test_reset_clears_a_suppression(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = playbook(tmp_path, switch, limit=1)
+    remediate(state, "run", book)
+    assert "suppressed" in remediate(state, "run", book).output
+    assert remediate(state, "reset", "api").output == "reset api on localhost\n"
+    remediate(state, "run", book)
+    assert switch.actions_run == 2
+    assert "escalated:" not in remediate(state, "status").output
+
+
+def test_history_lists_actions_outcomes_and_escalations_for_a_node(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = playbook(tmp_path, switch, limit=1)
+    remediate(state, "run", book)
+    remediate(state, "run", book)
+    lines = [
+        json.loads(line)
+        for line in remediate(state, "history", "--node", "api", "--json").output.splitlines()
+    ]
+    assert [(line["kind"], line["outcome"]) for line in lines] == [
+        ("action", "changed"),
+        ("node", "failed"),
+        ("node", "suppressed"),
+        ("escalation", "escalated"),
+    ]
+    assert lines[0]["action"] == "command" and lines[0]["host"] == "localhost"
+
+
+def test_history_since_leaves_out_older_entries(tmp_path: Path, state: Path) -> None:
+    remediate(state, "run", playbook(tmp_path, Switch(tmp_path)))
+    assert remediate(state, "history", "--since", "0s").output.startswith("nothing recorded since")
+
+
+def test_run_writes_prometheus_metrics_to_a_textfile(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    metrics = tmp_path / "textfile" / "remediate.prom"
+    book = playbook(tmp_path, switch, limit=1)
+    remediate(state, "run", book, "--metrics-textfile", metrics)
+    remediate(state, "run", book, "--metrics-textfile", metrics)
+    text = metrics.read_text()
+    assert 'remediate_node_suppressed{host="localhost",node="api"} 1.0' in text
+    assert 'remediate_node_status{host="localhost",node="api",outcome="suppressed"} 1.0' in text
+    assert 'remediate_actions_total{host="localhost",node="api",outcome="changed"} 1.0' in text
+    assert 'remediate_remediations_total{host="localhost",node="api",outcome="failed"} 1.0' in text
+    assert 'remediate_remediations_total{host="localhost",node="api",outcome="suppressed"} 1.0' in text
+    assert "remediate_escalations_open 1.0" in text
+    assert "remediate_run_duration_seconds" in text
+    assert list(metrics.parent.iterdir()) == [metrics]  # no temporary file left behind
+
+
+def test_a_state_store_that_cannot_be_opened_is_an_invalid_input(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = remediate(blocker / "state.db", "status")
+    assert result.exit_code == exit_codes.INVALID
+    assert "cannot open the state store" in result.output
+
+
+def test_a_dry_run_without_a_state_store_creates_none(tmp_path: Path, state: Path) -> None:
+    remediate(state, "run", playbook(tmp_path, Switch(tmp_path)), "--dry-run")
+    assert not state.exists()

@@ -1,0 +1,242 @@
+"""The run loop against real local processes: ordering, concurrency, blocking, timeouts,
+recovery propagation and idempotency."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from checks.base import Check
+from engine.core.clock import Clock, SystemClock
+from engine.core.node import Mode
+from engine.core.registry import CHECK_TYPES, check_type
+from engine.core.results import CheckResult, Outcome
+from engine.core.runner import Runner, RunSettings
+from engine.output.report import RunReport
+from tests.support.clock import FakeClock
+from tests.support.fixtures import FIXTURES
+from tests.support.playbooks import plan
+from tests.support.services import Service
+
+
+def run(
+    tmp_path: Path,
+    text: str,
+    mode: Mode = Mode.RUN,
+    forks: int = 4,
+    clock: Clock | None = None,
+    **extra_vars: object,
+) -> RunReport:
+    """Run a playbook on this host; real time unless a test hands in a fake clock."""
+    settings = RunSettings(
+        mode=mode, forks=forks, clock=clock or SystemClock(), incident_dir=tmp_path / "incidents"
+    )
+    return Runner(plan(tmp_path, text, **extra_vars), settings).run()
+
+
+def outcomes(report: RunReport) -> dict[str, str]:
+    return {n.node: str(n.outcome) for n in report.nodes}
+
+
+def test_upstream_nodes_are_checked_before_their_dependents(tmp_path: Path) -> None:
+    log = tmp_path / "order"
+    report = run(
+        tmp_path,
+        f"""
+        name: order
+        checks:
+          web: {{depends_on: [api], command: {{cmd: "echo web >> {log}"}}}}
+          api: {{depends_on: [db], command: {{cmd: "echo api >> {log}"}}}}
+          db: {{command: {{cmd: "echo db >> {log}"}}}}
+    """,
+    )
+    assert log.read_text().split() == ["db", "api", "web"]
+    assert [n.node for n in report.nodes] == ["db", "api", "web"]
+
+
+def meet(directory: Path, me: str, other: str, tries: int) -> str:
+    """A check that marks itself started, then waits for the other to have started too: run one
+    after the other, the first to run fails."""
+    return (
+        f"touch {directory}/{me}; for i in $(seq {tries}); do [ -e {directory}/{other} ] && exit 0; "
+        "sleep 0.05; done; exit 1"
+    )
+
+
+def test_independent_branches_run_at_the_same_time(tmp_path: Path) -> None:
+
+    report = run(
+        tmp_path,
+        f"""
+        name: branches
+        checks:
+          left: {{command: {{cmd: "{meet(tmp_path, "left", "right", 100)}", timeout: 10s}}}}
+          right: {{command: {{cmd: "{meet(tmp_path, "right", "left", 100)}", timeout: 10s}}}}
+    """,
+        forks=2,
+    )
+    assert outcomes(report) == {"left": "healthy", "right": "healthy"}
+
+
+def test_forks_bound_how_many_nodes_run_at_once(tmp_path: Path) -> None:
+    report = run(
+        tmp_path,
+        f"""
+        name: branches
+        checks:
+          left: {{command: {{cmd: "{meet(tmp_path, "left", "right", 10)}"}}}}
+          right: {{command: {{cmd: "{meet(tmp_path, "right", "left", 10)}"}}}}
+    """,
+        forks=1,
+    )
+    assert sorted(outcomes(report).values()) == ["failed", "healthy"]
+
+
+def test_dependents_of_a_failed_node_are_blocked_naming_the_root_cause_and_never_checked(
+    tmp_path: Path,
+) -> None:
+    touched = tmp_path / "touched"
+    report = run(
+        tmp_path,
+        clock=FakeClock(),
+        text=f"""
+        name: blocked
+        checks:
+          db: {{command: {{cmd: "exit 1"}}}}
+          api: {{depends_on: [db], command: {{cmd: "touch {touched}"}}, remediate: [{{command: {{cmd: "touch {touched}"}}}}]}}
+          web: {{depends_on: [api], command: {{cmd: "touch {touched}"}}}}
+    """,
+    )
+    assert outcomes(report) == {"db": "failed", "api": "blocked", "web": "blocked"}
+    assert report.node("localhost", "web").blocked_by == ["db"]
+    assert not touched.exists()
+
+
+def test_a_hung_check_is_killed_at_its_timeout_and_is_an_error(tmp_path: Path) -> None:
+    marker = f"sleep 61.{abs(hash(tmp_path)) % 10**6}"
+    report = run(
+        tmp_path,
+        f"""
+        name: hung
+        checks:
+          slow: {{command: {{cmd: "{marker}", timeout: 500ms}}}}
+          other: {{command: {{cmd: "true"}}}}
+    """,
+    )
+    assert outcomes(report) == {"slow": "error", "other": "healthy"}
+    assert "did not finish within 0.5s" in report.node("localhost", "slow").reason
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
+
+
+def test_a_hung_action_is_killed_at_its_timeout_and_fails_the_step(tmp_path: Path) -> None:
+    report = run(
+        tmp_path,
+        """
+        name: hung
+        checks:
+          svc:
+            command: {cmd: "exit 1"}
+            verify: {within: 0s}
+            remediate:
+              - {command: {cmd: "sleep 60"}, timeout: 500ms}
+    """,
+    )
+    result = report.node("localhost", "svc")
+    assert result.outcome is Outcome.FAILED
+    assert result.steps[0].status == "failed"
+    assert result.steps[0].detail == "killed after 0.5s"
+
+
+@pytest.fixture
+def raising_check_type() -> Iterator[None]:
+    @check_type("raises")
+    class Raises(Check):
+        def probe(self, ctx: object) -> CheckResult:
+            raise RuntimeError("probe exploded")
+
+    yield
+    CHECK_TYPES.unregister("raises")
+
+
+def test_a_check_that_raises_is_an_error_for_its_node_only(tmp_path: Path, raising_check_type: None) -> None:
+    report = run(
+        tmp_path,
+        """
+        name: raising
+        checks:
+          bad: {raises: {}}
+          good: {command: {cmd: "true"}}
+    """,
+    )
+    assert outcomes(report) == {"bad": "error", "good": "healthy"}
+    assert report.node("localhost", "bad").reason == "raises check raised RuntimeError: probe exploded"
+
+
+DEMO = (FIXTURES / "playbooks" / "demo.yml").read_text()
+
+
+def demo_vars(db: Service, api: Service, web: Service) -> dict[str, object]:
+    return {
+        "db_port": db.port,
+        "api_port": api.port,
+        "web_port": web.port,
+        "start_db": db.start_command,
+        "restart_api": api.restart_command,
+        "restart_web": web.restart_command,
+    }
+
+
+@pytest.fixture
+def demo_stack(tmp_path: Path, services: list[Service]) -> tuple[Service, Service, Service]:
+    db, api, web = (
+        Service("tcp", tmp_path).start(),
+        Service("http", tmp_path).start(),
+        Service("http", tmp_path).start(),
+    )
+    services.extend([db, api, web])
+    return db, api, web
+
+
+def test_a_recovered_upstream_restarts_dependents_that_hold_stale_connections(
+    tmp_path: Path, demo_stack: tuple[Service, Service, Service]
+) -> None:
+    db, api, web = demo_stack
+    db.stop()
+    report = run(tmp_path, DEMO, **demo_vars(db, api, web))
+    assert outcomes(report) == {"db": "remediated", "api": "healthy", "web": "healthy"}
+    api.stop()
+    report = run(tmp_path, DEMO, **demo_vars(db, api, web))
+    assert outcomes(report) == {"db": "healthy", "api": "remediated", "web": "remediated"}
+    assert report.node("localhost", "web").reason == "restarted after its upstream recovered"
+    assert (api.starts, web.starts) == (2, 2)
+
+
+def test_a_second_run_on_a_healthy_system_changes_nothing(
+    tmp_path: Path, demo_stack: tuple[Service, Service, Service]
+) -> None:
+    db, api, web = demo_stack
+    db.stop()
+    first = run(tmp_path, DEMO, **demo_vars(db, api, web))
+    second = run(tmp_path, DEMO, **demo_vars(db, api, web))
+    assert outcomes(first)["db"] == "remediated"
+    assert set(outcomes(second).values()) == {"healthy"}
+    assert all(n.steps == [] for n in second.nodes)
+    assert db.starts == 2
+
+
+def test_a_dry_run_against_a_broken_system_changes_nothing(
+    tmp_path: Path, demo_stack: tuple[Service, Service, Service]
+) -> None:
+    db, api, web = demo_stack
+    api.stop()
+    report = run(tmp_path, DEMO, mode=Mode.DRY_RUN, **demo_vars(db, api, web))
+    assert outcomes(report) == {"db": "healthy", "api": "would_remediate", "web": "blocked"}
+    assert report.node("localhost", "api").plan == [
+        f"command: {api.restart_command}",
+        "wait up to 30s for the check to pass",
+    ]
+    assert not api.is_up()
+    assert api.starts == 1

@@ -1,0 +1,289 @@
+"""The runbook's troubleshooting scenarios, healed on the lab by the bundled playbook.
+
+Each scenario is played once (see `conftest.Episodes`): the healthy lab is broken the way the
+runbook's symptom describes, then `remediate run --dry-run`, `remediate run` and
+`remediate run` again. The tests below read that episode, one behaviour each; the table
+`EXPECTED` says, per scenario, what the runbook says an operator would find and do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from engine.lab.scenarios import SCENARIOS, SHORT_JWT_SECRET
+from engine.lab.stack import Lab
+from tests.engine.lab.conftest import Episodes
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+BACKEND_DOWNSTREAM = frozenset(
+    {
+        "backend_errors", "backend_latency", "frontend", "memory_frontend", "worker",
+        "worker_queue", "memory_worker", "beat", "memory_beat", "memory_backend",
+    }
+)  # fmt: skip
+RESTART_AND_WAIT = ("docker restart {p}/{s}", "wait up to 30s")
+BACKEND_LADDER = (
+    "apply pending migrations: docker exec {p}/backend alembic upgrade head",
+    "save the last 200 log lines of {p}/backend",
+    "restart backend: docker restart {p}/backend",
+    "wait up to 30s",
+    "docker compose -p {p} up -d --build backend",
+    "wait up to 30s",
+)
+AFTER_BACKEND = frozenset({("worker", "docker_restart"), ("beat", "docker_restart")})
+"""Worker and beat hold connections to the backend's broker: they restart after it recovers."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the runbook says about a scenario."""
+
+    root: str
+    """The node the dry-run must name as the cause (every other problem is blocked by it)."""
+    plan: tuple[str, ...]
+    """Fragments of the root's planned steps, in order ({p}: project, {s}: service)."""
+    blocked: frozenset[str]
+    """Nodes the dry-run blocks on the root: not checked, not blamed."""
+    waves: tuple[frozenset[tuple[str, str]], ...]
+    """(node, action) the healing run takes, wave after wave (any order within a wave)."""
+    reports_only: bool = False
+    """No remediation: the runs fail (exit 1) and change nothing."""
+
+
+EXPECTED = {
+    "postgres-stopped": Expect(
+        "postgres",
+        RESTART_AND_WAIT,
+        BACKEND_DOWNSTREAM | {"backend", "memory_postgres"},
+        (
+            frozenset({("postgres", "docker_restart")}),
+            frozenset({("backend", "docker_restart")}),
+            AFTER_BACKEND,
+        ),
+    ),
+    "redis-stopped": Expect(
+        "redis",
+        RESTART_AND_WAIT,
+        BACKEND_DOWNSTREAM | {"backend", "memory_redis"},
+        (frozenset({("redis", "docker_restart")}), frozenset({("backend", "docker_restart")}), AFTER_BACKEND),
+    ),
+    "backend-crashed": Expect(
+        "backend",
+        BACKEND_LADDER,
+        BACKEND_DOWNSTREAM,
+        (frozenset({("backend", "docker_logs")}), frozenset({("backend", "docker_restart")}), AFTER_BACKEND),
+    ),
+    "pending-migration": Expect(
+        "backend",
+        BACKEND_LADDER,
+        BACKEND_DOWNSTREAM,
+        (frozenset({("backend", "docker_exec")}), AFTER_BACKEND),
+    ),
+    "frontend-down": Expect(
+        "frontend",
+        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s"),
+        frozenset({"memory_frontend"}),
+        (frozenset({("frontend", "docker_restart")}),),
+    ),
+    "worker-killed": Expect(
+        "worker",
+        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s"),
+        frozenset({"worker_queue", "memory_worker"}),
+        (frozenset({("worker", "docker_restart")}),),
+    ),
+    "beat-killed": Expect(
+        "beat",
+        ("docker restart {p}/{s}",),
+        frozenset({"memory_beat"}),
+        (frozenset({("beat", "docker_restart")}),),
+    ),
+    "memory-limit-missing": Expect(
+        "memory_backend",
+        ("docker update --memory 256m --memory-reservation 128m {p}/backend",),
+        frozenset(),
+        (frozenset({("memory_backend", "docker_update")}),),
+    ),
+    "jwt-secret-short": Expect("jwt_secret", (), frozenset(), (), reports_only=True),
+}
+SCENARIO_NAMES = list(EXPECTED)
+
+
+def test_every_lab_scenario_has_expectations() -> None:
+    assert set(EXPECTED) == set(SCENARIOS)
+
+
+# --- the dry-run ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_names_the_root_cause_and_nothing_else(episodes: Episodes, scenario: str) -> None:
+    plan, expect = episodes.of(scenario).plan, EXPECTED[scenario]
+    problems = {n["node"] for n in plan.report["nodes"] if n["outcome"] != "healthy"}
+    assert problems == {expect.root} | expect.blocked
+    assert plan.outcome(expect.root) == ("failed" if expect.reports_only else "would_remediate")
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_lists_the_runbook_steps_in_order(episodes: Episodes, lab: Lab, scenario: str) -> None:
+    expect = EXPECTED[scenario]
+    planned = episodes.of(scenario).plan.node(expect.root)["plan"]
+    service = expect.root.removeprefix("memory_")
+    fragments = [f.format(p=lab.project, s=service) for f in expect.plan]
+    assert len(planned) == len(fragments), planned
+    for line, fragment in zip(planned, fragments, strict=True):
+        assert fragment in line
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_blocks_dependents_on_the_root_cause(episodes: Episodes, scenario: str) -> None:
+    plan, expect = episodes.of(scenario).plan, EXPECTED[scenario]
+    for node in expect.blocked:
+        assert plan.outcome(node) == "blocked"
+        assert plan.node(node)["blocked_by"] == [expect.root]
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_log_names_the_upstream_that_blocks(episodes: Episodes, scenario: str) -> None:
+    plan, expect = episodes.of(scenario).plan, EXPECTED[scenario]
+    blocked_events = {
+        e["node"]: e["blocked_by"]
+        for e in plan.events
+        if e.get("event") == "node" and e["outcome"] == "blocked"
+    }
+    assert blocked_events == {node: [expect.root] for node in expect.blocked}
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_changes_nothing(episodes: Episodes, scenario: str) -> None:
+    episode = episodes.of(scenario)
+    assert episode.after_plan == episode.broken
+    assert [e for e in episode.plan.events if e.get("event") == "action"] == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_dry_run_exits_1_when_something_needs_doing(episodes: Episodes, scenario: str) -> None:
+    assert episodes.of(scenario).plan.exit_code == 1
+
+
+# --- the healing run -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIO_NAMES if not EXPECTED[s].reports_only])
+def test_run_heals_the_stack(episodes: Episodes, scenario: str) -> None:
+    episode = episodes.of(scenario)
+    assert episode.run.exit_code == 0, episode.run.stdout
+    assert episode.run.outcome(EXPECTED[scenario].root) == "remediated"
+    assert set(episode.health_after_run.values()) == {"ok"}, episode.health_after_run
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_run_takes_the_runbook_actions_in_order(episodes: Episodes, scenario: str) -> None:
+    acted = episodes.of(scenario).run.acted()
+    waves = EXPECTED[scenario].waves
+    assert set(acted) == set().union(*waves), acted
+    assert len(acted) == len(set(acted)), f"an action ran twice: {acted}"
+    wave_of = {action: index for index, wave in enumerate(waves) for action in wave}
+    assert [wave_of[a] for a in acted] == sorted(wave_of[a] for a in acted), acted
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_run_checks_dependents_only_after_the_root_cause_is_settled(
+    episodes: Episodes, scenario: str
+) -> None:
+    run, expect = episodes.of(scenario).run, EXPECTED[scenario]
+    settled = run.position(expect.root, "node")
+    for node in expect.blocked:
+        assert run.position(node, "check") > settled
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_second_run_changes_nothing(episodes: Episodes, scenario: str) -> None:
+    episode = episodes.of(scenario)
+    assert episode.again.changed() == []
+    assert episode.after_again == episode.before_again
+    assert episode.again.exit_code == (1 if EXPECTED[scenario].reports_only else 0)
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_second_run_finds_every_node_healthy_but_report_only_problems(
+    episodes: Episodes, scenario: str
+) -> None:
+    again, expect = episodes.of(scenario).again, EXPECTED[scenario]
+    unhealthy = {n["node"] for n in again.report["nodes"] if n["outcome"] != "healthy"}
+    assert unhealthy == ({expect.root} if expect.reports_only else set())
+
+
+# --- what particular scenarios promise -----------------------------------------------------
+
+
+def test_postgres_recovery_restarts_the_backend_for_fresh_connections(episodes: Episodes) -> None:
+    backend = episodes.of("postgres-stopped").run.node("backend")
+    assert backend["outcome"] == "remediated"
+    assert backend["reason"] == "restarted after its upstream recovered"
+
+
+def test_backend_logs_are_saved_before_its_first_restart(episodes: Episodes) -> None:
+    run = episodes.of("backend-crashed").run
+    saved = run.position("backend", "action", action="docker_logs", outcome="ok")
+    restarted = run.position("backend", "action", action="docker_restart", outcome="changed")
+    assert saved < restarted
+
+
+def test_saved_backend_logs_hold_the_crashed_process_output(episodes: Episodes) -> None:
+    step = next(
+        s for s in episodes.of("backend-crashed").run.node("backend")["steps"] if s["action"] == "docker_logs"
+    )
+    (artifact,) = step["artifacts"]
+    with open(artifact) as saved:
+        assert "backend: serving on :8000" in saved.read()
+
+
+def test_crashed_backend_is_healed_by_the_restart_not_the_rebuild(episodes: Episodes) -> None:
+    actions = [s["action"] for s in episodes.of("backend-crashed").run.node("backend")["steps"]]
+    assert "docker_restart" in actions
+    assert "compose" not in actions
+
+
+def test_dry_run_shows_why_the_backend_fails_with_a_pending_migration(episodes: Episodes) -> None:
+    backend = episodes.of("pending-migration").plan.node("backend")
+    assert backend["reason"] == "status 503, expected 200"
+    assert "pending migrations" in backend["evidence"]["body"]
+
+
+def test_pending_migration_is_applied_without_restarting_the_backend(episodes: Episodes) -> None:
+    episode = episodes.of("pending-migration")
+    assert ("backend", "docker_restart") not in episode.run.changed()
+    assert episode.before_again["alembic_version"] == "0002_roasts"
+
+
+def test_memory_fix_sets_the_limit_from_the_playbook_vars(episodes: Episodes) -> None:
+    episode = episodes.of("memory-limit-missing")
+    assert episode.broken["backend"][3] == 0
+    assert episode.before_again["backend"][3] == 256 * 1024 * 1024
+
+
+def test_short_jwt_secret_is_reported_p1_with_its_length(episodes: Episodes) -> None:
+    node = episodes.of("jwt-secret-short").run.node("jwt_secret")
+    assert node["severity"] == "P1"
+    assert node["outcome"] == "failed"
+    assert f"JWT_SECRET has {len(SHORT_JWT_SECRET)} characters, needs at least 32" in node["reason"]
+
+
+def test_jwt_secret_value_never_appears_in_output_logs_or_reports(episodes: Episodes, lab: Lab) -> None:
+    episode = episodes.of("jwt-secret-short")
+    for run in (episode.plan, episode.run, episode.again):
+        assert SHORT_JWT_SECRET not in run.text
+        assert lab.jwt_secret() not in run.text
+
+
+def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes: Episodes, lab: Lab) -> None:
+    planned = episodes.of("postgres-stopped").plan.node("backend")["plan"]
+    assert (
+        f"after upstream recovery: restart backend: docker restart {lab.project}/backend (grace 10s)"
+        in planned
+    )
+    migration = planned[0]
+    assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes]")

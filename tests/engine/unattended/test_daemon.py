@@ -1,0 +1,204 @@
+"""`remediate daemon` as a real process: systemd notify, SIGTERM, SIGHUP, /metrics."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.unattended.daemon import jittered
+from engine.unattended.state import open_store
+from tests.support.cli import start
+from tests.support.playbooks import write_playbook
+from tests.support.services import free_port
+from tests.support.unattended import Switch
+
+
+def eventually(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Wait for a condition (a wait, not an assertion on time: the timeout only ends a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "notify.sock"))
+    receiver.settimeout(120)
+    yield receiver
+    receiver.close()
+
+
+def datagrams(receiver: socket.socket, until: str) -> list[str]:
+    seen: list[str] = []
+    while until not in seen:
+        seen.append(receiver.recv(4096).decode())
+    return seen
+
+
+def runs(state: Path) -> int:
+    if not state.exists():
+        return 0
+    store = open_store(str(state))
+    try:
+        return len([r for r in store.runs() if r.finished_at is not None])
+    finally:
+        store.close()
+
+
+def recorded_nodes(state: Path) -> set[str]:
+    store = open_store(str(state))
+    try:
+        return {node for (_, node) in store.last_outcomes()}
+    finally:
+        store.close()
+
+
+def stop(daemon: subprocess.Popen[str]) -> tuple[str, str]:
+    daemon.send_signal(signal.SIGTERM)
+    return daemon.communicate(timeout=60)
+
+
+HEALTHY = """
+name: steady
+checks:
+  api: {command: {cmd: "true"}}
+"""
+
+
+def test_the_daemon_tells_systemd_it_is_ready_runs_repeatedly_and_stops_on_sigterm(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    state = tmp_path / "state.db"
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start(
+        "daemon",
+        book,
+        "--interval",
+        "100ms",
+        state=state,
+        cwd=tmp_path,
+        NOTIFY_SOCKET=str(tmp_path / "notify.sock"),
+    )
+    assert datagrams(notify_socket, "READY=1")[-1] == "READY=1"
+    eventually(lambda: runs(state) >= 3, "three runs")
+    _, err = stop(daemon)
+    assert daemon.returncode == 0, err
+    assert "STOPPING=1" in datagrams(notify_socket, "STOPPING=1")
+
+
+def test_the_daemon_pings_the_systemd_watchdog_while_it_waits(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start(
+        "daemon", book, "--interval", "1h", state=tmp_path / "state.db", cwd=tmp_path,
+        NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="200000",
+    )  # fmt: skip
+    try:
+        seen = datagrams(notify_socket, "READY=1")
+        for _ in range(3):  # a one-hour wait, yet pings keep coming
+            seen += datagrams(notify_socket, "WATCHDOG=1")
+            seen.remove("WATCHDOG=1")
+    finally:
+        stop(daemon)
+
+
+def test_on_sigterm_the_action_in_flight_finishes_and_no_new_action_starts(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    api, web = Switch(tmp_path, "api"), Switch(tmp_path, "web")
+    started, release = tmp_path / "started", tmp_path / "release"
+    slow = f"touch {started}; i=0; while [ ! -e {release} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; {api.fixing_action()}"
+    book = write_playbook(
+        tmp_path,
+        f"""
+        name: graceful
+        checks:
+          api:
+            command: {{cmd: "{api.check()}"}}
+            verify: {{within: 0s}}
+            remediate: [{{command: {{cmd: "{slow}"}}, timeout: 60s}}]
+          web:
+            depends_on: [api]
+            command: {{cmd: "{web.check()}"}}
+            verify: {{within: 0s}}
+            remediate: [{{command: {{cmd: "{web.fixing_action()}"}}}}]
+        """,
+    )
+    daemon = start("daemon", book, "--interval", "100ms", state=state, cwd=tmp_path)
+    eventually(started.exists, "the slow action started")
+    daemon.send_signal(signal.SIGTERM)
+    release.touch()
+    _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, err
+    assert api.actions_run == 1  # finished, not cut off
+    assert web.actions_run == 0  # its turn came after SIGTERM
+    store = open_store(str(state))
+    [attempt] = store.attempts("localhost", "api")
+    assert attempt.outcome == "changed"
+    store.close()
+
+
+def test_sighup_reloads_the_playbook_and_a_broken_one_is_rejected(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start("daemon", book, "--interval", "100ms", state=state, cwd=tmp_path)
+    eventually(lambda: runs(state) >= 1, "a first run")
+    book.write_text('name: broken\nchecks:\n  api: {command: {cmd: "true"}, depends_on: [nowhere]}\n')
+    daemon.send_signal(signal.SIGHUP)
+    before = runs(state)
+    eventually(lambda: runs(state) >= before + 3, "runs after the rejected reload")
+    write_playbook(tmp_path, HEALTHY + '  extra: {command: {cmd: "true"}}\n')
+    daemon.send_signal(signal.SIGHUP)
+    eventually(lambda: "extra" in recorded_nodes(state), "the reloaded playbook's new node")
+    _, err = stop(daemon)
+    assert daemon.returncode == 0
+    assert "reload rejected, keeping the previous playbook" in err
+    assert "nowhere" in err
+    assert '"event": "reloaded"' in err
+
+
+def test_the_daemon_serves_metrics_on_a_loopback_port(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    port = free_port()
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start(
+        "daemon", book, "--interval", "100ms", "--metrics-port", str(port), state=state, cwd=tmp_path
+    )
+    try:
+        eventually(lambda: runs(state) >= 1, "a first run")
+
+        def scraped() -> str:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    return str(response.read().decode())
+            except OSError:
+                return ""
+
+        eventually(lambda: "remediate_node_healthy" in scraped(), "metrics served")
+        assert 'remediate_node_healthy{host="localhost",node="api"} 1.0' in scraped()
+    finally:
+        stop(daemon)
+
+
+def test_a_daemon_started_with_an_invalid_playbook_exits_2(tmp_path: Path) -> None:
+    book = write_playbook(tmp_path, "name: broken\nchecks: {}\n")
+    daemon = start("daemon", book, state=tmp_path / "state.db", cwd=tmp_path)
+    daemon.communicate(timeout=60)
+    assert daemon.returncode == 2
+
+
+@pytest.mark.parametrize(("draw", "expected"), [(min, 54.0), (max, 66.0), (lambda low, high: 0.0, 60.0)])
+def test_the_interval_is_jittered_within_its_share(
+    draw: Callable[[float, float], float], expected: float
+) -> None:
+    assert jittered(60.0, 0.1, draw) == expected

@@ -1,0 +1,118 @@
+"""The run lock across real processes: overlapping runs, a crash, several controllers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import exit_codes
+from engine.unattended.locking import LockHeld, LockOwner
+from engine.unattended.state import open_store
+from tests.support.cli import remediate, start
+from tests.support.playbooks import write_playbook
+
+
+def blocking_playbook(directory: Path, limit: str = "") -> Path:
+    """A node whose action says it started, then waits for the test to release it."""
+    started, release, acted = directory / "started", directory / "release", directory / "acted"
+    action = (
+        f"echo $PPID >> {started}; i=0; while [ ! -e {release} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; "
+        f"echo acted >> {acted}"
+    )
+    return write_playbook(
+        directory,
+        f"""
+        name: locked
+        checks:
+          api:
+            command: {{cmd: "test -e {directory}/ok"}}
+            verify: {{within: 0s}}
+            {limit}
+            remediate: [{{command: {{cmd: "{action}"}}, timeout: 60s}}]
+        """,
+    )
+
+
+def wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear")
+        time.sleep(0.02)
+
+
+def test_of_two_runs_started_at_once_exactly_one_acts_and_the_other_exits_3(
+    tmp_path: Path, state_location: str
+) -> None:
+    playbook = blocking_playbook(tmp_path)
+    runs = [
+        start("run", playbook, "--log-format", "json", state=state_location, cwd=tmp_path) for _ in range(2)
+    ]
+    # The winner waits in its action until released, so the loser must meet the lock held.
+    while all(run.poll() is None for run in runs):
+        time.sleep(0.02)
+    [loser] = [run for run in runs if run.poll() is not None]
+    [winner] = [run for run in runs if run is not loser]
+    (tmp_path / "release").touch()
+    winner.communicate(timeout=60)
+    _, loser_err = loser.communicate()
+    assert loser.returncode == exit_codes.LOCKED
+    assert (tmp_path / "acted").read_text().split() == ["acted"]
+    assert "another run holds the lock" in loser_err
+    assert f"pid {winner.pid}" in loser_err
+
+
+def test_a_run_killed_mid_action_leaves_its_attempt_for_the_next_run_to_count(
+    tmp_path: Path, state_location: str
+) -> None:
+    playbook = blocking_playbook(tmp_path, limit="limit: {max: 1, within: 1h}")
+    victim = start("run", playbook, state=state_location, cwd=tmp_path)
+    wait_for(tmp_path / "started")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    # Its action is still waiting (an orphan); let it go so it cannot be mistaken for a new one.
+    (tmp_path / "release").touch()
+    after = remediate("run", playbook, state=state_location, cwd=tmp_path)
+    assert after.returncode == exit_codes.PROBLEMS, after.stderr
+    assert "suppressed" in after.stdout
+    history = remediate("history", "--node", "api", state=state_location, cwd=tmp_path).stdout
+    assert "running" in history and "suppressed" in history
+
+
+def test_a_lock_is_released_when_its_holder_is_killed(tmp_path: Path, state_location: str) -> None:
+    playbook = blocking_playbook(tmp_path)
+    victim = start("run", playbook, state=state_location, cwd=tmp_path)
+    wait_for(tmp_path / "started")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    (tmp_path / "ok").touch()
+    assert remediate("run", playbook, state=state_location, cwd=tmp_path).returncode == exit_codes.OK
+
+
+def test_a_second_controller_cannot_lock_a_host_the_first_holds(state_location: str) -> None:
+    first, second = open_store(state_location), open_store(state_location)
+    held = first.lock(["web1", "web2"], LockOwner("run-one"))
+    with pytest.raises(LockHeld) as raised:
+        second.lock(["web2", "web3"], LockOwner("run-two"))
+    assert raised.value.host == "web2"
+    assert "run run-one" in raised.value.holder
+    second.lock(["web3"], LockOwner("run-two")).release()  # other hosts are free
+    held.release()
+    second.lock(["web1", "web2"], LockOwner("run-two")).release()
+    first.close()
+    second.close()
+
+
+def test_a_failed_lock_attempt_releases_the_hosts_it_had_taken(state_location: str) -> None:
+    first, second, third = (open_store(state_location) for _ in range(3))
+    held = first.lock(["b"], LockOwner("one"))
+    with pytest.raises(LockHeld):
+        second.lock(["a", "b"], LockOwner("two"))  # took a, then met b held
+    third.lock(["a"], LockOwner("three")).release()
+    held.release()
+    for store in (first, second, third):
+        store.close()

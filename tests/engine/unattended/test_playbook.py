@@ -1,0 +1,82 @@
+"""The playbook fields of unattended operation: defaults, and errors with their positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.core.graph import NodeKey
+from engine.playbook.errors import PlaybookError
+from tests.support.playbooks import plan
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(PlaybookError) as error:
+        plan(tmp_path, text)
+    return [str(p).replace(str(tmp_path) + "/", "") for p in error.value.problems]
+
+
+def test_a_node_has_a_remediation_limit_and_backoff_between_runs_by_default(tmp_path: Path) -> None:
+    spec = plan(tmp_path, 'name: d\nchecks:\n  api: {command: {cmd: "true"}}\n').specs[
+        NodeKey("localhost", "api")
+    ]
+    assert spec.limit is not None
+    assert (spec.limit.max, spec.limit.within, spec.limit.reset_after) == (3, 3600, 600)
+    assert (spec.run_backoff.initial, spec.run_backoff.max) == (30, 600)
+    assert spec.flapping is None and spec.start_period == 0
+
+
+def test_a_limit_can_be_turned_off(tmp_path: Path) -> None:
+    spec = plan(tmp_path, 'name: d\nchecks:\n  api: {command: {cmd: "true"}, limit: null}\n').specs[
+        NodeKey("localhost", "api")
+    ]
+    assert spec.limit is None
+
+
+def test_playbook_level_run_limits_maintenance_and_notify_are_read(tmp_path: Path) -> None:
+    settings = plan(
+        tmp_path,
+        """
+        name: d
+        run_limits: {max_unhealthy_share: 0.5, max_actions_per_run: 3}
+        maintenance:
+          - {cron: "0 2 * * sun", duration: 2h, nodes: [api], reason: weekly backup}
+        notify:
+          - webhook: {url: "http://127.0.0.1:9/hook"}
+          - command: {cmd: "logger -t remediate"}
+            on: [escalation, recovery, remediation]
+        checks:
+          api: {command: {cmd: "true"}}
+        """,
+    ).settings
+    assert settings is not None
+    assert settings.run_limits.max_actions_per_run == 3
+    assert settings.maintenance[0].duration == 7200
+    assert [t.on for t in settings.notify] == [
+        ["escalation", "recovery"],
+        ["escalation", "recovery", "remediation"],
+    ]
+
+
+def test_a_bad_limit_names_its_position(tmp_path: Path) -> None:
+    assert problems(tmp_path, 'name: d\nchecks:\n  api: {command: {cmd: "true"}, limit: {max: 0}}\n') == [
+        "playbook.yml:3:46: checks.api.limit.max: input should be greater than or equal to 1, got 0"
+    ]
+
+
+def test_a_bad_cron_expression_in_a_maintenance_window_is_an_error(tmp_path: Path) -> None:
+    [message] = problems(
+        tmp_path,
+        'name: d\nmaintenance: [{cron: "nightly", duration: 1h}]\nchecks:\n  api: {command: {cmd: "true"}}\n',
+    )
+    assert message.startswith("playbook.yml:2:")
+    assert "not a valid cron expression: 'nightly'" in message
+
+
+def test_an_unknown_notify_event_is_an_error(tmp_path: Path) -> None:
+    [message] = problems(
+        tmp_path,
+        'name: d\nnotify: [{command: {cmd: "true"}, on: [paging]}]\nchecks:\n  api: {command: {cmd: "true"}}\n',
+    )
+    assert "notify[0].on[0]" in message and "paging" in message

@@ -1,0 +1,300 @@
+"""Runs with memory, in process, against a real state store (SQLite and PostgreSQL) with an
+injected clock: what is recorded, what is held back, what escalates, and only once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.core.node import Mode
+from engine.core.results import Outcome
+from engine.unattended.state import StateStore, open_store
+from engine.unattended.state.base import RUNNING
+from tests.support.clock import FakeClock
+from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
+
+
+@pytest.fixture
+def store(state_location: str) -> Iterator[StateStore]:
+    opened = open_store(state_location)
+    yield opened
+    opened.close()
+
+
+def one_node(switch: Switch, action: str, extra: str = "", notify: str = "") -> str:
+    return f"""
+        name: unattended
+        {notify}
+        checks:
+          api:
+            command: {{cmd: "{switch.check()}"}}
+            verify: {{within: 0s}}
+            remediate:
+              - name: restart api
+                command: {{cmd: "{action}"}}
+            {extra}
+    """
+
+
+def test_every_action_is_recorded_with_its_node_outcome_duration_and_reason(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    report = run_once(tmp_path, one_node(switch, switch.fixing_action()), store, clock)
+    assert report.node("localhost", "api").outcome is Outcome.REMEDIATED
+    [attempt] = store.attempts("localhost", "api")
+    assert (attempt.run_id, attempt.step, attempt.action, attempt.attempt) == (
+        report.run_id,
+        "restart api",
+        "command",
+        1,
+    )
+    assert attempt.outcome == "changed" and attempt.duration_ms is not None and attempt.duration_ms > 0
+    assert attempt.started_at == clock.now()  # times come from the injected clock
+    [outcome] = [e for e in store.history() if e.kind == "node"]
+    assert (outcome.outcome, outcome.run_id) == ("remediated", report.run_id)
+    [run] = store.runs()
+    assert (run.run_id, run.exit_code, run.counts) == (report.run_id, 0, {"remediated": 1})
+
+
+def test_an_unfixable_node_is_acted_on_no_more_often_than_its_limit_across_runs(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 3, within: 1h}\n            run_backoff: {initial: 0s}",
+    )
+    outcomes = run_every_minute(tmp_path, text, store, clock, 12)
+    assert switch.actions_run == 3
+    assert outcomes == [Outcome.FAILED] * 3 + [Outcome.SUPPRESSED] * 9
+
+
+def test_a_suppressed_node_escalates_once_not_once_per_run(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 2, within: 1h}\n            run_backoff: {initial: 0s}\n            severity: P1",
+        notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
+    )
+    run_every_minute(tmp_path, text, store, clock, 8)
+    [escalation] = messages(log)
+    assert escalation["event"] == "escalation"
+    assert (escalation["host"], escalation["node"], escalation["severity"]) == ("localhost", "api", "P1")
+    assert "limit reached: 2 remediation attempts within 1h" in escalation["reason"]
+    assert [t["step"] for t in escalation["tried"]] == ["restart api", "restart api"]
+    assert escalation["evidence"]["exit_code"] == 1
+    assert len(store.escalations(open_only=True)) == 1
+
+
+def test_a_node_that_recovers_by_itself_closes_its_escalation_with_one_recovery_message(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 1, within: 1h}\n            run_backoff: {initial: 0s}",
+        notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
+    )
+    run_every_minute(tmp_path, text, store, clock, 3)
+    switch.heal()
+    assert run_every_minute(tmp_path, text, store, clock, 3) == [Outcome.HEALTHY] * 3
+    assert [m["event"] for m in messages(log)] == ["escalation", "recovery"]
+    assert store.escalations(open_only=True) == []
+
+
+def test_an_escalation_whose_delivery_failed_is_sent_again_by_the_next_run(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    _, log = notify_log(tmp_path)
+    gate = tmp_path / "notify-works"
+    command = f"[ -e {gate} ] && (cat; echo) >> {log}"
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 1, within: 1h}\n            run_backoff: {initial: 0s}",
+        notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
+    )
+    run_once(tmp_path, text, store, clock)
+    clock.sleep(60)
+    run_once(tmp_path, text, store, clock)  # escalates; the receiver fails
+    assert messages(log) == []
+    gate.touch()
+    for _ in range(3):
+        clock.sleep(60)
+        run_once(tmp_path, text, store, clock)
+    assert [m["event"] for m in messages(log)] == ["escalation"]
+
+
+def test_a_paused_node_is_checked_and_reported_but_not_touched(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    store.set_pause("*", "api", None, "migrating", clock.now(), "alice")
+    report = run_once(tmp_path, one_node(switch, switch.fixing_action()), store, clock)
+    result = report.node("localhost", "api")
+    assert (result.outcome, result.reason) == (Outcome.PAUSED, "paused by alice: migrating")
+    assert switch.actions_run == 0
+    assert report.exit_code == 1
+
+
+def test_a_pause_for_a_while_ends_by_itself(tmp_path: Path, store: StateStore, clock: FakeClock) -> None:
+    switch = Switch(tmp_path)
+    store.set_pause("*", "api", clock.now() + timedelta(hours=2), "deploy", clock.now(), "bob")
+    clock.sleep(2 * 3600 + 1)
+    assert (
+        run_once(tmp_path, one_node(switch, switch.fixing_action()), store, clock)
+        .node("localhost", "api")
+        .outcome
+        is Outcome.REMEDIATED
+    )
+
+
+def blast_playbook(switches: list[Switch], share: str, max_actions: str = "") -> str:
+    nodes = "\n".join(
+        f"""          {s.name}:
+            command: {{cmd: "{s.check()}"}}
+            verify: {{within: 0s}}
+            remediate: [{{command: {{cmd: "{s.fixing_action()}"}}}}]"""
+        for s in switches
+    )
+    limits = f"max_unhealthy_share: {share}" + (
+        f", max_actions_per_run: {max_actions}" if max_actions else ""
+    )
+    return f"name: blast\nrun_limits: {{{limits}}}\nchecks:\n{nodes}\n"
+
+
+def test_when_too_many_nodes_are_unhealthy_at_once_none_is_touched_and_the_run_escalates(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switches = [Switch(tmp_path, name) for name in ("a", "b", "c", "d")]
+    switches[0].heal()
+    report = run_once(tmp_path, blast_playbook(switches, "0.5"), store, clock)
+    assert [n.outcome for n in report.nodes] == [Outcome.HEALTHY] + [Outcome.SUPPRESSED] * 3
+    assert "blast radius: 3 of 4 nodes unhealthy at once" in report.node("localhost", "b").reason
+    assert sum(s.actions_run for s in switches) == 0
+    [escalation] = store.escalations(open_only=True)
+    assert escalation.scope == "run:blast:localhost"
+
+
+def test_a_few_unhealthy_nodes_are_within_the_blast_radius_and_remediated(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switches = [Switch(tmp_path, name) for name in ("a", "b", "c", "d")]
+    switches[0].heal()
+    switches[1].heal()
+    report = run_once(tmp_path, blast_playbook(switches, "0.5"), store, clock)
+    assert [n.outcome for n in report.nodes] == [Outcome.HEALTHY] * 2 + [Outcome.REMEDIATED] * 2
+
+
+def test_max_actions_per_run_bounds_what_one_run_does(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switches = [Switch(tmp_path, name) for name in ("a", "b", "c")]
+    text = blast_playbook(switches, "1.0", max_actions="1")
+    report = run_once(tmp_path, text, store, clock)
+    assert sorted(str(n.outcome) for n in report.nodes) == ["remediated", "suppressed", "suppressed"]
+    assert sum(s.actions_run for s in switches) == 1
+    clock.sleep(60)
+    run_once(tmp_path, text, store, clock)
+    assert sum(s.actions_run for s in switches) == 2
+
+
+def test_a_dry_run_shows_a_suppression_and_records_nothing(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 1, within: 1h}\n            run_backoff: {initial: 0s}",
+    )
+    run_once(tmp_path, text, store, clock)
+    recorded = len(store.history())
+    report = run_once(tmp_path, text, store, clock, mode=Mode.DRY_RUN)
+    assert report.node("localhost", "api").outcome is Outcome.SUPPRESSED
+    assert len(store.history()) == recorded
+    assert len(store.runs()) == 1
+
+
+def test_a_node_inside_its_start_period_is_left_alone_by_the_next_run(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = one_node(
+        switch, switch.unfixable_action(), "start_period: 5m\n            run_backoff: {initial: 0s}"
+    )
+    run_once(tmp_path, text, store, clock)
+    clock.sleep(60)
+    assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.STARTING
+    clock.sleep(300)
+    assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.FAILED
+    assert switch.actions_run == 2
+
+
+def test_an_attempt_left_running_by_a_crash_counts_against_the_limit(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    store.begin_attempt("crashed", "localhost", "api", 1, "restart api", "command", clock.now())
+    clock.sleep(60)
+    text = one_node(switch, switch.unfixable_action(), "limit: {max: 1, within: 1h}")
+    assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.SUPPRESSED
+    assert [a.outcome for a in store.attempts("localhost", "api")] == [RUNNING]
+
+
+def test_a_paused_dependent_is_not_restarted_after_its_upstream_recovers(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    db, web = Switch(tmp_path, "db"), Switch(tmp_path, "web")
+    web.heal()
+    store.set_pause("*", "web", None, "hands off", clock.now(), "alice")
+    text = f"""
+        name: stale
+        checks:
+          db:
+            command: {{cmd: "{db.check()}"}}
+            verify: {{within: 0s}}
+            remediate: [{{command: {{cmd: "{db.fixing_action()}"}}}}]
+          web:
+            depends_on: [db]
+            on_upstream_recovery: restart
+            command: {{cmd: "{web.check()}"}}
+            remediate: [{{command: {{cmd: "{web.fixing_action()}"}}}}]
+    """
+    report = run_once(tmp_path, text, store, clock)
+    assert report.node("localhost", "db").outcome is Outcome.REMEDIATED
+    result = report.node("localhost", "web")
+    assert result.outcome is Outcome.HEALTHY and "paused by alice" in result.reason
+    assert web.actions_run == 0
+
+
+def test_a_flapping_node_is_suppressed_and_escalated_instead_of_fixed_again(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = one_node(
+        switch,
+        switch.fixing_action(),
+        "limit: null\n            run_backoff: {initial: 0s}\n            flapping: {changes: 3, within: 1h}",
+    )
+    outcomes = []
+    for _ in range(3):  # it is fixed every time, and breaks again before the next run
+        outcomes.append(run_once(tmp_path, text, store, clock).node("localhost", "api").outcome)
+        switch.break_()
+        clock.sleep(60)
+    assert outcomes == [Outcome.REMEDIATED, Outcome.REMEDIATED, Outcome.SUPPRESSED]
+    assert switch.actions_run == 2
+    [escalation] = store.escalations(open_only=True)
+    assert escalation.reason == "flapping: 4 state changes within 1h (more than 3)"

@@ -1,0 +1,181 @@
+"""The state store, against real SQLite files and a real PostgreSQL server (every test runs
+on both): what it records, what it remembers, and its schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.secrets.redact import Redactor
+from engine.unattended.locking import LockOwner
+from engine.unattended.state import NodeState, StateStore, StateStoreError, base, open_store
+from engine.unattended.state.base import RUNNING, SCHEMA_VERSION
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(state_location: str) -> Iterator[StateStore]:
+    opened = open_store(state_location)
+    yield opened
+    opened.close()
+
+
+def test_a_new_store_is_created_with_the_current_schema(state_location: str) -> None:
+    store = open_store(state_location)
+    assert store.schema_version == SCHEMA_VERSION
+    store.close()
+
+
+def test_opening_an_existing_store_keeps_its_records(state_location: str) -> None:
+    first = open_store(state_location)
+    first.begin_run("r1", "demo", ["h"], "run", T0, LockOwner("r1"))
+    first.close()
+    again = open_store(state_location)
+    assert [r.run_id for r in again.runs()] == ["r1"]
+    again.close()
+
+
+def test_an_attempt_is_visible_as_running_before_it_completes(store: StateStore) -> None:
+    attempt_id = store.begin_attempt("r1", "h", "api", 1, "restart", "command", T0)
+    [attempt] = store.attempts("h", "api")
+    assert (attempt.outcome, attempt.finished_at) == (RUNNING, None)
+    store.finish_attempt(attempt_id, T0 + timedelta(seconds=2), "changed", 2000.0, "restarted")
+    [attempt] = store.attempts("h", "api")
+    assert (attempt.outcome, attempt.reason, attempt.duration_ms) == ("changed", "restarted", 2000.0)
+    assert attempt.finished_at == T0 + timedelta(seconds=2)
+
+
+def test_attempts_are_selected_by_node_and_start_time(store: StateStore) -> None:
+    store.begin_attempt("r1", "h", "api", 1, "s", "command", T0)
+    store.begin_attempt("r2", "h", "api", 1, "s", "command", T0 + timedelta(minutes=10))
+    store.begin_attempt("r2", "h", "db", 1, "s", "command", T0 + timedelta(minutes=10))
+    store.begin_attempt("r2", "other", "api", 1, "s", "command", T0 + timedelta(minutes=10))
+    recent = store.attempts("h", "api", since=T0 + timedelta(minutes=5))
+    assert [a.run_id for a in recent] == ["r2"]
+    assert len(store.attempts("h", "api")) == 2
+
+
+def test_node_state_round_trips_and_starts_empty(store: StateStore) -> None:
+    assert store.node_state("h", "api") == NodeState("h", "api")
+    state = NodeState("h", "api", "healthy", T0, T0, T0 - timedelta(hours=1), 2, T0 - timedelta(minutes=3))
+    store.save_node_state(state)
+    assert store.node_state("h", "api") == state
+    state.failures = 0
+    store.save_node_state(state)
+    assert store.node_state("h", "api").failures == 0
+
+
+def test_pauses_expire_and_a_host_pause_comes_before_an_all_hosts_pause(store: StateStore) -> None:
+    store.set_pause("*", "api", None, "investigating", T0, "alice")
+    store.set_pause("h", "api", T0 + timedelta(hours=2), "deploy", T0, "bob")
+    assert store.pause_for("h", "api", T0 + timedelta(hours=1)).reason == "deploy"  # type: ignore[union-attr]
+    assert store.pause_for("h", "api", T0 + timedelta(hours=3)).reason == "investigating"  # type: ignore[union-attr]
+    assert store.pause_for("h", "db", T0) is None
+    assert store.clear_pause("*", "api")
+    assert store.pause_for("h", "api", T0 + timedelta(hours=3)) is None
+    assert not store.clear_pause("*", "api")
+
+
+def test_an_escalation_opens_once_until_it_is_closed(store: StateStore) -> None:
+    first = store.open_escalation("h:api", "h", "api", "P1", "limit reached", T0)
+    assert first is not None
+    assert (
+        store.open_escalation("h:api", "h", "api", "P1", "limit reached", T0 + timedelta(minutes=1)) is None
+    )
+    closed = store.close_escalation("h:api", T0 + timedelta(minutes=5))
+    assert closed is not None and closed.id == first.id
+    assert store.close_escalation("h:api", T0 + timedelta(minutes=6)) is None
+    assert store.open_escalation("h:api", "h", "api", "P1", "again", T0 + timedelta(minutes=7)) is not None
+    assert len(store.escalations()) == 2
+    assert len(store.escalations(open_only=True)) == 1
+
+
+def test_history_interleaves_actions_and_outcomes_in_time_order(store: StateStore) -> None:
+    attempt_id = store.begin_attempt("r1", "h", "api", 1, "restart", "command", T0)
+    store.finish_attempt(attempt_id, T0 + timedelta(seconds=1), "changed", 1000.0, "")
+    store.record_outcome(
+        "r1", "h", "api", "remediated", "fixed", {"status": 500}, "P1", T0 + timedelta(seconds=2)
+    )
+    store.record_outcome("r1", "h", "db", "healthy", "", {}, "P2", T0 + timedelta(seconds=2))
+    entries = store.history(node="api")
+    assert [(e.kind, e.outcome) for e in entries] == [("action", "changed"), ("node", "remediated")]
+    assert [e.node for e in store.history(since=T0 + timedelta(seconds=1))] == ["api", "db"]
+
+
+def test_last_good_and_last_outcomes_per_node(store: StateStore) -> None:
+    store.record_outcome("r1", "h", "api", "healthy", "", {}, "P2", T0)
+    store.record_outcome("r2", "h", "api", "failed", "down", {}, "P2", T0 + timedelta(minutes=1))
+    assert store.last_good(["healthy", "remediated"]) == {("h", "api"): T0}
+    assert store.last_outcomes()[("h", "api")] == ("failed", T0 + timedelta(minutes=1))
+
+
+def test_a_store_newer_than_the_engine_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_store(str(path)).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE remediate_schema SET version = 99")
+    with pytest.raises(StateStoreError, match="schema version 99"):
+        open_store(str(path))
+
+
+def test_an_unreachable_postgres_store_is_an_error_naming_it_without_password() -> None:
+    with pytest.raises(StateStoreError, match=r"postgresql://u:\*\*\*@127.0.0.1:9/x") as raised:
+        open_store("postgresql://u:secret@127.0.0.1:9/x")
+    assert "secret" not in str(raised.value)
+
+
+def test_an_older_store_is_migrated_and_keeps_its_records(
+    state_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = open_store(state_location)
+    old.begin_run("r1", "demo", ["h"], "run", T0, LockOwner("r1"))
+    old.close()
+    # A later engine adds a column: its migration runs once, on the next open.
+    newer = [*base.MIGRATIONS, ["ALTER TABLE runs ADD COLUMN note TEXT"]]
+    monkeypatch.setattr(base, "MIGRATIONS", newer)
+    monkeypatch.setattr(base, "SCHEMA_VERSION", len(newer))
+    migrated = open_store(state_location)
+    assert migrated.schema_version == len(newer)
+    assert [r.run_id for r in migrated.runs()] == ["r1"]
+    migrated._execute("UPDATE runs SET note = 'kept' WHERE run_id = 'r1'")
+    migrated.close()
+    open_store(state_location).close()  # opening again migrates nothing twice
+
+
+def test_secrets_are_masked_before_they_are_written(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `history` and `status` run in another process, which never saw the run's secrets.
+    redactor = Redactor()
+    redactor.add_secret("Rg5 s3cret*")
+    monkeypatch.setattr(base, "REDACTOR", redactor)
+    attempt_id = store.begin_attempt("r1", "h", "api", 1, "rotate Rg5 s3cret*", "command", T0)
+    store.finish_attempt(attempt_id, T0, "failed", 1.0, "login as Rg5 s3cret* refused")
+    store.record_outcome(
+        "r1",
+        "h",
+        "api",
+        "failed",
+        "cannot connect to redis://:Pw0rd9@cache:6379/0?token=Tq77",
+        {"db_password": "Dbp4ss", "output": "denied for Rg5 s3cret*"},
+        "P1",
+        T0,
+    )
+    store.open_escalation("h:api", "h", "api", "P1", "still failing: Rg5 s3cret*", T0)
+    store.set_pause("h", "api", None, "rotating Rg5 s3cret*", T0, "ops")
+    stored = repr(
+        [
+            store.history(),
+            store.escalations(),
+            store.pauses(T0),
+            store._rows("SELECT evidence FROM node_results"),
+        ]
+    )
+    for secret in ("Rg5 s3cret*", "Pw0rd9", "Tq77", "Dbp4ss"):
+        assert secret not in stored
+    assert "redis://:***@cache:6379/0?token=***" in stored
