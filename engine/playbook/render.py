@@ -52,6 +52,27 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> bool:
         raise TemplateProblem(f"cannot evaluate {expression!r}: {exc}") from None
 
 
+def render_native(template: str, variables: Mapping[str, Any]) -> Any:
+    """The value of a template that is one ``{{ expression }}`` as the expression's own type
+    (a list stays a list, as Ansible renders ``loop: "{{ services }}"``); any other template
+    renders to a string."""
+    import jinja2
+
+    inner = template.strip()
+    if not (inner.startswith("{{") and inner.endswith("}}")) or inner.count("{{") != 1:
+        return render_string(template, variables)
+    expression = inner[2:-2]
+    try:
+        value = _environment().compile_expression(expression, undefined_to_none=False)(**variables)
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()  # a bare undefined name is not an error by itself
+        return value
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"{exc.message} in {template!r}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateProblem(f"cannot render {template!r}: {exc}") from None
+
+
 def check_expression(expression: str) -> None:
     """Raise TemplateProblem when a ``when:`` expression does not parse."""
     import jinja2
