@@ -157,3 +157,12 @@ def test_expands_to_the_nodes_checks_and_steps_it_had_before_defaults_and_loops(
     # The golden file is the expansion of the playbook as written before it used `defaults:`
     # and `loop:`; state history is keyed by node name, so names and behaviour must not move.
     assert expansion(plan()) == json.loads(GOLDEN.read_text())
+
+
+def test_the_schema_accepts_the_bundled_playbook() -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from engine.schema import playbook_schema
+
+    jsonschema.validate(YAML(typ="safe").load(DEFAULT_PLAYBOOK.read_text()), playbook_schema())
