@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -28,8 +29,40 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
+# ``{{ name }}``: a placeholder that only looks a variable up. Most playbook templates are
+# made of these alone, and they render without importing and compiling Jinja2 (a good part
+# of `remediate validate`). Jinja's literals and keywords are not variable names.
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NOT_NAMES = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"}
+)
+
+
+def _substituted(template: str, variables: Mapping[str, Any]) -> str | None:
+    """`template` rendered as Jinja2 renders it when its only markup is ``{{ name }}``
+    placeholders; None when it has any other markup (Jinja2 renders it then)."""
+    matches = list(_PLACEHOLDER.finditer(template))
+    names = [match.group(1) for match in matches]
+    rest = _PLACEHOLDER.sub("", template)
+    if (
+        not names
+        or any(mark in rest for mark in ("{{", "{%", "{#"))
+        or _NOT_NAMES.intersection(names)
+        # `{{{ a }}`: Jinja's markup starts at the first brace pair, not at this one
+        or any(template[match.start() - 1 : match.start()] == "{" for match in matches)
+    ):
+        return None
+    for name in names:
+        if name not in variables:
+            raise TemplateProblem(f"'{name}' is undefined in {template!r}")
+    return _PLACEHOLDER.sub(lambda match: str(variables[match.group(1)]), template)
+
+
 def render_string(template: str, variables: Mapping[str, Any]) -> str:
     """Render one template string; raises TemplateProblem with a readable reason."""
+    substituted = _substituted(template, variables)
+    if substituted is not None:
+        return substituted
     import jinja2
 
     try:
