@@ -322,7 +322,7 @@ class NodeEvaluation:
         return planned_step(step, self._refusal(step))
 
     def _truth(self, expression: str, check: CheckResult | None) -> bool:
-        context = dict(self.variables)
+        context = {**self.variables, **self.spec.loop_vars}
         if check is not None:
             context["check"] = {
                 "health": str(check.health),

@@ -37,5 +37,7 @@ def render(plan: RunPlan, output_format: str) -> str:
         upstream = sorted(name(u) for u in plan.graph.predecessors(key))
         after = f"  <- {', '.join(upstream)}" if upstream else ""
         steps = f", {len(spec.remediate)} step(s)" if spec.remediate else ""
-        lines.append(f"{name(key)} ({spec.check.type_key}{steps}){after}")
+        # A looped node says which item it is, so the expansion can be read back to the playbook.
+        items = "".join(f", {var}={value}" for var, value in spec.loop_vars.items())
+        lines.append(f"{name(key)} ({spec.check.type_key}{steps}{items}){after}")
     return "\n".join(lines) + "\n"

@@ -28,3 +28,19 @@ def import_without(module: str, *extras: str) -> ModuleType:
     finally:
         for extra in hidden:
             del sys.modules[extra]
+
+
+def pydantic_without_plugins() -> None:
+    """Tell pydantic that no plugins are installed, before it builds its first model.
+
+    On its first model pydantic looks for plugins in the entry points of every installed
+    distribution (importlib.metadata reads each one's metadata): about a quarter of
+    `remediate validate` in a virtualenv with the test extras. remediate's models are its
+    own and no plugin has anything to do with them. (``PYDANTIC_DISABLE_PLUGINS`` does the
+    same, but an environment variable would reach every command remediate runs.) When
+    pydantic has looked already, or keeps its cache elsewhere, this changes nothing.
+    """
+    from pydantic.plugin import _loader
+
+    if getattr(_loader, "_plugins", {}) is None:
+        _loader._plugins = {}

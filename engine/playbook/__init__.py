@@ -1,8 +1,13 @@
 """Playbooks: the YAML a user writes, its models, loading with positions, and rendering."""
 
-from engine.playbook.errors import PlaybookError, Problem
-from engine.playbook.loader import load_playbook
-from engine.playbook.models import BackoffSpec, NodeSpec, Playbook, StepSpec, VerifySpec
+from engine.output.lean_imports import pydantic_without_plugins
+
+# Before any model of the language is built: see the function.
+pydantic_without_plugins()
+
+from engine.playbook.errors import PlaybookError, Problem  # noqa: E402
+from engine.playbook.loader import load_playbook  # noqa: E402
+from engine.playbook.models import BackoffSpec, NodeSpec, Playbook, StepSpec, VerifySpec  # noqa: E402
 
 __all__ = [
     "BackoffSpec",

@@ -7,7 +7,7 @@ column and field path; nothing runs when there is any.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FilePath
 from typing import Any, TypeVar
 
@@ -20,19 +20,33 @@ from engine.playbook.errors import (
     PlaybookError,
     Problem,
     describe_validation_error,
+    dotted,
     unknown_message,
 )
-from engine.playbook.models import NODE_FIELDS, STEP_FIELDS, NodeSpec, Playbook, StepSpec
+from engine.playbook.models import (
+    DEFAULT_LOOP_VAR,
+    LOOP_FIELDS,
+    NODE_FIELDS,
+    STEP_FIELDS,
+    NodeSpec,
+    Playbook,
+    StepSpec,
+)
 from engine.playbook.render import (
     TemplateProblem,
     check_expression,
+    is_template,
+    render_native,
+    render_string,
     render_tree,
     resolve_variables,
 )
 
 M = TypeVar("M", bound=BaseModel)
 
-TOP_LEVEL_FIELDS = ("name", "hosts", "vars", "checks", "run_limits", "maintenance", "notify")
+TOP_LEVEL_FIELDS = (
+    "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify"
+)  # fmt: skip
 UNRENDERED = frozenset({"when"})
 
 
@@ -138,9 +152,12 @@ class _Builder:
     def __init__(self, source: PlaybookSource) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        self.defaults: dict[str, dict[str, Any]] = {}
 
     def fail(self, path: Path, message: str) -> None:
-        self.problems.append(self.source.problem(path, message))
+        problem = self.source.problem(path, message)
+        if problem not in self.problems:  # a bad default is met once per node using it
+            self.problems.append(problem)
 
     def build(self, hostvars: Mapping[str, Any], extra_vars: Mapping[str, Any]) -> Playbook:
         data = self.source.data
@@ -156,15 +173,22 @@ class _Builder:
             variables = resolve_variables([hostvars, playbook_vars, extra_vars])
         except TemplateProblem as exc:
             self.variable_problem(exc, playbook_vars, extra_vars)
+        self.defaults = self.module_defaults(data.get("defaults"), variables)
         checks = data.get("checks")
         nodes: dict[str, NodeSpec] = {}
         if not isinstance(checks, dict) or not checks:
             self.fail(("checks",), "expected a mapping of node names to checks")
         elif not self.problems:
-            for name, body in checks.items():
-                node = self.node(name, body, variables)
-                if node is not None:
-                    nodes[name] = node
+            named: dict[str, Path] = {}
+            for key, body in checks.items():
+                for name, item_vars, where in self.expand(key, body, variables):
+                    if name in named:
+                        self.fail(where, f"node {name!r} is defined twice (also by {dotted(named[name])})")
+                        continue
+                    named[name] = where
+                    node = self.expanded_node(key, name, body, variables, item_vars)
+                    if node is not None:
+                        nodes[name] = node
         if self.problems:
             raise PlaybookError(self.problems)
         header: dict[str, Any] = {k: data[k] for k in ("name", "hosts") if k in data}
@@ -196,8 +220,123 @@ class _Builder:
         else:
             self.fail(("vars",), str(problem))
 
-    def node(self, name: str, body: Any, variables: Mapping[str, Any]) -> NodeSpec | None:
-        path: Path = ("checks", name)
+    def module_defaults(self, raw: Any, variables: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """``defaults:`` checked against the module keys and their options, and rendered with
+        the playbook's variables (once, so a bad default is reported once, at its line)."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.fail(("defaults",), "expected a mapping of module keys (check or action types) to options")
+            return {}
+        known = sorted({*CHECK_TYPES, *ACTION_TYPES})
+        result: dict[str, dict[str, Any]] = {}
+        for key, options in raw.items():
+            path: Path = ("defaults", key)
+            if key not in CHECK_TYPES and key not in ACTION_TYPES:
+                self.fail(path, unknown_message("module key", key, known))
+                continue
+            if not isinstance(options, dict):
+                self.fail(path, f"expected a mapping of {key} options to their default values")
+                continue
+            fields = sorted({name for model in _models(key) for name in model.model_fields})
+            for option in options:
+                if option not in fields:
+                    self.fail((*path, option), unknown_message(f"{key} option", option, fields))
+            try:
+                result[key] = render_tree(options, variables, frozenset())
+            except TemplateProblem as exc:
+                self.fail(path, str(exc))
+        return result
+
+    def expand(
+        self, key: str, body: Any, variables: Mapping[str, Any]
+    ) -> list[tuple[str, dict[str, Any], Path]]:
+        """The nodes a ``checks:`` entry stands for: (name, loop variables, where it was
+        defined). One per item of its ``loop:``, named by rendering the key with the item
+        (``memory_{{ item }}``) or, for a key without a template, ``key_item``."""
+        path: Path = ("checks", key)
+        if not isinstance(body, dict) or not LOOP_FIELDS & body.keys():
+            if is_template(key):
+                self.fail(path, "a node name with a template needs a loop: to give it items")
+                return []
+            return [(key, {}, path)]
+        loop_var = body.get("loop_var", DEFAULT_LOOP_VAR)
+        if not isinstance(loop_var, str) or not loop_var.isidentifier():
+            self.fail((*path, "loop_var"), f"expected a variable name, got {loop_var!r}")
+            return []
+        if "loop" not in body:
+            self.fail((*path, "loop_var"), "loop_var without loop: name the items with loop:")
+            return []
+        items = body["loop"]
+        try:
+            items = (
+                render_native(items, variables)
+                if isinstance(items, str)
+                else render_tree(items, variables, frozenset())
+            )
+        except TemplateProblem as exc:
+            self.fail((*path, "loop"), str(exc))
+            return []
+        if not isinstance(items, list):
+            self.fail(
+                (*path, "loop"),
+                f"expected a list, or a template naming a variable that holds one, got {_kind(items)}",
+            )
+            return []
+        expanded: list[tuple[str, dict[str, Any], Path]] = []
+        seen: dict[str, int] = {}
+        literal = isinstance(body["loop"], list)
+        for index, item in enumerate(items):
+            where: Path = (*path, "loop", index) if literal else (*path, "loop")
+            item_vars = {loop_var: item}
+            if is_template(key):
+                try:
+                    name = render_string(key, {**variables, **item_vars}).strip()
+                except TemplateProblem as exc:
+                    self.fail(where, f"item {index}: {exc}")
+                    continue
+            elif isinstance(item, str | int | float) and not isinstance(item, bool):
+                name = f"{key}_{item}"
+            else:
+                self.fail(
+                    where,
+                    f"item {index} is {_kind(item)}: name the nodes with a template key such as "
+                    f"'{key}_{{{{ {loop_var}.name }}}}'",
+                )
+                continue
+            if not name or ":" in name or any(c.isspace() for c in name):
+                self.fail(where, f"item {index} gives the node name {name!r}: expected no spaces or ':'")
+                continue
+            if name in seen:
+                self.fail(where, f"item {index} gives the node name {name!r}, as item {seen[name]} does")
+                continue
+            seen[name] = index
+            expanded.append((name, item_vars, where))
+        return expanded
+
+    def expanded_node(
+        self, key: str, name: str, body: Any, variables: Mapping[str, Any], item_vars: dict[str, Any]
+    ) -> NodeSpec | None:
+        """A node of the ``checks:`` entry `key`, for one loop item when it has a loop.
+        Problems point at the entry's lines and name the expanded node (``checks.memory_redis``)."""
+        if not item_vars:
+            return self.node(name, body, variables)
+        before = len(self.problems)
+        body = {k: v for k, v in body.items() if k not in LOOP_FIELDS}
+        node = self.node(name, body, {**variables, **item_vars}, path=("checks", key))
+        if node is not None:
+            return node.model_copy(update={"loop_vars": item_vars})
+        entry = ("checks", key)
+        self.problems[before:] = [
+            replace(p, path=("checks", name, *p.path[2:])) if p.path[:2] == entry else p
+            for p in self.problems[before:]
+        ]
+        return None
+
+    def node(
+        self, name: str, body: Any, variables: Mapping[str, Any], path: Path | None = None
+    ) -> NodeSpec | None:
+        path = path or ("checks", name)
         if not isinstance(body, dict):
             self.fail(path, "expected a mapping with a check type such as http: or tcp:")
             return None
@@ -209,7 +348,7 @@ class _Builder:
         module = self.module_key(path, body, NODE_FIELDS, CHECK_TYPES, "check")
         if module is None:
             return None
-        check = self.validate(CHECK_TYPES[module], body[module] or {}, (*path, module))
+        check = self.module(CHECK_TYPES[module], module, body[module], (*path, module))
         steps = [
             self.step((*path, "remediate", index), raw)
             for index, raw in enumerate(self.as_list(body.get("remediate"), (*path, "remediate")))
@@ -229,7 +368,7 @@ class _Builder:
         module = self.module_key(path, body, STEP_FIELDS, ACTION_TYPES, "action")
         if module is None:
             return None
-        action = self.validate(ACTION_TYPES[module], body[module] or {}, (*path, module))
+        action = self.module(ACTION_TYPES[module], module, body[module], (*path, module))
         unless = None
         if body.get("unless") is not None:
             guard = body["unless"]
@@ -237,7 +376,7 @@ class _Builder:
             key = self.module_key(guard_path, guard, frozenset(), CHECK_TYPES, "check")
             if key is None:
                 return None
-            unless = self.validate(CHECK_TYPES[key], guard[key] or {}, (*guard_path, key))
+            unless = self.module(CHECK_TYPES[key], key, guard[key], (*guard_path, key))
             if unless is None:
                 return None
         if body.get("when") is not None:
@@ -246,6 +385,19 @@ class _Builder:
             return None
         common = {k: v for k, v in body.items() if k in STEP_FIELDS and k != "unless"}
         return self.validate(StepSpec, {"action": action, "unless": unless, **common}, path)
+
+    def module(self, model: type[M], key: str, options: Any, path: Path) -> M | None:
+        """A check or action from its options over the playbook's ``defaults:`` for its key
+        (the node's own options win, one by one, as with Ansible's module_defaults). A default
+        applies to the types that declare the option (``command`` is a check and an action)."""
+        defaults = {k: v for k, v in self.defaults.get(key, {}).items() if k in model.model_fields}
+        if not defaults:
+            return self.validate(model, options or {}, path)
+        if options is not None and not isinstance(options, dict):
+            return self.validate(model, options, path)
+        own = options or {}
+        origins = {option: ("defaults", key, option) for option in defaults if option not in own}
+        return self.validate(model, {**defaults, **own}, path, origins=origins)
 
     def module_key(
         self, path: Path, body: Any, common: frozenset[str], registry: Mapping[str, Any], kind: str
@@ -289,13 +441,38 @@ class _Builder:
             return []
         return value
 
-    def validate(self, model: type[M], data: Any, path: Path, skip_missing: bool = False) -> M | None:
+    def validate(
+        self,
+        model: type[M],
+        data: Any,
+        path: Path,
+        skip_missing: bool = False,
+        origins: Mapping[str, Path] | None = None,
+    ) -> M | None:
+        """`data` as `model`, or None with its problems recorded; `origins` relocates the
+        problems of fields that came from elsewhere (``defaults:``) to where they were written."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            known = sorted(n for n in model.model_fields if n not in ("name", "check", "action"))
+            known = sorted(n for n in model.model_fields if n not in ("name", "check", "action", "loop_vars"))
             for loc, message in describe_validation_error(exc, data, known):
                 if skip_missing and message == MISSING:
                     continue
-                self.fail((*path, *loc), message)
+                origin = origins.get(str(loc[0])) if origins and loc else None
+                self.fail((*origin, *loc[1:]) if origin else (*path, *loc), message)
             return None
+
+
+def _models(key: str) -> list[type[BaseModel]]:
+    """The check and action types a module key names (``command`` is both)."""
+    models: list[type[BaseModel]] = []
+    for registry in (CHECK_TYPES, ACTION_TYPES):
+        if key in registry:
+            models.append(registry[key])
+    return models
+
+
+def _kind(value: Any) -> str:
+    """A value's kind in a playbook author's words: ``a string ('a,b')``."""
+    kinds = {str: "a string", int: "a number", float: "a number", bool: "a boolean", dict: "a mapping"}
+    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})" if value is not None else "nothing"

@@ -78,6 +78,10 @@ NODE_FIELDS = frozenset(
         "act_when_stopped_by_operator",
     }
 )
+# Fields that expand one node into one per item (Ansible's loop and loop_control.loop_var);
+# the loader consumes them, so a NodeSpec never has them.
+LOOP_FIELDS = frozenset({"loop", "loop_var"})
+DEFAULT_LOOP_VAR = "item"
 # Fields a remediation step may have beside its one action module key.
 STEP_FIELDS = frozenset({"name", "when", "unless", "timeout", "destructive", "ignore_errors"})
 
@@ -148,6 +152,12 @@ class NodeSpec(_Strict):
         False,
         description="remediate even when the check reports the service was stopped by an operator "
         "(evidence stopped_by_operator: true)",
+    )
+    loop_vars: dict[str, Any] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="set by the loader for a node expanded by `loop:`: its loop variable and "
+        "item, so that `when:` expressions can use them",
     )
 
 

@@ -409,8 +409,40 @@ def literal(text: str) -> str:
     return text.replace("{", "{{ '{' }}")
 
 
+# ``{{ name }}``: a placeholder that only looks a variable up. Most playbook templates are
+# made of these alone, and they render without importing and compiling Jinja2 (a good part
+# of `remediate validate`). Jinja's literals and keywords are not variable names.
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NOT_NAMES = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"}
+)
+
+
+def _substituted(template: str, variables: Mapping[str, Any]) -> str | None:
+    """`template` rendered as Jinja2 renders it when its only markup is ``{{ name }}``
+    placeholders; None when it has any other markup (Jinja2 renders it then)."""
+    matches = list(_PLACEHOLDER.finditer(template))
+    names = [match.group(1) for match in matches]
+    rest = _PLACEHOLDER.sub("", template)
+    if (
+        not names
+        or any(mark in rest for mark in ("{{", "{%", "{#"))
+        or _NOT_NAMES.intersection(names)
+        # `{{{ a }}`: Jinja's markup starts at the first brace pair, not at this one
+        or any(template[match.start() - 1 : match.start()] == "{" for match in matches)
+    ):
+        return None
+    for name in names:
+        if name not in variables:
+            raise TemplateProblem(f"'{name}' is undefined in {template!r}")
+    return _PLACEHOLDER.sub(lambda match: str(variables[match.group(1)]), template)
+
+
 def render_string(template: str, variables: Mapping[str, Any]) -> str:
     """Render one template string; raises TemplateProblem with a readable reason."""
+    substituted = _substituted(template, variables)
+    if substituted is not None:
+        return substituted
     token = _BUDGET.set(_Budget())
     try:
         chunks: list[str] = []
@@ -433,6 +465,28 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> bool:
         return bool(_environment().compile_expression(expression)(**variables))
     except Exception as exc:  # every failure of a user's expression is a TemplateProblem
         raise _problem(exc, f"when: {_shown(expression)}", "evaluate") from None
+    finally:
+        _BUDGET.reset(token)
+
+
+def render_native(template: str, variables: Mapping[str, Any]) -> Any:
+    """The value of a template that is one ``{{ expression }}`` as the expression's own type
+    (a list stays a list, as Ansible renders ``loop: "{{ services }}"``); any other template
+    renders to a string."""
+    import jinja2
+
+    inner = template.strip()
+    if not (inner.startswith("{{") and inner.endswith("}}")) or inner.count("{{") != 1:
+        return render_string(template, variables)
+    expression = inner[2:-2]
+    token = _BUDGET.set(_Budget())
+    try:
+        value = _environment().compile_expression(expression, undefined_to_none=False)(**variables)
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()  # a bare undefined name is not an error by itself
+        return _sized(value)
+    except Exception as exc:  # every failure of a user's template is a TemplateProblem
+        raise _problem(exc, _shown(template)) from None
     finally:
         _BUDGET.reset(token)
 

@@ -56,8 +56,18 @@ def playbook_schema() -> dict[str, Any]:
 
     node_fields = dict(defs["NodeSpec"]["properties"])
     step_fields = dict(defs["StepSpec"]["properties"])
-    for field in ("name", "check"):
+    for field in ("name", "check", "loop_vars"):
         node_fields.pop(field, None)
+    node_fields["loop"] = {
+        "anyOf": [{"type": "array"}, TEMPLATE],
+        "description": "one node per item: a list, or a template naming a variable that holds one; "
+        "the node's key, rendered with the item, names each (`memory_{{ item }}`), or `key_item`",
+    }
+    node_fields["loop_var"] = {
+        "type": "string",
+        "default": "item",
+        "description": "the variable holding the current item (Ansible's loop_control.loop_var)",
+    }
     step_fields.pop("action", None)
     step_fields["unless"] = {"$ref": "#/$defs/Guard"}
     node_fields["remediate"] = {
@@ -70,6 +80,14 @@ def playbook_schema() -> dict[str, Any]:
     guard = module_keyed({}, CHECK_TYPES)
     guard["description"] = "a check whose success means the step is not needed"
     defs["Guard"] = guard
+    module_defaults: dict[str, Any] = {}
+    for key in sorted({*CHECK_TYPES, *ACTION_TYPES}):
+        options: dict[str, Any] = {}
+        for modules in (CHECK_TYPES, ACTION_TYPES):
+            if key in modules:
+                name = ref(modules[key])["$ref"].rsplit("/", 1)[1]
+                options.update(defs[name].get("properties", {}))
+        module_defaults[key] = {"type": "object", "properties": options, "additionalProperties": False}
     for unused in ("NodeSpec", "StepSpec"):
         defs.pop(unused, None)
     return {
@@ -82,6 +100,13 @@ def playbook_schema() -> dict[str, Any]:
             "name": {"type": "string", "description": "the playbook's name"},
             "hosts": {"type": "string", "default": "all", "description": "inventory pattern"},
             "vars": {"type": "object", "description": "variables for {{ }} templates"},
+            "defaults": {
+                "type": "object",
+                "properties": module_defaults,
+                "additionalProperties": False,
+                "description": "option defaults per module key (as Ansible's module_defaults); "
+                "a node's or step's own options win",
+            },
             "checks": {
                 "type": "object",
                 "additionalProperties": {"$ref": "#/$defs/Node"},

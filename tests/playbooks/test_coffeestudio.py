@@ -3,6 +3,7 @@ severities and variables. (Healing the real stack is `tests/engine/lab/`.)"""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from engine.core.planning import RunPlan, plan_run
 from engine.playbook.models import NodeSpec
 from inventory import Inventory
 from playbooks import DEFAULT_PLAYBOOK
+from tests.support.fixtures import FIXTURES
 
 REPORT_ONLY = {"backend_latency", "backend_errors", "backend_cors", "frontend_api_url", "jwt_secret"}
 
@@ -128,3 +130,39 @@ def test_project_and_ports_are_variables() -> None:
 def test_slo_thresholds_are_the_runbooks() -> None:
     assert node("backend_latency").check.max == 0.5  # type: ignore[attr-defined]
     assert node("backend_errors").check.max == 0.01  # type: ignore[attr-defined]
+
+
+GOLDEN = FIXTURES / "playbooks" / "coffeestudio_expanded.json"
+
+
+def _typed(model: Any) -> dict[str, Any] | None:
+    """A check or action as data, with the module key it was written under."""
+    return None if model is None else {"type": model.type_key, **model.model_dump(mode="json")}
+
+
+def expansion(run_plan: RunPlan) -> dict[str, Any]:
+    """Every node of a plan as it will run, in run order: its check, steps and common fields."""
+    nodes: dict[str, Any] = {}
+    for key in run_plan.order():
+        spec = run_plan.specs[key]
+        steps = [
+            {**step.model_dump(mode="json"), "action": _typed(step.action), "unless": _typed(step.unless)}
+            for step in spec.remediate
+        ]
+        nodes[key.node] = {**spec.model_dump(mode="json"), "check": _typed(spec.check), "remediate": steps}
+    return nodes
+
+
+def test_expands_to_the_nodes_checks_and_steps_it_had_before_defaults_and_loops() -> None:
+    # The golden file is the expansion of the playbook as written before it used `defaults:`
+    # and `loop:`; state history is keyed by node name, so names and behaviour must not move.
+    assert expansion(plan()) == json.loads(GOLDEN.read_text())
+
+
+def test_the_schema_accepts_the_bundled_playbook() -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from engine.playbook.schema import playbook_schema
+
+    jsonschema.validate(YAML(typ="safe").load(DEFAULT_PLAYBOOK.read_text()), playbook_schema())

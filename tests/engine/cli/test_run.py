@@ -279,6 +279,56 @@ def test_the_schema_accepts_the_demo_playbook_and_rejects_an_unknown_type() -> N
         jsonschema.validate(demo, schema)
 
 
+def test_the_schema_accepts_defaults_and_loops_and_rejects_a_misspelt_default() -> None:
+    schema = json.loads(remediate("schema").stdout)
+    playbook = YAML(typ="safe").load(
+        """
+        name: demo
+        defaults:
+          docker_restart: {project: shop}
+          command: {timeout: 5s, exit_code: 0}
+        checks:
+          "memory_{{ item }}":
+            loop: [db, web]
+            loop_var: item
+            command: {cmd: "true"}
+          up:
+            loop: "{{ services }}"
+            command: {cmd: "true"}
+        """
+    )
+    jsonschema.validate(playbook, schema)
+    playbook["defaults"]["docker_restart"] = {"projct": "shop"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(playbook, schema)
+    playbook["defaults"] = {"docker_restat": {"project": "shop"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(playbook, schema)
+
+
+def test_graph_shows_each_node_a_loop_expands_to(tmp_path: Path) -> None:
+    playbook = write_playbook(
+        tmp_path,
+        """
+        name: demo
+        checks:
+          db: {command: {cmd: "true"}}
+          "memory_{{ item }}":
+            loop: [db, web]
+            depends_on: [db]
+            command: {cmd: "true"}
+        """,
+    )
+    text = remediate("graph", str(playbook)).stdout
+    assert text.splitlines() == [
+        "db (command)",
+        "memory_db (command, item=db)  <- db",
+        "memory_web (command, item=web)  <- db",
+    ]
+    mermaid = remediate("graph", str(playbook), "--format", "mermaid").stdout
+    assert '"memory_web (command)"' in mermaid and "n0 --> n2" in mermaid
+
+
 def test_dry_run_with_no_playbook_uses_the_bundled_coffeestudio_playbook(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     result = CliRunner().invoke(cli, ["run", "--dry-run", "--report", str(report)])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.output.lean_imports import import_without
+from tests.support.fixtures import FIXTURES
 
 
 @pytest.fixture
@@ -52,3 +53,21 @@ def test_a_run_off_a_terminal_loads_neither_rich_nor_invoke() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_validating_a_playbook_does_not_scan_installed_distributions_for_pydantic_plugins() -> None:
+    # Any scan fails loudly: entry_points is replaced before pydantic's plugin loader binds it.
+    code = (
+        "import importlib.metadata as metadata\n"
+        "def scan(*args, **kwargs): raise AssertionError('entry points scanned')\n"
+        "metadata.entry_points = scan\n"
+        "from engine.core.planning import plan_run\n"
+        "from inventory import Inventory\n"
+        "plan_run(sys.argv[1], Inventory.localhost(), extra_vars=dict(api_port=1, db_port=2, "
+        "web_port=3, start_db='a', restart_api='b', restart_web='c'))\n"
+    )
+    demo = FIXTURES / "playbooks" / "demo.yml"
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code, str(demo)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
