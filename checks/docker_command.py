@@ -11,7 +11,7 @@ import time
 
 from pydantic import Field
 
-from checks.base import Check
+from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
     ContainerNotFound,
@@ -35,7 +35,7 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
     that does not run is unhealthy (its service is down), not an error: the command cannot
     run, but the answer is known."""
 
-    cmd: str | list[str] = Field(
+    cmd: CommandLine = Field(
         description="command line (run with sh -c in the container) or argument list (run as is, "
         "like a compose healthcheck's CMD)"
     )

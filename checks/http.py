@@ -53,10 +53,9 @@ class HttpCheck(Check):
     @field_validator("url")
     @classmethod
     def _is_http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-        return url
+        from engine.clients.http import validate_http_url
+
+        return validate_http_url(url)
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
         import urllib3

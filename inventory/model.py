@@ -32,6 +32,9 @@ MAX_HOSTS = 100_000
 """The most hosts an inventory may hold (and a range may expand to), so that a typo such as
 ``web[0:9999999999]`` is refused at once instead of exhausting memory."""
 
+MAX_GROUP_DEPTH = 100
+"""How deeply groups may nest (children of children...)."""
+
 MAGIC_VARIABLES = ("inventory_hostname", "inventory_hostname_short", "group_names")
 
 
@@ -124,6 +127,11 @@ class Inventory:
         """Make ``child`` a child group of ``parent``; a loop is an error."""
         if parent == child or parent in self._descendants(child):
             raise InventoryError(f"making group {child!r} a child of {parent!r} creates a loop of groups")
+        if self._levels(parent, "parents") + self._levels(child, "children") >= MAX_GROUP_DEPTH:
+            raise InventoryError(
+                f"making group {child!r} a child of {parent!r} nests groups deeper than "
+                f"{MAX_GROUP_DEPTH} levels"
+            )
         parent_group, child_group = self.add_group(parent), self.add_group(child)
         if child not in parent_group.children:
             parent_group.children.append(child)
@@ -162,6 +170,22 @@ class Inventory:
                 ungrouped.add_member(host)
 
     # -- reading --------------------------------------------------------------------------
+
+    def _levels(self, name: str, direction: str) -> int:
+        """How many levels of parents (or children) lie above (or below) a group, breadth
+        first, so that no walk of the group tree recurses deeper than MAX_GROUP_DEPTH."""
+        level, frontier, seen = 0, [name], {name}
+        while True:
+            following = []
+            for current in frontier:
+                group = self.groups.get(current)
+                for other in getattr(group, direction) if group else ():
+                    if other not in seen:
+                        seen.add(other)
+                        following.append(other)
+            if not following:
+                return level
+            level, frontier = level + 1, following
 
     def _descendants(self, name: str) -> list[str]:
         """The group and its descendants, breadth first, in declaration order."""

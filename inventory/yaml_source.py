@@ -100,6 +100,8 @@ def plain(value: Any, path: Path, parent: Any = None, key: Any = None) -> Any:
 def parse_yaml_inventory(inventory: Inventory, path: Path) -> None:
     """Add a YAML inventory file's groups, hosts and variables to the inventory."""
     data = load_yaml(path)
+    if data is None:
+        return  # only comments, or nothing: an empty inventory, as in Ansible
     if not data:
         raise InventoryError(f"{path}: the YAML inventory is empty")
     if not isinstance(data, Mapping):
@@ -163,7 +165,10 @@ def _parse_group(inventory: Inventory, path: Path, parent: Any, name: Any, body:
 def _parse_host(
     inventory: Inventory, path: Path, section: Any, group: str, entry: Any, variables: Any
 ) -> None:
-    text = str(entry)
+    if not isinstance(entry, str):
+        # Ansible's own words: `1234:` is read as an integer, not a host name.
+        raise InventoryError(f"{where(path, section, entry)}: Host pattern {entry!r} must be a string")
+    text = entry
     if text.strip().endswith(":"):
         raise InventoryError(
             f"{where(path, section, entry)}: host {text!r} ends in ':', which is reserved for a port"
