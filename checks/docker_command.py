@@ -15,6 +15,7 @@ from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
     ContainerNotFound,
+    ContainerNotRunning,
     ContainerRef,
     DockerError,
     container_state,
@@ -63,6 +64,12 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
                     )
         except ContainerNotFound as exc:
             return CheckResult.unhealthy(f"missing: {exc}", container=self.label())
+        except ContainerNotRunning as exc:
+            # It stopped after it was inspected: the service is down, the answer is known.
+            return CheckResult.unhealthy(
+                f"{self.label()} stopped before `{command_text(self.cmd)}` could run: {exc}",
+                container=self.label(),
+            )
         except DockerError as exc:
             return CheckResult.error(str(exc), container=self.label())
         if code is None:
