@@ -21,6 +21,19 @@ NonBlankText = Annotated[str, AfterValidator(_not_blank)]
 """Text that must say something (a query, an expression): empty or only blanks is refused."""
 
 
+def _runnable(command: str | list[str]) -> str | list[str]:
+    if isinstance(command, str) and not command.strip():
+        raise ValueError("is empty: give a command line or a non-empty argument list")
+    if isinstance(command, list) and (not command or not command[0].strip()):
+        raise ValueError("is empty: give a command line or a non-empty argument list")
+    return command
+
+
+CommandLine = Annotated[str | list[str], AfterValidator(_runnable)]
+"""A command line (run with sh -c) or an argument list (run as is); refused when empty, which
+could only fail at run time."""
+
+
 class Check(BaseModel):
     """A read-only probe. Subclasses are pydantic models of their options, registered with
     `engine.core.registry.check_type`, and implement `probe`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from checks.base import Check
+from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation
 from engine.core.context import ProbeContext
 from engine.core.registry import check_type
@@ -16,7 +16,7 @@ class CommandCheck(Check, CommandExpectation):
     """Runs a read-only command on the host through its transport. Healthy when it exits with
     `exit_code` and, if given, its output matches `stdout_regex`."""
 
-    cmd: str | list[str] = Field(
+    cmd: CommandLine = Field(
         description="shell command line (run with sh -c) or argument list (run as is)"
     )
     sudo: bool = Field(False, description="run with sudo (become)")

@@ -11,10 +11,11 @@ import time
 
 from pydantic import Field
 
-from checks.base import Check
+from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
     ContainerNotFound,
+    ContainerNotRunning,
     ContainerRef,
     DockerError,
     container_state,
@@ -35,7 +36,7 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
     that does not run is unhealthy (its service is down), not an error: the command cannot
     run, but the answer is known."""
 
-    cmd: str | list[str] = Field(
+    cmd: CommandLine = Field(
         description="command line (run with sh -c in the container) or argument list (run as is, "
         "like a compose healthcheck's CMD)"
     )
@@ -63,6 +64,12 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
                     )
         except ContainerNotFound as exc:
             return CheckResult.unhealthy(f"missing: {exc}", container=self.label())
+        except ContainerNotRunning as exc:
+            # It stopped after it was inspected: the service is down, the answer is known.
+            return CheckResult.unhealthy(
+                f"{self.label()} stopped before `{command_text(self.cmd)}` could run: {exc}",
+                container=self.label(),
+            )
         except DockerError as exc:
             return CheckResult.error(str(exc), container=self.label())
         if code is None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
 
+from engine import exit_codes
 from inventory.model import MAGIC_VARIABLES, Inventory, InventoryError, load_inventory
 
 
@@ -113,5 +115,7 @@ def inventory_command(
             variables = {k: v for k, v in inventory.hostvars(host).items() if k not in MAGIC_VARIABLES}
             output = json.dumps(variables, indent=4, sort_keys=True, default=str)
     except InventoryError as exc:
-        raise click.ClickException(str(exc)) from None
+        # Invalid input exits 2 from every command, as the README promises.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_codes.INVALID)
     click.echo(output)

@@ -9,6 +9,7 @@ hold several ranges; a trailing ``:port`` sets ``ansible_port``.
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 
@@ -48,11 +49,34 @@ def has_range(name: str) -> bool:
 
 
 def expand(name: str) -> list[str]:
-    """Every host name a range expands to (the name itself when it holds no range)."""
-    match = re.search(_RANGE, name)
-    if not match:
+    """Every host name a range expands to (the name itself when it holds no range).
+
+    Refuses a name that would expand to more than MAX_HOSTS before building any of them."""
+    from inventory.model import MAX_HOSTS
+
+    matches = list(re.finditer(_RANGE, name))
+    if not matches:
         return [name]
-    head, tail = name[: match.start()], name[match.end() :]
+    choices: list[list[str]] = []
+    count, last = 1, 0
+    for match in matches:
+        items = _range_items(match)
+        count *= len(items)
+        if count > MAX_HOSTS:
+            raise HostPatternError(
+                f"host entry {name!r} expands to more than {MAX_HOSTS:,} hosts; "
+                f"an inventory holds at most {MAX_HOSTS:,}"
+            )
+        choices.extend(([name[last : match.start()]], items))
+        last = match.end()
+    choices.append([name[last:]])
+    return ["".join(parts) for parts in itertools.product(*choices)]
+
+
+def _range_items(match: re.Match[str]) -> list[str]:
+    """The values of one ``[begin:end(:step)]`` range, refused past MAX_HOSTS values."""
+    from inventory.model import MAX_HOSTS
+
     bounds = match.group(0)[1:-1].split(":")
     begin, end = bounds[0], bounds[1]
     step = int(bounds[2]) if len(bounds) == 3 else 1
@@ -70,8 +94,14 @@ def expand(name: str) -> list[str]:
         width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
         if width and width != len(end):
             raise HostPatternError(f"host range {match.group(0)} must give begin and end in the same width")
-        items = [str(n).zfill(width) for n in range(int(begin), int(end) + 1, step)]
-    return [host for item in items for host in expand(f"{head}{item}{tail}")]
+        numbers = range(int(begin), int(end) + 1, step)
+        if len(numbers) > MAX_HOSTS:
+            raise HostPatternError(
+                f"host range {match.group(0)} expands to {len(numbers):,} hosts; "
+                f"an inventory holds at most {MAX_HOSTS:,}"
+            )
+        items = [str(n).zfill(width) for n in numbers]
+    return items
 
 
 def expand_entry(entry: str) -> tuple[list[str], int | None]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from inventory.hostpatterns import HostPatternError, expand_entry
 from inventory.model import Inventory, InventoryError
+from inventory.yaml_source import read_text
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
@@ -56,10 +57,7 @@ def parse_value(text: str) -> Any:
 
 def parse_ini_inventory(inventory: Inventory, path: Path) -> None:
     """Add an INI inventory file's groups, hosts and variables to the inventory."""
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{path}: cannot read: {exc}") from exc
+    lines = read_text(path).splitlines()
     pending: dict[str, _Pending] = {}
     group, state = "ungrouped", "hosts"
     for number, raw in enumerate(lines, start=1):
@@ -148,5 +146,8 @@ def _host_line(inventory: Inventory, here: str, group: str, line: str) -> None:
                 f"{here}: expected key=value host variable after {tokens[0]!r}, got {token!r}"
             )
         variables[key] = parse_value(value)
-    for host in hosts:
-        inventory.add_host(host, group, variables, port)
+    try:
+        for host in hosts:
+            inventory.add_host(host, group, variables, port)
+    except InventoryError as exc:
+        raise InventoryError(f"{here}: {exc}") from None

@@ -28,6 +28,13 @@ LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 """Names that reach the controller: a pattern naming one matches it even when the inventory
 does not list it (Ansible's implicit localhost)."""
 
+MAX_HOSTS = 100_000
+"""The most hosts an inventory may hold (and a range may expand to), so that a typo such as
+``web[0:9999999999]`` is refused at once instead of exhausting memory."""
+
+MAX_GROUP_DEPTH = 100
+"""How deeply groups may nest (children of children...)."""
+
 MAGIC_VARIABLES = ("inventory_hostname", "inventory_hostname_short", "group_names")
 
 
@@ -46,6 +53,18 @@ class Group:
     vars: dict[str, Any] = field(default_factory=dict)
     priority: int = 1
     """``ansible_group_priority``: decides between groups of the same depth (higher wins)."""
+    members: set[str] = field(default_factory=set, repr=False, compare=False)
+    """``hosts`` as a set: membership tests stay constant-time in groups of 100,000 hosts."""
+
+    def add_member(self, host: str) -> None:
+        """Add a host to the group once, keeping its order of first mention."""
+        if host not in self.members:
+            self.members.add(host)
+            self.hosts.append(host)
+
+    def set_hosts(self, hosts: list[str]) -> None:
+        """Replace the group's direct hosts."""
+        self.hosts, self.members = hosts, set(hosts)
 
 
 @dataclass
@@ -93,19 +112,26 @@ class Inventory:
     ) -> None:
         """Add a host (again) to a group and set variables on it; ``port`` becomes
         ``ansible_port``."""
-        own = self.host_vars.setdefault(host, {})
+        own = self.host_vars.get(host)
+        if own is None:
+            if len(self.host_vars) >= MAX_HOSTS:
+                raise InventoryError(f"more than {MAX_HOSTS:,} hosts in the inventory; not read further")
+            own = self.host_vars[host] = {}
         if port is not None:
             own["ansible_port"] = port
         own.update(variables or {})
         if group is not None:
-            members = self.add_group(group).hosts
-            if host not in members:
-                members.append(host)
+            self.add_group(group).add_member(host)
 
     def add_child(self, parent: str, child: str) -> None:
         """Make ``child`` a child group of ``parent``; a loop is an error."""
         if parent == child or parent in self._descendants(child):
             raise InventoryError(f"making group {child!r} a child of {parent!r} creates a loop of groups")
+        if self._levels(parent, "parents") + self._levels(child, "children") >= MAX_GROUP_DEPTH:
+            raise InventoryError(
+                f"making group {child!r} a child of {parent!r} nests groups deeper than "
+                f"{MAX_GROUP_DEPTH} levels"
+            )
         parent_group, child_group = self.add_group(parent), self.add_group(child)
         if child not in parent_group.children:
             parent_group.children.append(child)
@@ -138,12 +164,28 @@ class Inventory:
             if group.name not in ("all", "ungrouped"):
                 for host in group.hosts:
                     direct[host] = direct.get(host, 0) + 1
-        ungrouped.hosts = [h for h in ungrouped.hosts if not direct.get(h)]
+        ungrouped.set_hosts([h for h in ungrouped.hosts if not direct.get(h)])
         for host in self.host_vars:
-            if not direct.get(host) and host not in ungrouped.hosts:
-                ungrouped.hosts.append(host)
+            if not direct.get(host):
+                ungrouped.add_member(host)
 
     # -- reading --------------------------------------------------------------------------
+
+    def _levels(self, name: str, direction: str) -> int:
+        """How many levels of parents (or children) lie above (or below) a group, breadth
+        first, so that no walk of the group tree recurses deeper than MAX_GROUP_DEPTH."""
+        level, frontier, seen = 0, [name], {name}
+        while True:
+            following = []
+            for current in frontier:
+                group = self.groups.get(current)
+                for other in getattr(group, direction) if group else ():
+                    if other not in seen:
+                        seen.add(other)
+                        following.append(other)
+            if not following:
+                return level
+            level, frontier = level + 1, following
 
     def _descendants(self, name: str) -> list[str]:
         """The group and its descendants, breadth first, in declaration order."""
@@ -170,7 +212,7 @@ class Inventory:
     def host_groups(self, host: str) -> list[str]:
         """Every group the host is in, directly or through a child group (``all`` included)."""
         found: list[str] = []
-        queue = [g.name for g in self.groups.values() if host in g.hosts]
+        queue = [g.name for g in self.groups.values() if host in g.members]
         while queue:
             name = queue.pop(0)
             if name not in found:

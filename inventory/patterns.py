@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from inventory.hostpatterns import parse_address
 from inventory.model import LOCALHOST_NAMES, InventoryError
+from inventory.yaml_source import read_text
 
 if TYPE_CHECKING:
     from inventory.model import Inventory
@@ -49,7 +50,7 @@ def _expand_files(parts: list[str]) -> list[str]:
             path = Path(part[1:]).expanduser()
             if not path.is_file():
                 raise InventoryError(f"limit file {part[1:]} does not exist or is not a file")
-            expanded.extend(line.strip() for line in path.read_text().splitlines())
+            expanded.extend(line.strip() for line in read_text(path).splitlines())
         else:
             expanded.append(part)
     return [p for p in expanded if p]
@@ -62,19 +63,23 @@ def select(inventory: Inventory, pattern: str) -> list[str]:
     ordered = (regular or ["all"]) + [p for p in parts if p[0] == "&"]
     ordered += [p for p in parts if p[0] == "!"]
     hosts: list[str] = []
+    chosen: set[str] = set()
     for part in ordered:
         if part in inventory.host_vars:
             matched = [part]
         else:
             matched = _match_part(inventory, part.lstrip("&!") if part[0] in "&!" else part)
         if part[0] == "!":
-            excluded = set(matched)
-            hosts = [h for h in hosts if h not in excluded]
+            chosen -= set(matched)
+            hosts = [h for h in hosts if h in chosen]
         elif part[0] == "&":
-            kept = set(matched)
-            hosts = [h for h in hosts if h in kept]
+            chosen &= set(matched)
+            hosts = [h for h in hosts if h in chosen]
         else:
-            hosts.extend(h for h in matched if h not in hosts)
+            for host in matched:
+                if host not in chosen:
+                    chosen.add(host)
+                    hosts.append(host)
     return hosts
 
 
@@ -114,11 +119,21 @@ def _compile(part: str) -> re.Pattern[str]:
 def _enumerate(inventory: Inventory, part: str) -> list[str]:
     regex = _compile(part)
     results: list[str] = []
+    seen: set[str] = set()
+
+    def add(host: str) -> None:
+        if host not in seen:
+            seen.add(host)
+            results.append(host)
+
     groups = [g for g in inventory.groups if regex.match(g)]
     for group in groups:
-        results.extend(h for h in inventory.group_hosts(group) if h not in results)
+        for host in inventory.group_hosts(group):
+            add(host)
     if not groups or part.startswith("~") or any(c in part for c in ".?*["):
-        results.extend(h for h in inventory.hosts if regex.match(h) and h not in results)
+        for host in inventory.host_vars:
+            if regex.match(host):
+                add(host)
     if not results and part in LOCALHOST_NAMES:
         results.append(part)
     return results

@@ -24,6 +24,9 @@ class VarsDir:
     def __init__(self, basedir: Path) -> None:
         self.basedir = basedir
         self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        # Whether group_vars/ and host_vars/ exist, looked up once: without them a
+        # 100,000-host inventory would stat four missing files per host.
+        self._present: dict[str, bool] = {}
 
     def group_vars(self, group: str) -> dict[str, Any]:
         """Variables from ``group_vars/<group>``."""
@@ -37,7 +40,17 @@ class VarsDir:
         key = (kind, name)
         if key not in self._cache:
             merged: dict[str, Any] = {}
-            for path in _files(self.basedir / kind, name):
+            if kind not in self._present:
+                self._present[kind] = (self.basedir / kind).exists()
+            if not self._present[kind]:
+                self._cache[key] = merged
+                return merged
+            try:
+                paths = _files(self.basedir / kind, name)
+            except OSError as exc:
+                where = exc.filename or self.basedir / kind
+                raise InventoryError(f"{where}: cannot read: {exc.strerror}") from None
+            for path in paths:
                 merged.update(_load(path))
             self._cache[key] = merged
         return self._cache[key]

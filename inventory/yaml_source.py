@@ -21,23 +21,32 @@ _SECTIONS = ("vars", "children", "hosts")
 
 def load_yaml(path: Path) -> Any:
     """A YAML file as ruamel's round-trip data (maps that know their lines)."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
-    yaml.version = (1, 1)
+    from engine.input_limits import InputLimitError
+    from engine.input_limits import load_yaml as load_bounded
+
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{path}: cannot read: {exc}") from exc
-    try:
-        return yaml.load(text)
+        return load_bounded(read_text(path), str(path), version=(1, 1))
+    except InputLimitError as exc:
+        raise InventoryError(str(exc)) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise InventoryError(f"{path}{line}: invalid YAML: {exc.problem or exc}") from exc
     except YAMLError as exc:
         raise InventoryError(f"{path}: invalid YAML: {exc}") from exc
+
+
+def read_text(path: Path) -> str:
+    """An inventory or variables file's text, within the input limits (engine.input_limits)."""
+    from engine.input_limits import InputLimitError
+    from engine.input_limits import read_text as read_bounded
+
+    try:
+        return read_bounded(path)
+    except InputLimitError as exc:
+        raise InventoryError(str(exc)) from None
 
 
 def line_of(data: Any, key: Any = None) -> int | None:
@@ -91,6 +100,8 @@ def plain(value: Any, path: Path, parent: Any = None, key: Any = None) -> Any:
 def parse_yaml_inventory(inventory: Inventory, path: Path) -> None:
     """Add a YAML inventory file's groups, hosts and variables to the inventory."""
     data = load_yaml(path)
+    if data is None:
+        return  # only comments, or nothing: an empty inventory, as in Ansible
     if not data:
         raise InventoryError(f"{path}: the YAML inventory is empty")
     if not isinstance(data, Mapping):
@@ -154,7 +165,10 @@ def _parse_group(inventory: Inventory, path: Path, parent: Any, name: Any, body:
 def _parse_host(
     inventory: Inventory, path: Path, section: Any, group: str, entry: Any, variables: Any
 ) -> None:
-    text = str(entry)
+    if not isinstance(entry, str):
+        # Ansible's own words: `1234:` is read as an integer, not a host name.
+        raise InventoryError(f"{where(path, section, entry)}: Host pattern {entry!r} must be a string")
+    text = entry
     if text.strip().endswith(":"):
         raise InventoryError(
             f"{where(path, section, entry)}: host {text!r} ends in ':', which is reserved for a port"
@@ -169,5 +183,8 @@ def _parse_host(
     except (HostPatternError, ValueError) as exc:
         raise InventoryError(f"{where(path, section, entry)}: {exc}") from None
     values = plain(variables or {}, path, section, entry)
-    for host in hosts:
-        inventory.add_host(host, group, values, port)
+    try:
+        for host in hosts:
+            inventory.add_host(host, group, values, port)
+    except InventoryError as exc:
+        raise InventoryError(f"{where(path, section, entry)}: {exc}") from None

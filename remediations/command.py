@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from checks.base import CommandLine
 from engine.core.context import ActionContext
 from engine.core.registry import action_type
 from engine.core.results import ActionResult, tail_line
@@ -16,7 +17,7 @@ class CommandAction(Action):
     the step. Make it idempotent with the step's `unless:` guard (a check that says the command
     is not needed)."""
 
-    cmd: str | list[str] = Field(
+    cmd: CommandLine = Field(
         description="shell command line (run with sh -c) or argument list (run as is)"
     )
     sudo: bool = Field(False, description="run with sudo (become)")

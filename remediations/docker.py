@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
+from checks.base import CommandLine
 from checks.expectations import command_text
 from engine.clients.docker import (
     ContainerRef,
@@ -124,7 +125,7 @@ class DockerExecAction(_DockerAction):
     `unless_cmd`, that command runs first and exit 0 means nothing is to do (`ok`), which
     makes the step idempotent. A non-zero exit of `cmd` fails the step."""
 
-    cmd: str | list[str] = Field(description="command line (run with sh -c) or argument list (run as is)")
+    cmd: CommandLine = Field(description="command line (run with sh -c) or argument list (run as is)")
     unless_cmd: str | list[str] | None = Field(
         None, description="a command whose exit 0 says `cmd` is not needed"
     )

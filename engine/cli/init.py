@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from engine import exit_codes
+
 INIT_EXAMPLES = """\b
 Examples:
   remediate init --from-compose docker-compose.yml > site.yml
@@ -52,7 +54,9 @@ def init(files: tuple[str, ...], profiles: tuple[str, ...], project: str | None,
     try:
         compose = load_compose(files, notes=notes)
     except ComposeError as exc:
-        raise click.ClickException(str(exc)) from exc
+        # Invalid input exits 2 from every command, as the README promises.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_codes.INVALID)
     name = project or compose.get("name") or _directory_name(files[0])
     translation = translate(compose, project=str(name), profiles=profiles)
     translation.untranslated[:0] = notes

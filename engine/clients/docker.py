@@ -8,6 +8,8 @@ that playbooks keep working when compose renames containers between versions (``
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import struct
 import time
 from collections.abc import Iterator, Mapping
@@ -34,6 +36,16 @@ class DockerError(Exception):
 
 class ContainerNotFound(DockerError):
     """No container matches the reference."""
+
+
+class ContainerNotRunning(DockerError):
+    """The engine answered that the container is not running (stopped, paused, restarting),
+    e.g. when it stopped between an inspect and an exec: an answer about the container, not
+    a failure to look."""
+
+
+_NOT_RUNNING = re.compile(r"is (not running|paused|restarting)", re.IGNORECASE)
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 class ContainerRef(BaseModel):
@@ -91,7 +103,7 @@ def docker_client(ctx: ProbeContext, docker_host: str | None, timeout: float) ->
         else:
             client = docker.from_env(timeout=max(1, round(timeout)))
     except docker.errors.DockerException as exc:
-        raise DockerError(f"cannot reach the Docker engine: {exc}") from exc
+        raise DockerError(unreachable_message(str(url or os.environ.get("DOCKER_HOST") or ""), exc)) from exc
     try:
         yield client
     finally:
@@ -109,11 +121,27 @@ def docker_errors() -> Iterator[None]:
     except docker.errors.NotFound as exc:
         raise ContainerNotFound(str(exc.explanation or exc)) from exc
     except docker.errors.APIError as exc:
-        raise DockerError(f"Docker engine: {exc.explanation or exc}") from exc
+        explanation = str(exc.explanation or exc)
+        if exc.status_code == 409 and _NOT_RUNNING.search(explanation):
+            raise ContainerNotRunning(explanation) from exc
+        raise DockerError(f"Docker engine: {explanation}") from exc
     except (requests.exceptions.Timeout, TimeoutError) as exc:
         raise DockerError(f"Docker engine did not answer in time: {exc}") from exc
     except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
         raise DockerError(f"cannot reach the Docker engine: {exc}") from exc
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """No Docker engine, in plain words: which socket, whether it exists, and what to check
+    (not the SDK's nested urllib3 tuple)."""
+    path = url.removeprefix("unix://") if url.startswith("unix://") or not url else ""
+    if not url:
+        path = DEFAULT_DOCKER_SOCKET
+    if path:
+        if not os.path.exists(path):
+            return f"no Docker engine on this host: {path} does not exist (is dockerd running?)"
+        return f"the Docker engine at {path} does not answer (is dockerd running?)"
+    return f"cannot reach the Docker engine at {url}: {exc}"
 
 
 def find_container(client: DockerClient, ref: ContainerRef) -> Container:

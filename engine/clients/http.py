@@ -39,10 +39,11 @@ class HttpAnswer:
 
 
 def validate_http_url(url: str) -> str:
-    """The URL itself, or ValueError when it is not http(s)://host..."""
+    """The URL itself, or ValueError when it is not http(s)://host[:port]..."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    validate_url_port(url)
     return url
 
 
@@ -117,6 +118,17 @@ def http_request(
     if cut.fired:  # the cut socket may look like the end of a body without a length
         raise HttpFetchError("timed out")
     return HttpAnswer(response.status, body.text(), body.total, body.truncated)
+
+
+def validate_url_port(url: str) -> None:
+    """ValueError when a URL's port is not a number from 1 to 65535: urllib only finds out
+    when the port is read, which would otherwise be at run time."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"the URL's port must be a number from 1 to 65535, got {url!r}")
 
 
 def http_get(

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from engine.clients.http import validate_url_port
 from engine.core.context import ProbeContext
 from engine.secrets.sources import read_secret
 
@@ -40,6 +41,7 @@ class RedisOptions(BaseModel):
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError(f"expected a redis:// or rediss:// URL, got {url!r}")
+        validate_url_port(url)
         if parts.password:
             raise ValueError("the URL contains a password; put it in `password_env` or `password_file`")
         db = parts.path.strip("/")

@@ -70,8 +70,9 @@ def load_compose(
     """Read, interpolate and merge compose files in the order given. Required variables
     (`${VAR:?message}`) that are not set become empty, with a line in `notes`: compose
     would refuse to start, but a playbook can still be written."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from engine.input_limits import InputLimitError, load_yaml, read_text
 
     if not files:
         raise ComposeError("no compose file given")
@@ -80,9 +81,9 @@ def load_compose(
     merged: dict[str, Any] = {}
     for file in files:
         try:
-            data = YAML(typ="safe").load(Path(file).read_text())
-        except OSError as exc:
-            raise ComposeError(f"cannot read {file}: {exc.strerror}") from None
+            data = load_yaml(read_text(file), str(file), typ="safe")
+        except InputLimitError as exc:
+            raise ComposeError(str(exc)) from None
         except YAMLError as exc:
             raise ComposeError(f"{file} is not YAML: {exc}") from None
         if data is None:

@@ -21,11 +21,14 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
 
 def _one(value: str) -> dict[str, Any]:
     if value.startswith("@"):
+        from engine.input_limits import InputLimitError, read_text
+
         path = Path(value[1:])
         try:
-            return _mapping(path.read_text(), str(path))
-        except OSError as exc:
-            raise ExtraVarsError(f"-e {value}: cannot read {path}: {exc.strerror}") from None
+            text = read_text(path)
+        except InputLimitError as exc:
+            raise ExtraVarsError(f"-e {value}: {exc}") from None
+        return _mapping(text, str(path))
     if value.startswith("{"):
         return _mapping(value, "-e")
     result: dict[str, Any] = {}
@@ -45,11 +48,14 @@ def _one(value: str) -> dict[str, Any]:
 
 
 def _mapping(text: str, origin: str) -> dict[str, Any]:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from engine.input_limits import InputLimitError, load_yaml
+
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        data = load_yaml(text, origin, typ="safe")
+    except InputLimitError as exc:
+        raise ExtraVarsError(str(exc)) from None
     except MarkedYAMLError as exc:
         # The position and the problem, not ruamel's excerpt of the text: it may hold a secret.
         mark = exc.problem_mark or exc.context_mark

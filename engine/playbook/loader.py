@@ -69,21 +69,21 @@ class PlaybookSource:
             position = self.positions.get(path[:end])
             if position:
                 return Problem(self.file, position[0], position[1], path, message)
-        return Problem(self.file, 0, 0, path, message)
+        # A missing top-level field: the document itself is where it belongs.
+        return Problem(self.file, 1, 1, path, message)
 
 
 def read_playbook(file: str | FilePath) -> PlaybookSource:
     """Parse a playbook file; YAML syntax errors become a PlaybookError with the position."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from engine.input_limits import InputLimitError, load_yaml, read_text
 
     name = str(file)
     try:
-        text = FilePath(file).read_text()
-    except OSError as exc:
-        raise PlaybookError([Problem(name, 0, 0, (), f"cannot read: {exc.strerror}")]) from None
-    try:
-        document = YAML(typ="rt", pure=True).load(text)
+        document = load_yaml(read_text(file, name), name)
+    except InputLimitError as exc:
+        raise PlaybookError([Problem(name, exc.line, 1 if exc.line else 0, (), exc.message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)

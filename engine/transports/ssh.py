@@ -132,6 +132,9 @@ class SSHSettings:
     key_passphrase_env: str | None = None
     key_passphrase_file: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    ignored_checking_off: str = ""
+    """Where the host asked to turn host key checking off (``StrictHostKeyChecking=no``,
+    ``ansible_host_key_checking: false``), which is ignored; said when a key is refused."""
 
 
 def as_bool(value: Any) -> bool:
@@ -215,6 +218,24 @@ def _proxy_jump_from_args(args: str) -> str | None:
     return None
 
 
+def _checking_turned_off(hostvars: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """Which setting asks not to check host keys, if any (ignored, but named when a key is
+    refused, so that the user sees why the setting had no effect)."""
+    if "ansible_host_key_checking" in hostvars and not as_bool(hostvars["ansible_host_key_checking"]):
+        return "ansible_host_key_checking: false"
+    for args in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        tokens = shlex.split(str(hostvars.get(args) or ""))
+        for token in tokens:
+            # `-o X=no` and `-oX=no`: the option is the token after `-o`, or the token itself
+            option = token.removeprefix("-o")
+            name, _, value = option.replace(" ", "=", 1).partition("=")
+            if name.lower() == "stricthostkeychecking" and value.lower() in ("no", "off", "accept-new"):
+                return f"StrictHostKeyChecking={value} in {args}"
+    if str(entry.get("stricthostkeychecking", "")).lower() in ("no", "off", "accept-new"):
+        return f"StrictHostKeyChecking {entry['stricthostkeychecking']} in the ssh config"
+    return ""
+
+
 def _parse_jump(spec: str, config: Any, default_user: str) -> Hop:
     spec = spec.removeprefix("ssh://")
     user, _, rest = spec.rpartition("@")
@@ -286,6 +307,7 @@ def ssh_settings(host: str, hostvars: Mapping[str, Any]) -> SSHSettings:
         become_password_file=hostvars.get("remediate_become_password_file"),
         key_passphrase_env=hostvars.get("remediate_ssh_key_passphrase_env"),
         key_passphrase_file=hostvars.get("remediate_ssh_key_passphrase_file"),
+        ignored_checking_off=_checking_turned_off(hostvars, entry),
     )
 
 
@@ -299,20 +321,55 @@ def _known_name(hop: Hop) -> str:
 @dataclass
 class _KnownHosts:
     """A known_hosts file indexed for a fleet: plain host names in a dict, hashed ones
-    (``|1|salt|hash``, OpenSSH's HashKnownHosts) tried one by one. paramiko's HostKeys
-    compares the name with every entry on each lookup and every entry with every other on
-    loading: quadratic in the file's length, an HMAC per comparison for hashed entries."""
+    (``|1|salt|hash``, OpenSSH's HashKnownHosts) and wildcard patterns (``*.example.com``,
+    ``!bad.example.com``) tried one by one. paramiko's HostKeys compares the name with every
+    entry on each lookup and every entry with every other on loading: quadratic in the
+    file's length, an HMAC per comparison for hashed entries.
+
+    ``@revoked`` lines are honoured: their keys are refused for the hosts they name, whatever
+    other line lists them. ``@cert-authority`` lines are skipped (host certificates are not
+    verified), as is any line paramiko cannot read; neither affects other hosts."""
 
     plain: dict[str, list[tuple[int, paramiko.PKey]]] = field(default_factory=dict)
     hashed: list[tuple[int, str, paramiko.PKey]] = field(default_factory=list)
+    patterns: list[tuple[int, list[str], paramiko.PKey]] = field(default_factory=list)
+    revoked: list[tuple[int, list[str], paramiko.PKey]] = field(default_factory=list)
 
     def keys_for(self, name: str) -> list[paramiko.PKey]:
-        """The keys listed for ``name``, in the file's order."""
+        """The keys listed for ``name``, in the file's order (revoked ones included: see
+        ``revoked_for``)."""
         found = list(self.plain.get(name, []))
         for line, hashed, key in self.hashed:
-            if hmac.compare_digest(paramiko.HostKeys.hash_host(name, hashed), hashed):
+            if _hashed_match(name, hashed):
                 found.append((line, key))
+        found += [(line, key) for line, names, key in self.patterns if _host_matches(name, names)]
         return [key for _, key in sorted(found, key=lambda item: item[0])]
+
+    def revoked_for(self, name: str) -> list[tuple[int, paramiko.PKey]]:
+        """The keys an ``@revoked`` line refuses for ``name``, with their lines."""
+        return [(line, key) for line, names, key in self.revoked if _host_matches(name, names)]
+
+
+def _hashed_match(name: str, hashed: str) -> bool:
+    return hmac.compare_digest(paramiko.HostKeys.hash_host(name, hashed), hashed)
+
+
+def _host_matches(name: str, patterns: list[str]) -> bool:
+    """OpenSSH's rule for a known_hosts line: some pattern matches the name (``*`` and ``?``
+    wildcards, case-insensitively) and no negated pattern (``!pattern``) does."""
+    name, matched = name.lower(), False
+    for pattern in patterns:
+        if pattern.startswith("|1|"):
+            hit, negated = _hashed_match(name, pattern), False
+        else:
+            negated = pattern.startswith("!")
+            # Only * and ? are special: `[host]:port` brackets are literal, unlike in fnmatch.
+            wildcard = re.escape(pattern.removeprefix("!").lower()).replace(r"\*", ".*").replace(r"\?", ".")
+            hit = re.fullmatch(wildcard, name) is not None
+        if hit and negated:
+            return False
+        matched = matched or hit
+    return matched
 
 
 def _read_known_hosts(path: str) -> _KnownHosts:
@@ -322,13 +379,28 @@ def _read_known_hosts(path: str) -> _KnownHosts:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            marker = ""
+            if line.startswith("@"):
+                marker, _, line = line.partition(" ")
+                line = line.strip()
+            if marker not in ("", "@revoked"):
+                continue  # @cert-authority: host certificates are not verified
             try:
                 entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
-            except paramiko.SSHException:  # a key type paramiko cannot read: skipped, as it does
+            except Exception:
+                # A line paramiko cannot read (InvalidHostKey, an unknown key type, bad
+                # base64) is skipped, as OpenSSH skips it, for every host.
                 continue
             if entry is None or entry.key is None:
                 continue
-            for name in entry.hostnames:
+            if marker == "@revoked":
+                known.revoked.append((number, list(entry.hostnames), entry.key))
+                continue
+            names = list(entry.hostnames)
+            if any(c in name for name in names for c in "*?!"):
+                known.patterns.append((number, names, entry.key))
+                continue
+            for name in names:
                 if name.startswith("|1|"):
                     known.hashed.append((number, name, entry.key))
                 else:
@@ -358,10 +430,22 @@ def _add_known_keys(client: paramiko.SSHClient, hop: Hop, files: tuple[str, ...]
     type in ``~/.ssh/known_hosts``."""
     name = _known_name(hop)
     known = client.get_host_keys()
+    revoked = {key.asbytes() for _, _, key in _revoked_keys(hop, files)}
     for path in files:
         known_hosts = _parsed_known_hosts(path)
         for key in known_hosts.keys_for(name) if known_hosts is not None else []:
-            known.add(name, key.get_name(), key)
+            if key.asbytes() not in revoked:
+                known.add(name, key.get_name(), key)
+
+
+def _revoked_keys(hop: Hop, files: tuple[str, ...]) -> list[tuple[str, int, paramiko.PKey]]:
+    """(file, line, key) of every ``@revoked`` line naming this hop."""
+    revoked = []
+    for path in files:
+        known_hosts = _parsed_known_hosts(path)
+        if known_hosts is not None:
+            revoked += [(path, line, key) for line, key in known_hosts.revoked_for(_known_name(hop))]
+    return revoked
 
 
 def _fingerprint(key: Any) -> str:
@@ -374,12 +458,24 @@ def _keyscan_hint(hop: Hop) -> str:
     return f"ssh-keyscan {port}{hop.address} >> ~/.ssh/known_hosts"
 
 
-def _unknown_key_message(hop: Hop, key: Any, files: tuple[str, ...]) -> str:
+def _unknown_key_message(hop: Hop, key: Any, files: tuple[str, ...], checking_off: str = "") -> str:
+    for path, line, revoked in _revoked_keys(hop, files):
+        if revoked.asbytes() == key.asbytes():
+            return (
+                f"host key of {_known_name(hop)} ({key.get_name()} {_fingerprint(key)}) is "
+                f"REVOKED ({path}:{line}); refusing to connect"
+            )
+    ignored = (
+        f" ({checking_off} was ignored: remediate always verifies host keys, because an "
+        "unattended run that acts as root on the host cannot notice an impostor)"
+        if checking_off
+        else ""
+    )
     return (
         f"host key of {_known_name(hop)} is not known ({key.get_name()} {_fingerprint(key)}); "
         f"refusing to connect. Checked: {', '.join(files)}. If that fingerprint is right, "
         f"accept the key with `{_keyscan_hint(hop)}` (or add it to the file named by "
-        "remediate_known_hosts)"
+        f"remediate_known_hosts){ignored}"
     )
 
 
@@ -460,7 +556,9 @@ class SSHTransport:
                     ) from exc
             client = paramiko.SSHClient()
             _add_known_keys(client, hop, settings.known_hosts)
-            client.set_missing_host_key_policy(_RefuseUnknownKey(hop, settings.known_hosts))
+            client.set_missing_host_key_policy(
+                _RefuseUnknownKey(hop, settings.known_hosts, settings.ignored_checking_off)
+            )
             self._clients.append(client)
             keys = list(dict.fromkeys([*hop.key_files, *settings.target.key_files]))
             # The first key is handed over loaded (parsed once for the whole fleet);
@@ -880,11 +978,11 @@ class _HostKeyRefused(Exception):
 class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
     """Refuses hosts whose key is in no known_hosts file, saying how to accept it."""
 
-    def __init__(self, hop: Hop, files: tuple[str, ...]) -> None:
-        self.hop, self.files = hop, files
+    def __init__(self, hop: Hop, files: tuple[str, ...], checking_off: str = "") -> None:
+        self.hop, self.files, self.checking_off = hop, files, checking_off
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        raise _HostKeyRefused(_unknown_key_message(self.hop, key, self.files))
+        raise _HostKeyRefused(_unknown_key_message(self.hop, key, self.files, self.checking_off))
 
 
 # -- relaying bytes between local sockets and channels ----------------------------------------

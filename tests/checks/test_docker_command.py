@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import ValidationError
 
+from checks import docker_command
 from checks.docker_command import DockerCommandCheck
 from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
 from engine.core.results import Health
 from tests.servers.docker import ContainerFactory, unique_project
 from tests.support.contexts import probe_context
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 pytestmark = pytest.mark.docker
 
@@ -112,3 +118,29 @@ def test_container_is_found_by_compose_labels(make_container: ContainerFactory) 
 def test_invalid_regex_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         DockerCommandCheck(container="x", cmd="true", stdout_regex="(")
+
+
+def test_container_stopping_between_inspect_and_exec_is_unhealthy_not_an_error(
+    make_container: ContainerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = make_container()
+    inspect = docker_command.container_state
+
+    def inspected_then_stopped(found: Container) -> dict[str, Any]:
+        state = inspect(found)  # running when looked at...
+        found.stop(timeout=0)  # ...and stopped before the exec, as after a restart
+        return state
+
+    monkeypatch.setattr(docker_command, "container_state", inspected_then_stopped)
+    result = DockerCommandCheck(container=container.name, cmd="true").probe(probe_context())
+    assert result.health is Health.UNHEALTHY, result.reason
+    assert f"{container.name} stopped before `true` could run" in result.reason
+    assert "is not running" in result.reason
+
+
+def test_a_missing_docker_socket_is_one_plain_sentence(tmp_path: Path) -> None:
+    socket = tmp_path / "docker.sock"
+    check = DockerCommandCheck(container="web", cmd="true", docker_host=f"unix://{socket}")
+    result = check.probe(probe_context())
+    assert result.health is Health.ERROR
+    assert result.reason == f"no Docker engine on this host: {socket} does not exist (is dockerd running?)"

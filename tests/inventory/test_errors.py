@@ -111,8 +111,10 @@ def test_yaml_host_variables_that_are_not_a_mapping_name_their_line(tmp_path: Pa
     assert message.startswith(f"{tmp_path / 'hosts.yml'}:3: ")
 
 
-def test_empty_yaml_inventory_is_an_error(tmp_path: Path) -> None:
-    assert "empty" in error_of(tmp_path, "hosts.yml", "# nothing\n")
+def test_a_yaml_inventory_of_only_comments_is_an_empty_inventory(tmp_path: Path) -> None:
+    # Ansible reads it as an inventory with no hosts, without an error.
+    (tmp_path / "hosts.yml").write_text("# nothing\n# web01:\n")
+    assert load_inventory([str(tmp_path / "hosts.yml")]).hosts == []
 
 
 def test_inventory_plugin_configuration_is_refused(tmp_path: Path) -> None:

@@ -51,7 +51,21 @@ def open_store(location: str | None = None) -> StateStore:
     if location.startswith(("postgresql://", "postgres://")):
         from engine.unattended.state.postgres import PostgresStateStore
 
+        _check_url(location)
         return PostgresStateStore(location)
     from engine.unattended.state.sqlite import SqliteStateStore
 
     return SqliteStateStore(location)
+
+
+def _check_url(url: str) -> None:
+    """StateStoreError for a URL whose host or port cannot be read (``[::zz]``, port 99999999):
+    invalid input, found before any connection is tried. The URL is not repeated: it may
+    hold a password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.hostname, parts.port  # noqa: B018 -- reading them is the check
+    except ValueError as exc:
+        raise StateStoreError(f"invalid --state URL: {exc}") from None

@@ -118,9 +118,9 @@ def test_without_output_the_playbook_goes_to_stdout(tmp_path: Path) -> None:
     assert YAML(typ="safe").load(result.stdout)["name"] == "coffeestudio"
 
 
-def test_missing_compose_file_is_an_error(tmp_path: Path) -> None:
+def test_missing_compose_file_is_invalid_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["init", "-f", str(tmp_path / "nope.yml")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot read" in result.stderr
 
 

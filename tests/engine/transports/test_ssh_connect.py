@@ -270,3 +270,64 @@ def test_match_exec_lines_of_the_ssh_config_are_evaluated(
         "remediate_ssh_look_for_keys": False,
     }
     assert run_on(hostvars, name="app-exec") == "reached\n"
+
+
+def key_of(server: SSHServer) -> str:
+    """``keytype base64`` of a server's host key, from its known_hosts line."""
+    return server.known_hosts_line().split(None, 1)[1].strip()
+
+
+def test_cert_authority_and_revoked_lines_of_other_keys_do_not_fail_the_host(ssh_fleet: SSHFleet) -> None:
+    host, other = ssh_fleet.start(2)
+    known = ssh_fleet.root / "marker_known_hosts"
+    known.write_text(
+        f"@cert-authority *.example.com {key_of(other)}\n"
+        f"@revoked * {key_of(other)}\n"
+        "@cert-authority * ssh-ed25519 not-base64!\n"
+        + host.known_hosts_line()
+    )
+    assert run_on(ssh_fleet.hostvars(host, known)) == "reached\n"
+
+
+def test_a_revoked_key_is_refused_even_when_a_line_lists_it(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    known = ssh_fleet.root / "revoked_known_hosts"
+    known.write_text(ssh_host.known_hosts_line().rstrip("\n") + f"\n@revoked * {key_of(ssh_host)}\n")
+    logins = ssh_host.accepted_logins()
+    with pytest.raises(TransportError, match=rf"is REVOKED \({known}:2\); refusing to connect"):
+        run_on(ssh_fleet.hostvars(ssh_host, known))
+    assert ssh_host.accepted_logins() == logins
+
+
+def test_wildcard_host_patterns_are_honoured_as_openssh_does(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    first, _ = ssh_host.address.rsplit(".", 1)
+    known = ssh_fleet.root / "wildcard_known_hosts"
+    known.write_text(f"[{first}.*]:{ssh_host.port} {key_of(ssh_host)}\n")
+    assert run_on(ssh_fleet.hostvars(ssh_host, known)) == "reached\n"
+
+
+def test_a_negated_pattern_excludes_the_host_from_a_wildcard_line(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    first, _ = ssh_host.address.rsplit(".", 1)
+    known = ssh_fleet.root / "negated_known_hosts"
+    known.write_text(
+        f"[{first}.*]:{ssh_host.port},![{ssh_host.address}]:{ssh_host.port} {key_of(ssh_host)}\n"
+    )
+    with pytest.raises(TransportError, match="is not known"):
+        run_on(ssh_fleet.hostvars(ssh_host, known))
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"}, "StrictHostKeyChecking=no in ansible_ssh_common_args"),
+        ({"ansible_host_key_checking": False}, "ansible_host_key_checking: false"),
+    ],
+)
+def test_turning_host_key_checking_off_is_ignored_and_the_refusal_says_so(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, setting: dict[str, object], named: str
+) -> None:
+    empty = ssh_fleet.root / "no_known_hosts"
+    empty.write_text("")
+    with pytest.raises(TransportError) as caught:
+        run_on({**ssh_fleet.hostvars(ssh_host, empty), **setting})
+    assert "is not known" in str(caught.value)
+    assert f"{named} was ignored: remediate always verifies host keys" in str(caught.value)
