@@ -21,7 +21,7 @@ from engine.core.context import ProbeContext
 from engine.core.durations import Duration
 from engine.core.registry import check_type
 from engine.core.results import CheckResult
-from engine.secrets.sources import SecretError
+from engine.errors import SecretError
 
 
 @check_type("celery_worker")

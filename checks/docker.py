@@ -10,9 +10,7 @@ from pydantic import Field, model_validator
 
 from checks.base import Check
 from engine.clients.docker import (
-    ContainerNotFound,
     ContainerRef,
-    DockerError,
     container_state,
     docker_client,
     find_container,
@@ -22,6 +20,7 @@ from engine.clients.docker import (
 from engine.core.context import ProbeContext
 from engine.core.registry import check_type
 from engine.core.results import CheckResult
+from engine.errors import ContainerNotFound, DockerError
 from engine.secrets.redact import is_secret_key
 
 

@@ -14,10 +14,7 @@ from pydantic import Field
 from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
-    ContainerNotFound,
-    ContainerNotRunning,
     ContainerRef,
-    DockerError,
     container_state,
     docker_client,
     docker_errors,
@@ -27,6 +24,7 @@ from engine.clients.docker import (
 from engine.core.context import ProbeContext
 from engine.core.registry import check_type
 from engine.core.results import CheckResult
+from engine.errors import ContainerNotFound, ContainerNotRunning, DockerError
 
 
 @check_type("docker_command")

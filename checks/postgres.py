@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from checks.base import Check, NonBlankText
-from engine.clients.postgres import PostgresConnectError, PostgresOptions
+from engine.clients.postgres import PostgresOptions
 from engine.core.context import ProbeContext
 from engine.core.registry import check_type
 from engine.core.results import CheckResult
-from engine.secrets.sources import SecretError
+from engine.errors import PostgresConnectError, SecretError
 
 
 @check_type("postgres")

@@ -11,7 +11,7 @@ from engine.clients.redis import RedisOptions, describe_error
 from engine.core.context import ProbeContext
 from engine.core.registry import check_type
 from engine.core.results import CheckResult
-from engine.secrets.sources import SecretError
+from engine.errors import SecretError
 
 
 @check_type("redis")

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from engine.errors import InputLimitError
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """The largest playbook, inventory or variables file read (10 MiB)."""
 MAX_DEPTH = 100
@@ -21,14 +23,6 @@ MAX_INT_DIGITS = 100
 
 _INT_LIMIT = 10**MAX_INT_DIGITS
 _LONG_DIGITS = re.compile(rf"[0-9_]{{{MAX_INT_DIGITS + 1},}}")
-
-
-class InputLimitError(ValueError):
-    """A file that cannot be read or is past a limit; ``line`` is 1-based, 0 when unknown."""
-
-    def __init__(self, file: str, line: int, message: str) -> None:
-        self.file, self.line, self.message = file, line, message
-        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
 
 def read_text(path: str | Path, name: str | None = None) -> str:

@@ -5,6 +5,7 @@ whose `select(pattern)` names hosts and `hostvars(host)` gives each host's varia
 merged in Ansible's precedence.
 """
 
-from inventory.model import Inventory, InventoryError, load_inventory
+from engine.errors import InventoryError
+from inventory.model import Inventory, load_inventory
 
 __all__ = ["Inventory", "InventoryError", "load_inventory"]

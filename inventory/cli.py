@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
-from engine import exit_codes
-from inventory.model import MAGIC_VARIABLES, Inventory, InventoryError, load_inventory
+from engine.errors import InventoryError
+from inventory.model import MAGIC_VARIABLES, Inventory, load_inventory
 
 
 def list_inventory(inventory: Inventory, limit: str | None = None) -> dict[str, Any]:
@@ -104,18 +103,13 @@ def inventory_command(
     """
     if sum((as_list, as_graph, host is not None)) != 1:
         raise click.UsageError("give exactly one of --list, --graph or --host")
-    try:
-        inventory = load_inventory(list(sources))
-        if as_list:
-            output = json.dumps(list_inventory(inventory, limit), indent=4, sort_keys=True, default=str)
-        elif as_graph:
-            output = "\n".join(graph_inventory(inventory, group or "all"))
-        else:
-            assert host is not None
-            variables = {k: v for k, v in inventory.hostvars(host).items() if k not in MAGIC_VARIABLES}
-            output = json.dumps(variables, indent=4, sort_keys=True, default=str)
-    except InventoryError as exc:
-        # Invalid input exits 2 from every command, as the README promises.
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_codes.INVALID)
+    inventory = load_inventory(list(sources))
+    if as_list:
+        output = json.dumps(list_inventory(inventory, limit), indent=4, sort_keys=True, default=str)
+    elif as_graph:
+        output = "\n".join(graph_inventory(inventory, group or "all"))
+    else:
+        assert host is not None
+        variables = {k: v for k, v in inventory.hostvars(host).items() if k not in MAGIC_VARIABLES}
+        output = json.dumps(variables, indent=4, sort_keys=True, default=str)
     click.echo(output)

@@ -13,6 +13,8 @@ import itertools
 import re
 import string
 
+from engine.errors import HostPatternError
+
 _RANGE = r"\[(?:[0-9]*:[0-9]+|[a-zA-Z]:[a-zA-Z])(?::[0-9]+)?\]"
 _LABEL = rf"(?:[\w\-]|{_RANGE})+"
 _HOSTNAME = re.compile(rf"^({_LABEL}(?:\.{_LABEL})*)(?::([0-9]+))?$")
@@ -22,10 +24,6 @@ _IPV4 = re.compile(
 )
 _BRACKETED_IPV6 = re.compile(r"^\[([0-9a-fA-F:.%]+)\](?::([0-9]+))?$")
 _BARE_IPV6 = re.compile(r"^[0-9a-fA-F]*:[0-9a-fA-F:.%]*$")
-
-
-class HostPatternError(ValueError):
-    """A host entry whose range cannot be expanded."""
 
 
 def parse_address(entry: str) -> tuple[str, int | None]:

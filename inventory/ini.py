@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inventory.hostpatterns import HostPatternError, expand_entry
-from inventory.model import Inventory, InventoryError
+from engine.errors import HostPatternError, InventoryError
+from inventory.hostpatterns import expand_entry
+from inventory.model import Inventory
 from inventory.yaml_source import read_text
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import InventoryError
+
 if TYPE_CHECKING:
     from inventory.vars_dirs import VarsDir
 
@@ -36,10 +38,6 @@ MAX_GROUP_DEPTH = 100
 """How deeply groups may nest (children of children...)."""
 
 MAGIC_VARIABLES = ("inventory_hostname", "inventory_hostname_short", "group_names")
-
-
-class InventoryError(ValueError):
-    """An inventory that cannot be read; the message names the file and line."""
 
 
 @dataclass

@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.errors import InventoryError
 from inventory.hostpatterns import parse_address
-from inventory.model import LOCALHOST_NAMES, InventoryError
+from inventory.model import LOCALHOST_NAMES
 from inventory.yaml_source import read_text
 
 if TYPE_CHECKING:

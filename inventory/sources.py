@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.errors import InventoryError
 from inventory.hostpatterns import parse_address
 from inventory.ini import parse_ini_inventory
-from inventory.model import Inventory, InventoryError, as_path
+from inventory.model import Inventory, as_path
 from inventory.vars_dirs import VarsDir
 from inventory.yaml_source import parse_yaml_inventory
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inventory.model import InventoryError
+from engine.errors import InventoryError
 from inventory.yaml_source import load_yaml, plain, where
 
 _EXTENSIONS = ("", ".yml", ".yaml", ".json")

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inventory.hostpatterns import HostPatternError, expand_entry
-from inventory.model import Inventory, InventoryError
+from engine.errors import HostPatternError, InventoryError
+from inventory.hostpatterns import expand_entry
+from inventory.model import Inventory
 
 _SECTIONS = ("vars", "children", "hosts")
 
@@ -23,7 +24,7 @@ def load_yaml(path: Path) -> Any:
     """A YAML file as ruamel's round-trip data (maps that know their lines)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from engine.input_limits import InputLimitError
+    from engine.errors import InputLimitError
     from engine.input_limits import load_yaml as load_bounded
 
     try:
@@ -40,7 +41,7 @@ def load_yaml(path: Path) -> Any:
 
 def read_text(path: Path) -> str:
     """An inventory or variables file's text, within the input limits (engine.input_limits)."""
-    from engine.input_limits import InputLimitError
+    from engine.errors import InputLimitError
     from engine.input_limits import read_text as read_bounded
 
     try:

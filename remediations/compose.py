@@ -10,7 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from engine.core.context import ActionContext
 from engine.core.registry import action_type
 from engine.core.results import ActionResult, tail_line
-from engine.transports.base import CommandResult, Transport, TransportError
+from engine.errors import ComposeNotFound, TransportError
+from engine.transports.base import CommandResult, Transport
 from remediations.base import Action
 
 _CLIS = (["docker", "compose"], ["docker-compose"])
@@ -89,10 +90,6 @@ class ComposeAction(Action):
         if self.project_dir:
             command = f"cd {shlex.quote(self.project_dir)} && {command}"
         return ctx.transport.run(command, timeout=ctx.timeout, sudo=self.sudo)
-
-
-class ComposeNotFound(Exception):
-    """The host has neither compose CLI."""
 
 
 def find_compose_cli(transport: Transport, *, timeout: float, sudo: bool = False) -> list[str]:

@@ -18,7 +18,6 @@ from checks.base import CommandLine
 from checks.expectations import command_text
 from engine.clients.docker import (
     ContainerRef,
-    DockerError,
     container_state,
     docker_client,
     docker_errors,
@@ -30,6 +29,7 @@ from engine.core.context import ActionContext
 from engine.core.durations import Duration
 from engine.core.registry import action_type
 from engine.core.results import ActionResult, ActionStatus, tail_line
+from engine.errors import DockerError
 from remediations.base import Action
 
 if TYPE_CHECKING:

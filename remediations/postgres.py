@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from engine.clients.postgres import PostgresConnectError, PostgresOptions
+from engine.clients.postgres import PostgresOptions
 from engine.core.context import ActionContext
 from engine.core.registry import action_type
 from engine.core.results import ActionResult
-from engine.secrets.sources import SecretError
+from engine.errors import PostgresConnectError, SecretError
 from remediations.base import Action
 
 _DESTRUCTIVE = re.compile(r"\b(DROP|TRUNCATE|DELETE|UPDATE)\b", re.IGNORECASE)

@@ -11,7 +11,7 @@ from engine.clients.redis import RedisOptions, describe_error
 from engine.core.context import ActionContext
 from engine.core.registry import action_type
 from engine.core.results import ActionResult
-from engine.secrets.sources import SecretError
+from engine.errors import SecretError
 from remediations.base import Action
 
 # Commands that delete or overwrite data, or may (scripts, renames). Anything here makes

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from engine import exit_codes
-from engine.cli.unattended import register_unattended_commands, state_options
+from engine.cli.options import inventory_options, load_plan, run_options, state_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,64 +24,30 @@ Examples:
 """
 
 
-def _inventory_options(function: F) -> F:
-    function = click.option(
-        "-e",
-        "--extra-vars",
-        "extra_vars",
-        multiple=True,
-        metavar="VARS",
-        help="k=v pairs, @vars.yml or a JSON mapping (repeatable; highest precedence)",
-    )(function)
-    function = click.option(
-        "--limit", "-l", metavar="PATTERN", help="only hosts matching this pattern (a group, host, glob)"
-    )(function)
-    function = click.option(
-        "-i",
-        "--inventory",
-        "inventories",
-        multiple=True,
-        metavar="INVENTORY",
-        help="inventory file or comma-separated host list (repeatable); default: this host",
-    )(function)
-    return function
+class Commands(click.Group):
+    """remediate's command group, and the one place where an error becomes an exit status:
+    every error knows its own (engine.errors); its message is masked like any output."""
 
+    def invoke(self, ctx: click.Context) -> Any:
+        from engine.errors import RemediateError
 
-def _run_options(function: F) -> F:
-    function = _inventory_options(function)
-    function = click.option(
-        "--forks",
-        "-f",
-        default=10,
-        show_default=True,
-        type=click.IntRange(1, 1000),
-        help="how many nodes run at once",
-    )(function)
-    function = click.option(
-        "--report",
-        "report_path",
-        type=click.Path(dir_okay=False),
-        help="write the whole run as JSON to this file",
-    )(function)
-    function = click.option(
-        "--log-format",
-        type=click.Choice(["auto", "json", "console"]),
-        default="auto",
-        show_default=True,
-        help="events on stderr: console on a terminal, JSON lines otherwise",
-    )(function)
-    function = click.option("-v", "--verbose", is_flag=True, help="debug events too")(function)
-    function = click.option(
-        "--incident-dir",
-        default="incidents",
-        show_default=True,
-        type=click.Path(file_okay=False),
-        help="where actions save evidence (container logs) before acting",
-    )(function)
-    return function
+        try:
+            return super().invoke(ctx)
+        except RemediateError as exc:
+            from engine.errors import InvalidInput, LockHeld, PlaybookError
+            from engine.secrets.redact import REDACTOR
+
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {REDACTOR.text(line)}", err=True)
+            if isinstance(exc, PlaybookError):
+                click.echo(f"{len(exc.problems)} problem(s); nothing was run.", err=True)
+            elif isinstance(exc, InvalidInput | LockHeld):
+                click.echo("nothing was run.", err=True)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(
+    cls=Commands,
     invoke_without_command=True,
     epilog=f"{RUN_EXAMPLES}\n{exit_codes.HELP}",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -135,7 +101,7 @@ def _execute(
     from engine.output.report import print_summary
     from engine.unattended.daemon import StoppableClock
 
-    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    plan = load_plan(playbook, inventories, limit, extra_vars)
     stop = Stop()
     settings = RunSettings(
         mode=Mode(mode),
@@ -164,39 +130,9 @@ def _execute(
     return report.exit_code
 
 
-def _plan_or_exit(
-    playbook: str | None, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
-) -> Any:
-    from engine.core.planning import plan_run
-    from engine.playbook.errors import PlaybookError
-    from engine.playbook.extra_vars import ExtraVarsError, parse_extra_vars
-    from inventory import InventoryError, load_inventory
-
-    if playbook is None:
-        from playbooks import DEFAULT_PLAYBOOK
-
-        playbook = str(DEFAULT_PLAYBOOK)
-    try:
-        return plan_run(
-            playbook,
-            load_inventory(list(inventories)),
-            limit=limit,
-            extra_vars=parse_extra_vars(list(extra_vars)),
-        )
-    except PlaybookError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        click.echo(f"{len(exc.problems)} problem(s); nothing was run.", err=True)
-    except (InventoryError, ExtraVarsError) as exc:
-        from engine.secrets.redact import REDACTOR
-
-        click.echo(f"error: {REDACTOR.text(str(exc))}", err=True)
-    sys.exit(exit_codes.INVALID)
-
-
 @cli.command(epilog=f"{RUN_EXAMPLES}\n{exit_codes.HELP}")
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
-@_run_options
+@run_options
 @click.option("--dry-run", is_flag=True, help="check only; list the exact actions a real run would take")
 @click.option(
     "--allow-destructive",
@@ -221,7 +157,7 @@ Examples:
 {exit_codes.HELP}"""
 )
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
-@_run_options
+@run_options
 def check(playbook: str | None, **options: Any) -> None:
     """Run the checks only: no action is taken or planned, whatever the flags."""
     sys.exit(_execute("check", playbook, **_with_defaults(options)))
@@ -242,12 +178,12 @@ Examples:
 Exit status: 0 valid, 2 invalid (every problem is listed with file:line:column)."""
 )
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@_inventory_options
+@inventory_options
 def validate(
     playbook: str, inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
 ) -> None:
     """Validate a playbook (with the inventory and variables it will run with); run nothing."""
-    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    plan = load_plan(playbook, inventories, limit, extra_vars)
     click.echo(f"{playbook}: valid ({len(plan.specs)} nodes on {len(plan.hosts)} host(s))")
 
 
@@ -259,7 +195,7 @@ Examples:
   remediate graph site.yml --format mermaid"""
 )
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@_inventory_options
+@inventory_options
 @click.option(
     "--format",
     "output_format",
@@ -277,7 +213,7 @@ def graph(
     """Show the check graph: nodes in dependency order and their edges."""
     from engine.output.graph_render import render
 
-    plan = _plan_or_exit(playbook, inventories, limit, extra_vars)
+    plan = load_plan(playbook, inventories, limit, extra_vars)
     click.echo(render(plan, output_format), nl=False)
 
 
@@ -295,9 +231,6 @@ def schema() -> None:
     from engine.playbook.schema import playbook_schema
 
     click.echo(json.dumps(playbook_schema(), indent=2))
-
-
-register_unattended_commands(cli, _inventory_options, _plan_or_exit)
 
 
 def _add_inventory_command() -> None:
@@ -330,6 +263,19 @@ def main() -> None:
 # Commands in modules of their own, registered once `cli` exists.
 from engine.cli.init import init  # noqa: E402
 from engine.cli.lab import lab  # noqa: E402
+from engine.cli.service import cron, daemon, systemd  # noqa: E402
+from engine.cli.unattended import history, pause, reset, resume, status  # noqa: E402
 
-cli.add_command(init)
-cli.add_command(lab)
+for command in (
+    pause,
+    resume,
+    reset,
+    history,
+    status,
+    daemon,
+    systemd,
+    cron,
+    init,
+    lab,
+):
+    cli.add_command(command)

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from engine import exit_codes
-
 INIT_EXAMPLES = """\b
 Examples:
   remediate init --from-compose docker-compose.yml > site.yml
@@ -48,15 +46,10 @@ def init(files: tuple[str, ...], profiles: tuple[str, ...], project: str | None,
     for each. What could not be translated is listed on standard error and at the top of
     the playbook.
     """
-    from engine.compose.importer import ComposeError, load_compose, render, translate
+    from engine.compose.importer import load_compose, render, translate
 
     notes: list[str] = []
-    try:
-        compose = load_compose(files, notes=notes)
-    except ComposeError as exc:
-        # Invalid input exits 2 from every command, as the README promises.
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_codes.INVALID)
+    compose = load_compose(files, notes=notes)  # a ComposeError exits 2 (engine.errors)
     name = project or compose.get("name") or _directory_name(files[0])
     translation = translate(compose, project=str(name), profiles=profiles)
     translation.untranslated[:0] = notes

@@ -48,7 +48,8 @@ def lab() -> None:
 
 
 def _lab(project: str) -> Any:
-    from engine.lab.stack import Lab, LabError
+    from engine.errors import LabError
+    from engine.lab.stack import Lab
 
     try:
         return Lab(project)
@@ -59,7 +60,7 @@ def _lab(project: str) -> Any:
 
 
 def _guard(action: Any) -> Any:
-    from engine.lab.stack import LabError
+    from engine.errors import LabError
 
     try:
         return action()

@@ -5,231 +5,215 @@ commands, so that `--help` stays fast."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from engine import exit_codes
-from engine.cli.unattended import explicit_state_option, state_options
+from engine.cli.options import explicit_state_option, inventory_options, load_plan, state_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from engine.core.planning import RunPlan
 
 
-def daemon_command(
-    inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
-) -> click.Command:
-    @click.command(
-        epilog=f"""\b
+@click.command(
+    epilog=f"""\b
 Examples:
   remediate daemon site.yml --interval 60s --metrics-port 9560
   systemctl reload remediate       # SIGHUP: reload playbook and inventory
   remediate systemd site.yml --daemon > remediate.service
 
 {exit_codes.HELP}"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False))
-    @inventory_options
-    @click.option(
-        "--interval", default="60s", show_default=True, metavar="DURATION", help="time between runs"
-    )
-    @click.option(
-        "--jitter",
-        default=0.1,
-        show_default=True,
-        type=click.FloatRange(0, 0.5),
-        help="spread of the interval, as a share of it (0.1: ±10%)",
-    )
-    @click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
-    @click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
-    @click.option("--allow-destructive", is_flag=True)
-    @click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
-    @click.option(
-        "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
-    )
-    @click.option("-v", "--verbose", is_flag=True)
-    @state_options
-    def daemon(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        interval: str,
-        jitter: float,
-        metrics_port: int | None,
-        forks: int,
-        allow_destructive: bool,
-        incident_dir: str,
-        log_format: str,
-        verbose: bool,
-        state: str | None,
-        metrics_textfile: str | None,
-    ) -> None:
-        """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
-        playbook and inventory; a version that does not validate is rejected, the old one kept."""
-        from pathlib import Path
+)
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@inventory_options
+@click.option("--interval", default="60s", show_default=True, metavar="DURATION", help="time between runs")
+@click.option(
+    "--jitter",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 0.5),
+    help="spread of the interval, as a share of it (0.1: ±10%)",
+)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
+@click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--allow-destructive", is_flag=True)
+@click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
+)
+@click.option("-v", "--verbose", is_flag=True)
+@state_options
+def daemon(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    interval: str,
+    jitter: float,
+    metrics_port: int | None,
+    forks: int,
+    allow_destructive: bool,
+    incident_dir: str,
+    log_format: str,
+    verbose: bool,
+    state: str | None,
+    metrics_textfile: str | None,
+) -> None:
+    """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
+    playbook and inventory; a version that does not validate is rejected, the old one kept."""
+    from pathlib import Path
 
-        from engine.core.durations import parse_duration
-        from engine.core.planning import plan_run
-        from engine.output import logs
-        from engine.playbook.extra_vars import parse_extra_vars
-        from engine.unattended.daemon import Daemon
-        from inventory import load_inventory
+    from engine.core.durations import parse_duration
+    from engine.core.planning import plan_run
+    from engine.output import logs
+    from engine.playbook.extra_vars import parse_extra_vars
+    from engine.unattended.daemon import Daemon
+    from inventory import load_inventory
 
-        try:
-            seconds = parse_duration(interval)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--interval") from None
-        plan_or_exit(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
-        logs.configure(log_format, verbose)  # type: ignore[arg-type]
+    try:
+        seconds = parse_duration(interval)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--interval") from None
+    load_plan(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
+    logs.configure(log_format, verbose)  # type: ignore[arg-type]
 
-        def load() -> RunPlan:
-            return plan_run(
-                playbook,
-                load_inventory(list(inventories)),
-                limit=limit,
-                extra_vars=parse_extra_vars(list(extra_vars)),
-            )
+    def load() -> RunPlan:
+        return plan_run(
+            playbook,
+            load_inventory(list(inventories)),
+            limit=limit,
+            extra_vars=parse_extra_vars(list(extra_vars)),
+        )
 
-        from engine.unattended.state import StateStoreError
+    from engine.unattended.state import StateStoreError
 
-        try:
-            code = Daemon(
-                load,
-                state,
-                seconds,
-                logs.get_logger(),
-                jitter=jitter,
-                forks=forks,
-                allow_destructive=allow_destructive,
-                incident_dir=Path(incident_dir),
-                metrics_port=metrics_port,
-                metrics_textfile=metrics_textfile,
-            ).run()
-        except StateStoreError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exit_codes.INVALID)
-        sys.exit(code)
-
-    return daemon
+    try:
+        code = Daemon(
+            load,
+            state,
+            seconds,
+            logs.get_logger(),
+            jitter=jitter,
+            forks=forks,
+            allow_destructive=allow_destructive,
+            incident_dir=Path(incident_dir),
+            metrics_port=metrics_port,
+            metrics_textfile=metrics_textfile,
+        ).run()
+    except StateStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_codes.INVALID)
+    sys.exit(code)
 
 
-def schedule_commands(inventory_options: Callable[[Any], Any]) -> list[click.Command]:
-    def _pass_through(
-        inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]
-    ) -> list[str]:
-        from pathlib import Path
+def _pass_through(inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]) -> list[str]:
+    from pathlib import Path
 
-        options: list[str] = []
-        for inventory in inventories:
-            options += ["-i", str(Path(inventory).resolve()) if Path(inventory).exists() else inventory]
-        if limit:
-            options += ["--limit", limit]
-        for extra in extra_vars:
-            options += ["-e", extra]
-        return options
+    options: list[str] = []
+    for inventory in inventories:
+        options += ["-i", str(Path(inventory).resolve()) if Path(inventory).exists() else inventory]
+    if limit:
+        options += ["--limit", limit]
+    for extra in extra_vars:
+        options += ["-e", extra]
+    return options
 
-    @click.command(
-        epilog="""\b
+
+@click.command(
+    epilog="""\b
 Examples:
   remediate systemd site.yml                        # print a service + timer (every minute)
   remediate systemd site.yml --on-calendar '*:0/5' --install
   remediate systemd site.yml --daemon --interval 60s --install
   systemctl daemon-reload && systemctl enable --now remediate.timer"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
-    @inventory_options
-    @click.option("--name", default="remediate", show_default=True, help="unit name (without suffix)")
-    @click.option("--on-calendar", default="minutely", show_default=True, help="the timer's OnCalendar=")
-    @click.option(
-        "--randomized-delay", default="10s", show_default=True, help="the timer's RandomizedDelaySec="
-    )
-    @click.option(
-        "--daemon", "as_daemon", is_flag=True, help="one long-lived Type=notify service instead of a timer"
-    )
-    @click.option("--interval", default="60s", show_default=True, help="with --daemon: time between runs")
-    @click.option("--watchdog", default="0s", show_default=True, help="with --daemon: WatchdogSec= (0: none)")
-    @click.option("--install", is_flag=True, help="write the units to --unit-dir instead of printing them")
-    @click.option(
-        "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
-    )
-    @explicit_state_option
-    def systemd(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        name: str,
-        on_calendar: str,
-        randomized_delay: str,
-        as_daemon: bool,
-        interval: str,
-        watchdog: str,
-        install: bool,
-        unit_dir: str,
-        state: str | None,
-    ) -> None:
-        """Print (or --install) systemd units running PLAYBOOK: a oneshot service with a timer
-        (OnCalendar, RandomizedDelaySec, Persistent), or with --daemon one notify service."""
-        from pathlib import Path
+)
+@click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
+@inventory_options
+@click.option("--name", default="remediate", show_default=True, help="unit name (without suffix)")
+@click.option("--on-calendar", default="minutely", show_default=True, help="the timer's OnCalendar=")
+@click.option("--randomized-delay", default="10s", show_default=True, help="the timer's RandomizedDelaySec=")
+@click.option(
+    "--daemon", "as_daemon", is_flag=True, help="one long-lived Type=notify service instead of a timer"
+)
+@click.option("--interval", default="60s", show_default=True, help="with --daemon: time between runs")
+@click.option("--watchdog", default="0s", show_default=True, help="with --daemon: WatchdogSec= (0: none)")
+@click.option("--install", is_flag=True, help="write the units to --unit-dir instead of printing them")
+@click.option(
+    "--unit-dir", default="/etc/systemd/system", show_default=True, type=click.Path(file_okay=False)
+)
+@explicit_state_option
+def systemd(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    name: str,
+    on_calendar: str,
+    randomized_delay: str,
+    as_daemon: bool,
+    interval: str,
+    watchdog: str,
+    install: bool,
+    unit_dir: str,
+    state: str | None,
+) -> None:
+    """Print (or --install) systemd units running PLAYBOOK: a oneshot service with a timer
+    (OnCalendar, RandomizedDelaySec, Persistent), or with --daemon one notify service."""
+    from pathlib import Path
 
-        from engine.core.durations import parse_duration
-        from engine.unattended.schedule import Units
+    from engine.core.durations import parse_duration
+    from engine.unattended.schedule import Units
 
-        units = Units(playbook, name, state, _pass_through(inventories, limit, extra_vars))
-        files: dict[str, str]
-        if as_daemon:
-            files = {
-                f"{name}.service": units.daemon_service(parse_duration(interval), parse_duration(watchdog))
-            }
-        else:
-            files = {
-                f"{name}.service": units.timer_service(),
-                f"{name}.timer": units.timer(on_calendar, parse_duration(randomized_delay)),
-            }
-        if not install:
-            for file_name, text in files.items():
-                click.echo(f"# {file_name}\n{text}")
-            return
-        directory = Path(unit_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+    units = Units(playbook, name, state, _pass_through(inventories, limit, extra_vars))
+    files: dict[str, str]
+    if as_daemon:
+        files = {f"{name}.service": units.daemon_service(parse_duration(interval), parse_duration(watchdog))}
+    else:
+        files = {
+            f"{name}.service": units.timer_service(),
+            f"{name}.timer": units.timer(on_calendar, parse_duration(randomized_delay)),
+        }
+    if not install:
         for file_name, text in files.items():
-            (directory / file_name).write_text(text)
-            click.echo(f"wrote {directory / file_name}")
-        started = f"{name}.service" if as_daemon else f"{name}.timer"
-        click.echo(f"now: systemctl daemon-reload && systemctl enable --now {started}")
+            click.echo(f"# {file_name}\n{text}")
+        return
+    directory = Path(unit_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    for file_name, text in files.items():
+        (directory / file_name).write_text(text)
+        click.echo(f"wrote {directory / file_name}")
+    started = f"{name}.service" if as_daemon else f"{name}.timer"
+    click.echo(f"now: systemctl daemon-reload && systemctl enable --now {started}")
 
-    @click.command(
-        epilog="""\b
+
+@click.command(
+    epilog="""\b
 Examples:
   remediate cron site.yml | crontab -            # replaces your crontab: review first
   remediate cron site.yml --every 5m --user root > /etc/cron.d/remediate"""
-    )
-    @click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
-    @inventory_options
-    @click.option("--every", default="1m", show_default=True, help="how often (minutes or whole hours)")
-    @click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
-    @click.option("--user", help="add a user field (for /etc/cron.d files)")
-    @explicit_state_option
-    def cron(
-        playbook: str,
-        inventories: tuple[str, ...],
-        limit: str | None,
-        extra_vars: tuple[str, ...],
-        every: str,
-        log_file: str | None,
-        user: str | None,
-        state: str | None,
-    ) -> None:
-        """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
-        run finding the lock held exits 3 at once."""
-        from engine.core.durations import parse_duration
-        from engine.unattended.schedule import Units
+)
+@click.argument("playbook", type=click.Path(dir_okay=False, exists=True))
+@inventory_options
+@click.option("--every", default="1m", show_default=True, help="how often (minutes or whole hours)")
+@click.option("--log", "log_file", help="append the run's output to this file (default: discard)")
+@click.option("--user", help="add a user field (for /etc/cron.d files)")
+@explicit_state_option
+def cron(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    every: str,
+    log_file: str | None,
+    user: str | None,
+    state: str | None,
+) -> None:
+    """Print a crontab line running PLAYBOOK. No flock is needed: the engine locks, and a
+    run finding the lock held exits 3 at once."""
+    from engine.core.durations import parse_duration
+    from engine.unattended.schedule import Units
 
-        minutes = max(1, round(parse_duration(every) / 60))
-        units = Units(playbook, state=state, options=_pass_through(inventories, limit, extra_vars))
-        click.echo(units.crontab_line(minutes, log_file, user), nl=False)
-
-    return [systemd, cron]
+    minutes = max(1, round(parse_duration(every) / 60))
+    units = Units(playbook, state=state, options=_pass_through(inventories, limit, extra_vars))
+    click.echo(units.crontab_line(minutes, log_file, user), nl=False)

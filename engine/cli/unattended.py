@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from engine import exit_codes
+from engine.cli.options import state_option
 
 if TYPE_CHECKING:
     from engine.core.planning import RunPlan
@@ -22,40 +23,12 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-STATE_HELP = (
-    "where state across runs lives: a SQLite file, or a postgresql:// URL shared by several "
-    "controllers [env REMEDIATE_STATE; default /var/lib/remediate/state.db for root, "
-    "$XDG_STATE_HOME/remediate/state.db otherwise]"
-)
 
+def open_store(location: str | None) -> StateStore:
+    """The state store at `location` (a StateStoreError exits 2 through the command group)."""
+    from engine.unattended.state import open_store as open_state_store
 
-def _state_option(function: F) -> F:
-    return click.option("--state", metavar="PATH|URL", envvar="REMEDIATE_STATE", help=STATE_HELP)(function)
-
-
-def explicit_state_option(function: F) -> F:
-    # Not read from REMEDIATE_STATE: a unit or crontab line should name only what was asked for.
-    return click.option("--state", metavar="PATH|URL", help="pass --state to every run")(function)
-
-
-def state_options(function: F) -> F:
-    """`--state` and `--metrics-textfile`, for commands that run the playbook."""
-    function = click.option(
-        "--metrics-textfile",
-        type=click.Path(dir_okay=False),
-        help="after the run, write Prometheus metrics to this file atomically (node_exporter textfile)",
-    )(function)
-    return _state_option(function)
-
-
-def open_store_or_exit(location: str | None) -> StateStore:
-    from engine.unattended.state import StateStoreError, open_store
-
-    try:
-        return open_store(location)
-    except StateStoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_codes.INVALID)
+    return open_state_store(location)
 
 
 def run_with_state(
@@ -73,7 +46,7 @@ def run_with_state(
 
     from engine.core.node import Mode
     from engine.core.runner import Runner
-    from engine.unattended.locking import LockHeld
+    from engine.errors import LockHeld
     from engine.unattended.run import run_unattended
     from engine.unattended.state import default_location
 
@@ -81,7 +54,7 @@ def run_with_state(
     is_url = location.startswith(("postgresql://", "postgres://"))
     if settings.mode is Mode.DRY_RUN and not is_url and not Path(location).exists():
         return Runner(plan, settings, logger=logger, on_node_done=on_node_done).run()
-    store = open_store_or_exit(location)
+    store = open_store(location)
     try:
         try:
             report = run_unattended(plan, settings, store, logger=logger, on_node_done=on_node_done)
@@ -129,7 +102,7 @@ Examples:
 @click.argument("node")
 @click.option("--for", "duration", metavar="DURATION", help="how long (2h, 30m); default: until resumed")
 @click.option("--reason", default="paused by an operator", show_default=True)
-@_state_option
+@state_option
 def pause(node: str, duration: str | None, reason: str, state: str | None) -> None:
     """Stop remediating NODE (`node` on every host, or `host:node`): it is still checked and
     reported, never touched."""
@@ -143,7 +116,7 @@ def pause(node: str, duration: str | None, reason: str, state: str | None) -> No
         until = now + timedelta(seconds=parse_duration(duration)) if duration else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
-    store = open_store_or_exit(state)
+    store = open_store(state)
     store.set_pause(host, name, until, reason, now, _operator())
     store.close()
     click.echo(
@@ -153,11 +126,11 @@ def pause(node: str, duration: str | None, reason: str, state: str | None) -> No
 
 @click.command(epilog="Example:\n\n  remediate resume backend")
 @click.argument("node")
-@_state_option
+@state_option
 def resume(node: str, state: str | None) -> None:
     """Remediate NODE again after `remediate pause`."""
     host, name = _split_node(node)
-    store = open_store_or_exit(state)
+    store = open_store(state)
     found = store.clear_pause(host, name)
     store.close()
     if not found:
@@ -168,14 +141,14 @@ def resume(node: str, state: str | None) -> None:
 
 @click.command(epilog="Example:\n\n  remediate reset backend      # after fixing what made it crash-loop")
 @click.argument("node")
-@_state_option
+@state_option
 def reset(node: str, state: str | None) -> None:
     """Clear NODE's suppression: forget its attempts, failures and state changes so far, and
     close its escalation (no recovery message: an operator dealt with it)."""
     from engine.unattended import limits
 
     host, name = _split_node(node)
-    store = open_store_or_exit(state)
+    store = open_store(state)
     now = _now()
     matching = [s for s in store.node_states() if s.node == name and host in ("*", s.host)]
     for node_state in matching:
@@ -197,7 +170,7 @@ Examples:
 @click.option("--node", "node", help="only this node (`node` or `host:node`)")
 @click.option("--since", default="1d", show_default=True, metavar="DURATION", help="how far back")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
-@_state_option
+@state_option
 def history(node: str | None, since: str, as_json: bool, state: str | None) -> None:
     """What happened: every node outcome and action attempt, oldest first."""
     import json
@@ -210,7 +183,7 @@ def history(node: str | None, since: str, as_json: bool, state: str | None) -> N
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     host, name = _split_node(node) if node else ("*", None)
-    store = open_store_or_exit(state)
+    store = open_store(state)
     entries = store.history(node=name, since=start, host=None if host == "*" else host)
     escalations = [
         e for e in store.escalations() if e.opened_at >= start and (name is None or e.node == name)
@@ -267,10 +240,10 @@ def _line(
 
 
 @click.command(epilog="Example:\n\n  remediate status")
-@_state_option
+@state_option
 def status(state: str | None) -> None:
     """Each node's last outcome, and what is paused, suppressed or escalated now."""
-    store = open_store_or_exit(state)
+    store = open_store(state)
     now = _now()
     last = store.last_outcomes()
     pauses = store.pauses(now)
@@ -298,16 +271,3 @@ def status(state: str | None) -> None:
         click.echo(f"paused: {where} {until} by {p.created_by}: {p.reason}")
     for e in escalations:
         click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
-
-
-def register_unattended_commands(
-    group: click.Group, inventory_options: Callable[[Any], Any], plan_or_exit: Callable[..., Any]
-) -> None:
-    """Add this module's commands to the `remediate` group (called from engine.cli.app)."""
-    for command in (pause, resume, reset, history, status):
-        group.add_command(command)
-    from engine.cli.service import daemon_command, schedule_commands
-
-    group.add_command(daemon_command(inventory_options, plan_or_exit))
-    for command in schedule_commands(inventory_options):
-        group.add_command(command)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.core.context import ProbeContext
+from engine.errors import ContainerNotFound, ContainerNotRunning, DockerError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -27,21 +28,6 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-
-
-class DockerError(Exception):
-    """The Docker engine could not be asked (not reachable, API error, timeout), or the
-    container reference is ambiguous. Checks report it as an error, actions as failed."""
-
-
-class ContainerNotFound(DockerError):
-    """No container matches the reference."""
-
-
-class ContainerNotRunning(DockerError):
-    """The engine answered that the container is not running (stopped, paused, restarting),
-    e.g. when it stopped between an inspect and an exec: an answer about the container, not
-    a failure to look."""
 
 
 _NOT_RUNNING = re.compile(r"is (not running|paused|restarting)", re.IGNORECASE)

@@ -20,10 +20,7 @@ from urllib.parse import SplitResult, unquote, urlencode, urlsplit
 
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX, READ_CHUNK, HeadTail
 from engine.core.context import ProbeContext
-
-
-class HttpFetchError(Exception):
-    """No HTTP answer: refused, timed out, unreachable."""
+from engine.errors import HttpFetchError
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, model_validator
 
 from engine.core.context import ProbeContext
+from engine.errors import PostgresConnectError
 from engine.secrets.sources import read_secret
 
 if TYPE_CHECKING:
     import psycopg
-
-
-class PostgresConnectError(Exception):
-    """The connection failed; `kind` says how: refused, auth_failed, database_missing,
-    timeout, unreachable or other."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class PostgresOptions(BaseModel):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.errors import ComposeError
 from engine.playbook.render import literal
 
 REPLACED = frozenset({"command", "entrypoint"})
@@ -47,10 +48,6 @@ class _Own(str):
 PROJECT = _Own("{{ project }}")
 HOST = _Own("{{ host }}")
 WAIT_TIMEOUT = _Own("{{ wait_timeout }}")
-
-
-class ComposeError(ValueError):
-    """A compose file cannot be read or is not a compose file."""
 
 
 @dataclass
@@ -72,7 +69,8 @@ def load_compose(
     would refuse to start, but a playbook can still be written."""
     from ruamel.yaml.error import YAMLError
 
-    from engine.input_limits import InputLimitError, load_yaml, read_text
+    from engine.errors import InputLimitError
+    from engine.input_limits import load_yaml, read_text
 
     if not files:
         raise ComposeError("no compose file given")

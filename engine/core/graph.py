@@ -19,6 +19,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import TYPE_CHECKING
 
 from engine.core.registry import nearest
+from engine.errors import GraphError
 from engine.playbook.errors import Path
 
 if TYPE_CHECKING:
@@ -34,14 +35,6 @@ class NodeKey:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.node}"
-
-
-class GraphError(ValueError):
-    """Dangling dependencies or cycles; each problem is (playbook path, message)."""
-
-    def __init__(self, problems: Sequence[tuple[Path, str]]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(message for _, message in self.problems))
 
 
 class DependencyGraph:

@@ -17,8 +17,9 @@ from checks.base import Check
 from engine.core.backoff import wait_strategy
 from engine.core.clock import Clock
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Health, Outcome
+from engine.errors import TemplateProblem
 from engine.playbook.models import NodeSpec, StepSpec
-from engine.playbook.render import TemplateProblem, evaluate
+from engine.playbook.render import evaluate
 
 
 class Mode(StrEnum):

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.core.graph import DependencyGraph, GraphError, NodeKey, build_graph
-from engine.playbook.errors import PlaybookError, Problem
+from engine.core.graph import DependencyGraph, NodeKey, build_graph
+from engine.errors import GraphError, PlaybookError
+from engine.playbook.errors import Problem
 from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
 from engine.playbook.models import NodeSpec, Playbook
 

@@ -24,12 +24,13 @@ from engine.core.hooks import RunHooks
 from engine.core.node import Mode, NodeEvaluation, NodeResult, planned_step, refusal
 from engine.core.planning import RunPlan
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
-from engine.core.watchdog import CallTimeout, call_with_timeout
+from engine.core.watchdog import call_with_timeout
+from engine.errors import CallTimeout, TransportError
 from engine.output.logs import QuietLogger
 from engine.output.report import RunReport
 from engine.playbook.models import NodeSpec, StepSpec
 from engine.secrets.redact import REDACTOR
-from engine.transports import TransportError, TransportPool
+from engine.transports import TransportPool
 
 if TYPE_CHECKING:
     from engine.core.stopping import Stop

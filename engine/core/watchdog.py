@@ -6,12 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from engine.errors import CallTimeout
+
 T = TypeVar("T")
 A = TypeVar("A")
-
-
-class CallTimeout(TimeoutError):
-    """The call did not return in time; it is abandoned in a daemon thread."""
 
 
 def call_with_timeout(function: Callable[[A], T], argument: A, timeout: float) -> T:

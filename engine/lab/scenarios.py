@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.lab.stack import Lab, LabError, Overrides
+from engine.errors import LabError
+from engine.lab.stack import Lab, Overrides
 
 SHORT_JWT_SECRET = "changeme-too-short-1234"
 """23 characters: the runbook wants at least 32."""

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.clients.docker import PROJECT_LABEL, SERVICE_LABEL
+from engine.errors import LabError
 from engine.lab import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
@@ -55,10 +56,6 @@ HEAD_REVISION = "0002_roasts"
 """The newest migration of the lab backend (apps/migrations/versions)."""
 APPS = Path(__file__).resolve().parent / "apps"
 APPS_MOUNT = "/srv/coffeestudio"
-
-
-class LabError(RuntimeError):
-    """The lab cannot be built, found or brought to health."""
 
 
 @dataclass(frozen=True)

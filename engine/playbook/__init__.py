@@ -5,7 +5,8 @@ from engine.output.lean_imports import pydantic_without_plugins
 # Before any model of the language is built: see the function.
 pydantic_without_plugins()
 
-from engine.playbook.errors import PlaybookError, Problem  # noqa: E402
+from engine.errors import PlaybookError  # noqa: E402
+from engine.playbook.errors import Problem  # noqa: E402
 from engine.playbook.loader import load_playbook  # noqa: E402
 from engine.playbook.models import BackoffSpec, NodeSpec, Playbook, StepSpec, VerifySpec  # noqa: E402
 

@@ -32,14 +32,6 @@ class Problem:
         return f"{where}: {field}: {message}" if field else f"{where}: {message}"
 
 
-class PlaybookError(Exception):
-    """A playbook that cannot run; nothing was run. Carries every problem found."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
 def dotted(path: Path) -> str:
     """``checks.api.remediate[0].command.cmd``"""
     text = ""

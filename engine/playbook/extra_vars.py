@@ -6,9 +6,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-
-class ExtraVarsError(ValueError):
-    """An -e value that cannot be read."""
+from engine.errors import ExtraVarsError
 
 
 def parse_extra_vars(values: list[str]) -> dict[str, Any]:
@@ -21,7 +19,8 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
 
 def _one(value: str) -> dict[str, Any]:
     if value.startswith("@"):
-        from engine.input_limits import InputLimitError, read_text
+        from engine.errors import InputLimitError
+        from engine.input_limits import read_text
 
         path = Path(value[1:])
         try:
@@ -50,7 +49,8 @@ def _one(value: str) -> dict[str, Any]:
 def _mapping(text: str, origin: str) -> dict[str, Any]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from engine.input_limits import InputLimitError, load_yaml
+    from engine.errors import InputLimitError
+    from engine.input_limits import load_yaml
 
     try:
         data = load_yaml(text, origin, typ="safe")

@@ -14,15 +14,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from engine.core.registry import ACTION_TYPES, CHECK_TYPES
-from engine.playbook.errors import (
-    MISSING,
-    Path,
-    PlaybookError,
-    Problem,
-    describe_validation_error,
-    dotted,
-    unknown_message,
-)
+from engine.errors import PlaybookError, TemplateProblem
+from engine.playbook.errors import MISSING, Path, Problem, describe_validation_error, dotted, unknown_message
 from engine.playbook.models import (
     DEFAULT_LOOP_VAR,
     LOOP_FIELDS,
@@ -33,7 +26,6 @@ from engine.playbook.models import (
     StepSpec,
 )
 from engine.playbook.render import (
-    TemplateProblem,
     check_expression,
     is_template,
     render_native,
@@ -77,7 +69,8 @@ def read_playbook(file: str | FilePath) -> PlaybookSource:
     """Parse a playbook file; YAML syntax errors become a PlaybookError with the position."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from engine.input_limits import InputLimitError, load_yaml, read_text
+    from engine.errors import InputLimitError
+    from engine.input_limits import load_yaml, read_text
 
     name = str(file)
     try:

@@ -24,6 +24,8 @@ from contextvars import ContextVar
 from functools import lru_cache, wraps
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import TemplateLimit, TemplateProblem
+
 if TYPE_CHECKING:
     import jinja2
     from jinja2 import nodes
@@ -36,23 +38,6 @@ MAX_LENGTH = 1_000_000
 MAX_INT_BITS = 100_000
 MAX_SECONDS = 5.0
 """Wall-clock bound of one rendering: the backstop for work the counts above do not see."""
-
-
-class TemplateProblem(ValueError):
-    """A template that cannot be rendered: undefined variable, syntax error, loop, or a
-    template that tried something not allowed or exceeded a bound.
-
-    `path` is where in the rendered data the template was (keys and list indexes below the
-    value given to `render_tree`, or the variable's name first for `resolve_variables`), so
-    the caller can name the field and its line."""
-
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class TemplateLimit(Exception):
-    """A template exceeded a bound on what it may compute."""
 
 
 class _Budget:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.errors import SecretError
 from engine.secrets.redact import REDACTOR
-
-
-class SecretError(ValueError):
-    """A secret that a playbook refers to cannot be read."""
 
 
 def read_secret(*, env: str | None = None, file: str | Path | None = None) -> str | None:

@@ -5,7 +5,8 @@ transport is opened lazily, once per host per run, and closed at the end of
 the run by `TransportPool`.
 """
 
-from engine.transports.base import CommandResult, Transport, TransportError
+from engine.errors import TransportError
+from engine.transports.base import CommandResult, Transport
 from engine.transports.pool import TransportPool, register_transport
 
 __all__ = ["CommandResult", "Transport", "TransportError", "TransportPool", "register_transport"]

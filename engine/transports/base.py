@@ -8,13 +8,6 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
-class TransportError(Exception):
-    """The host could not be reached or the transport failed (not the command).
-
-    Checks turn this into an `error` result: the engine never acts on it.
-    """
-
-
 @dataclass(frozen=True)
 class CommandResult:
     """What a command run through a transport did."""

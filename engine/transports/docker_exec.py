@@ -16,7 +16,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.transports.base import Command, CommandResult, TransportError
+from engine.errors import TransportError
+from engine.transports.base import Command, CommandResult
 from engine.transports.local import LocalTransport
 from engine.transports.pool import register_transport
 

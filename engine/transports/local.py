@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import IO
 
 from engine.clients.sizes import READ_CHUNK, HeadTail
-from engine.transports.base import Command, CommandResult, TransportError
+from engine.errors import TransportError
+from engine.transports.base import Command, CommandResult
 
 DRAIN_GRACE = 1.0
 """Seconds output is still read after a timed-out command's process group was killed."""

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.transports.base import Transport, TransportError
+from engine.errors import TransportError
+from engine.transports.base import Transport
 
 TransportFactory = Callable[[str, Mapping[str, Any]], Transport]
 """Builds a transport for a host name and its variables (``ansible_host``, ``ansible_port``...)."""

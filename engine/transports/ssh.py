@@ -67,9 +67,10 @@ import paramiko.config  # noqa: E402
 import paramiko.hostkeys  # noqa: E402
 
 from engine.clients.sizes import READ_CHUNK, HeadTail  # noqa: E402
+from engine.errors import SecretError, TransportError  # noqa: E402
 from engine.output.logs import get_logger  # noqa: E402
-from engine.secrets.sources import SecretError, read_secret  # noqa: E402
-from engine.transports.base import Command, CommandResult, TransportError  # noqa: E402
+from engine.secrets.sources import read_secret  # noqa: E402
+from engine.transports.base import Command, CommandResult  # noqa: E402
 from engine.transports.pool import register_transport  # noqa: E402
 
 log = get_logger(name="remediate.ssh")

@@ -24,9 +24,9 @@ from typing import Any
 from engine.core.clock import SystemClock
 from engine.core.planning import RunPlan
 from engine.core.runner import RunSettings
+from engine.errors import LockHeld
 from engine.transports import TransportPool
 from engine.unattended import sdnotify
-from engine.unattended.locking import LockHeld
 
 
 def jittered(

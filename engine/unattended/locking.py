@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from engine.errors import LockHeld
+
 
 @dataclass(frozen=True)
 class LockOwner:
@@ -30,15 +32,6 @@ class LockOwner:
 
     def describe(self) -> str:
         return f"run {self.run_id} (pid {self.pid} on {self.controller})"
-
-
-class LockHeld(RuntimeError):
-    """Another run holds the lock of a host this run needs."""
-
-    def __init__(self, host: str, holder: str) -> None:
-        super().__init__(f"another run holds the lock for host {host}: {holder}")
-        self.host = host
-        self.holder = holder
 
 
 class HostLock:

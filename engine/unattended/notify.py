@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.errors import NotifyError
 from engine.playbook.unattended import CommandNotifySpec, NotifyTarget, WebhookSpec
 from engine.secrets.redact import REDACTOR
 
@@ -62,10 +63,6 @@ class Message:
         return result
 
 
-class NotifyError(RuntimeError):
-    """A target did not take the message."""
-
-
 class Notifier:
     """Sends messages to the targets that subscribe to their event; logs what happened."""
 
@@ -98,7 +95,8 @@ def post_webhook(spec: WebhookSpec, message: Message) -> None:
     import urllib3
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-    from engine.secrets.sources import SecretError, read_secret
+    from engine.errors import SecretError
+    from engine.secrets.sources import read_secret
 
     try:
         url = spec.url or read_secret(env=spec.url_env, file=spec.url_file) or ""

@@ -18,11 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checks.http import HttpCheck
-from engine.clients.http import HttpFetchError, http_get, url_headers
+from engine.clients.http import http_get, url_headers
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX
 from engine.core.node import Mode
 from engine.core.results import Health
 from engine.core.runner import Runner, RunSettings
+from engine.errors import HttpFetchError
 from tests.servers.net import free_port
 from tests.support.contexts import probe_context
 from tests.support.playbooks import plan

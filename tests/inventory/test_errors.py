@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from inventory import InventoryError, load_inventory
+from engine.errors import InventoryError
+from inventory import load_inventory
 
 
 def load_text(tmp_path: Path, name: str, text: str, **extra: str) -> None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inventory.hostpatterns import HostPatternError, expand
+from engine.errors import HostPatternError
+from inventory.hostpatterns import expand
 from inventory.model import MAX_HOSTS
 
 

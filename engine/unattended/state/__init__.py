@@ -10,15 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.unattended.state.base import (
-    Attempt,
-    Escalation,
-    HistoryEntry,
-    NodeState,
-    Pause,
-    SqlStateStore,
-    StateStoreError,
-)
+from engine.errors import StateStoreError
+from engine.unattended.state.base import Attempt, Escalation, HistoryEntry, NodeState, Pause, SqlStateStore
 
 StateStore = SqlStateStore
 

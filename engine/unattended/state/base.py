@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.errors import StateStoreError
 from engine.secrets.redact import REDACTOR
 from engine.unattended.locking import HostLock, LockOwner
 
@@ -180,10 +181,6 @@ _ATTEMPT_COLUMNS = (
     "id, run_id, host, node, attempt, step, action, started_at, finished_at, outcome, duration_ms, reason"
 )
 _ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, closed_at, notified_at"
-
-
-class StateStoreError(RuntimeError):
-    """The state store cannot be opened or used (bad path, unreachable database, newer schema)."""
 
 
 class SqlStateStore:

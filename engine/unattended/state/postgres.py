@@ -8,9 +8,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from engine.errors import StateStoreError
 from engine.secrets.redact import MASK, REDACTOR
 from engine.unattended.locking import HostLock, LockOwner, advisory_key, advisory_lock
-from engine.unattended.state.base import SqlStateStore, StateStoreError
+from engine.unattended.state.base import SqlStateStore
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
 

@@ -7,8 +7,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.errors import StateStoreError
 from engine.unattended.locking import HostLock, LockOwner, file_lock
-from engine.unattended.state.base import SqlStateStore, StateStoreError
+from engine.unattended.state.base import SqlStateStore
 
 
 class SqliteStateStore(SqlStateStore):

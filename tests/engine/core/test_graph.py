@@ -1,6 +1,7 @@
 import pytest
 
-from engine.core.graph import GraphError, NodeKey, build_graph
+from engine.core.graph import NodeKey, build_graph
+from engine.errors import GraphError
 
 
 def test_edges_point_from_upstream_to_dependent() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from engine.cli.app import cli
 from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
-from engine.playbook.errors import PlaybookError
+from engine.errors import PlaybookError
 from engine.playbook.models import NodeSpec
 from tests.support.playbooks import plan, write_playbook
 

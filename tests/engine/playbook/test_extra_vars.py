@@ -1,6 +1,7 @@
 import pytest
 
-from engine.playbook.extra_vars import ExtraVarsError, parse_extra_vars
+from engine.errors import ExtraVarsError
+from engine.playbook.extra_vars import parse_extra_vars
 
 
 def test_key_value_pairs_are_strings_and_later_values_win() -> None:

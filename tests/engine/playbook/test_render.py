@@ -11,15 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.errors import TemplateProblem
 from engine.playbook import render
-from engine.playbook.render import (
-    TemplateProblem,
-    evaluate,
-    literal,
-    render_string,
-    render_tree,
-    resolve_variables,
-)
+from engine.playbook.render import evaluate, literal, render_string, render_tree, resolve_variables
 from tests.support.templates import TEMPLATE_PIECES
 
 # --- the sandbox --------------------------------------------------------------------------------

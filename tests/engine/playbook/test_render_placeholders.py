@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.playbook.render import TemplateProblem, render_string
+from engine.errors import TemplateProblem
+from engine.playbook.render import render_string
 
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
 VALUES = st.one_of(

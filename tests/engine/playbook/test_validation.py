@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.playbook.errors import PlaybookError
+from engine.errors import PlaybookError
 from tests.support.fixtures import FIXTURES
 from tests.support.playbooks import plan, write_playbook
 

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.errors import TemplateProblem
 from engine.playbook.errors import describe_pydantic_error
-from engine.playbook.render import TemplateProblem, resolve_variables
+from engine.playbook.render import resolve_variables
 from engine.secrets.redact import MASK, Redactor, is_secret_key
 
 # Secrets as people choose them: printable text with regex metacharacters, quotes, spaces,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.core.runner import Runner, RunSettings
-from engine.transports import TransportError
+from engine.errors import TransportError
 from engine.transports.docker_exec import DockerExecTransport
 from inventory import Inventory
 from tests.servers.docker import ContainerFactory

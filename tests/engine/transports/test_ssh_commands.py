@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
+from engine.errors import TransportError
 from engine.secrets.redact import REDACTOR
-from engine.transports.base import TransportError
 from engine.transports.pool import TransportPool
 from engine.transports.ssh import SSHTransport, ssh_transport
 from tests.servers.sshd import SSHFleet, SSHServer

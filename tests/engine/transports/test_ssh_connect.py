@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.transports.base import TransportError
+from engine.errors import TransportError
 from engine.transports.ssh import ssh_transport
 from tests.servers.sshd import SSHFleet, SSHServer, free_port
 

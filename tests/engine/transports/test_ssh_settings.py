@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.transports.base import TransportError
+from engine.errors import TransportError
 from engine.transports.ssh import Hop, ssh_settings
 
 NO_CONFIG = {"remediate_ssh_config": "/dev/null"}

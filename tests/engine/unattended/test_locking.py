@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine import exit_codes
-from engine.unattended.locking import LockHeld, LockOwner
+from engine.errors import LockHeld
+from engine.unattended.locking import LockOwner
 from engine.unattended.state import open_store
 from tests.support.cli import remediate, start
 from tests.support.playbooks import write_playbook

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from engine.errors import NotifyError
 from engine.output.logs import QuietLogger
 from engine.playbook.unattended import CommandNotifySpec, NotifyTarget, WebhookSpec
 from engine.unattended import notify
-from engine.unattended.notify import Message, Notifier, NotifyError
+from engine.unattended.notify import Message, Notifier
 from tests.support.webhook import Receiver
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.core.graph import NodeKey
-from engine.playbook.errors import PlaybookError
+from engine.errors import PlaybookError
 from tests.support.playbooks import plan
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.errors import StateStoreError
 from engine.secrets.redact import Redactor
 from engine.unattended.locking import LockOwner
-from engine.unattended.state import NodeState, StateStore, StateStoreError, base, open_store
+from engine.unattended.state import NodeState, StateStore, base, open_store
 from engine.unattended.state.base import RUNNING, SCHEMA_VERSION
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
