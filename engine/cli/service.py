@@ -86,24 +86,18 @@ def daemon(
             extra_vars=parse_extra_vars(list(extra_vars)),
         )
 
-    from engine.unattended.state import StateStoreError
-
-    try:
-        code = Daemon(
-            load,
-            state,
-            seconds,
-            logs.get_logger(),
-            jitter=jitter,
-            forks=forks,
-            allow_destructive=allow_destructive,
-            incident_dir=Path(incident_dir),
-            metrics_port=metrics_port,
-            metrics_textfile=metrics_textfile,
-        ).run()
-    except StateStoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_codes.INVALID)
+    code = Daemon(
+        load,
+        state,
+        seconds,
+        logs.get_logger(),
+        jitter=jitter,
+        forks=forks,
+        allow_destructive=allow_destructive,
+        incident_dir=Path(incident_dir),
+        metrics_port=metrics_port,
+        metrics_textfile=metrics_textfile,
+    ).run()
     sys.exit(code)
 
 

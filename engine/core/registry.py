@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from checks.base import Check
     from remediations.base import Action
 
-T = TypeVar("T", bound=type)
+# Classes (check and action models) and functions (transport factories) alike.
+T = TypeVar("T", bound=Callable[..., object])
 Model = TypeVar("Model")
 
 
@@ -33,14 +34,17 @@ class TypeRegistry(Mapping[str, Model], Generic[Model]):
         modules: dict[str, str] = importlib.import_module(self._package).MODULES
         return modules
 
-    def register(self, key: str) -> Callable[[T], T]:
-        """Decorator registering a model under `key` (and setting its `type_key`)."""
+    def register(self, key: str, *aliases: str) -> Callable[[T], T]:
+        """Decorator registering a model under `key` (and setting its `type_key`), and under
+        any `aliases` (a transport factory serves ``ssh``, ``paramiko`` and ``smart``)."""
 
         def decorate(cls: T) -> T:
-            if key in self._types:
-                raise ValueError(f"{self.kind} type {key!r} is registered twice")
+            for name in (key, *aliases):
+                if name in self._types:
+                    raise ValueError(f"{self.kind} type {name!r} is registered twice")
             cls.type_key = key  # type: ignore[attr-defined]
-            self._types[key] = cls  # type: ignore[assignment]
+            for name in (key, *aliases):
+                self._types[name] = cls  # type: ignore[assignment]
             return cls
 
         return decorate

@@ -9,4 +9,13 @@ from engine.errors import TransportError
 from engine.transports.base import CommandResult, Transport
 from engine.transports.pool import TransportPool, register_transport
 
-__all__ = ["CommandResult", "Transport", "TransportError", "TransportPool", "register_transport"]
+# The module defining each connection type (``ansible_connection``), imported on first use.
+MODULES: dict[str, str] = {
+    "local": "local",
+    "ssh": "ssh",
+    "paramiko": "ssh",
+    "smart": "ssh",
+    "docker": "docker_exec",
+}
+
+__all__ = ["MODULES", "CommandResult", "Transport", "TransportError", "TransportPool", "register_transport"]

@@ -11,11 +11,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO
+from typing import IO, Any
 
 from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.errors import TransportError
 from engine.transports.base import Command, CommandResult
+from engine.transports.pool import register_transport
 
 DRAIN_GRACE = 1.0
 """Seconds output is still read after a timed-out command's process group was killed."""
@@ -205,3 +206,9 @@ class RunningCommands:
 
 RUNNING = RunningCommands()
 """Every local command of this process (docker exec's CLI included)."""
+
+
+@register_transport("local")
+def local_transport(host: str, hostvars: Mapping[str, Any]) -> LocalTransport:
+    """The transport factory for the controller itself."""
+    return LocalTransport(host)

@@ -6,42 +6,20 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from engine.core.registry import TypeRegistry
 from engine.errors import TransportError
 from engine.transports.base import Transport
 
 TransportFactory = Callable[[str, Mapping[str, Any]], Transport]
 """Builds a transport for a host name and its variables (``ansible_host``, ``ansible_port``...)."""
 
-_FACTORIES: dict[str, TransportFactory] = {}
+TRANSPORT_TYPES: TypeRegistry[TransportFactory] = TypeRegistry("transport", "engine.transports")
+"""Transport factories by ``ansible_connection`` value; `engine.transports.MODULES` names the
+module of each, imported only when a host asks for it, so that a run on the local host never
+pays for paramiko or the docker SDK."""
 
-
-def register_transport(*connections: str) -> Callable[[TransportFactory], TransportFactory]:
-    """Register a factory for ``ansible_connection`` values such as ``local`` or ``ssh``."""
-
-    def decorate(factory: TransportFactory) -> TransportFactory:
-        for connection in connections:
-            _FACTORIES[connection] = factory
-        return factory
-
-    return decorate
-
-
-def _local(host: str, hostvars: Mapping[str, Any]) -> Transport:
-    from engine.transports.local import LocalTransport
-
-    return LocalTransport(host)
-
-
-register_transport("local")(_local)
-
-# Modules that register further connection types; imported only when a host asks for one,
-# so that a run on the local host never pays for paramiko or the docker SDK.
-_PROVIDERS: dict[str, str] = {
-    "ssh": "engine.transports.ssh",
-    "paramiko": "engine.transports.ssh",
-    "smart": "engine.transports.ssh",
-    "docker": "engine.transports.docker_exec",
-}
+register_transport = TRANSPORT_TYPES.register
+"""Register a factory for ``ansible_connection`` values: ``@register_transport("ssh", "smart")``."""
 
 
 def connection_type(host: str, hostvars: Mapping[str, Any]) -> str:
@@ -55,17 +33,12 @@ def connection_type(host: str, hostvars: Mapping[str, Any]) -> str:
 
 def factory_for(connection: str) -> TransportFactory:
     """The factory for a connection type, importing its module on first use."""
-    if connection not in _FACTORIES and connection in _PROVIDERS:
-        import importlib
-
-        try:
-            importlib.import_module(_PROVIDERS[connection])
-        except ImportError as exc:
-            raise TransportError(f"connection {connection!r} is not available: {exc}") from exc
     try:
-        return _FACTORIES[connection]
+        return TRANSPORT_TYPES[connection]
+    except ImportError as exc:
+        raise TransportError(f"connection {connection!r} is not available: {exc}") from exc
     except KeyError:
-        known = ", ".join(sorted({*_FACTORIES, *_PROVIDERS}))
+        known = ", ".join(TRANSPORT_TYPES)
         raise TransportError(f"unknown connection type {connection!r} (known: {known})") from None
 
 

@@ -39,3 +39,22 @@ def test_a_playbook_loads_only_the_type_modules_it_uses(tmp_path) -> None:
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "['checks.base', 'checks.tcp', 'remediations.base', 'remediations.command']"
+
+
+def test_one_registration_can_serve_several_keys_and_its_type_key_is_the_first() -> None:
+    registry: TypeRegistry[object] = TypeRegistry("transport", "engine.transports")
+
+    @registry.register("first", "second")
+    def factory() -> None:
+        """A factory known under two keys."""
+
+    assert registry["first"] is factory and registry["second"] is factory
+    assert factory.type_key == "first"  # type: ignore[attr-defined]
+
+
+def test_an_alias_already_registered_is_refused_and_nothing_is_registered() -> None:
+    registry: TypeRegistry[object] = TypeRegistry("transport", "engine.transports")
+    registry.register("taken")(lambda: None)
+    with pytest.raises(ValueError, match="transport type 'taken' is registered twice"):
+        registry.register("fresh", "taken")(lambda: None)
+    assert "fresh" not in registry

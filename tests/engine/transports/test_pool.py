@@ -1,0 +1,68 @@
+"""Connection types: found by ``ansible_connection``, their modules imported only when used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import engine.transports
+from engine.transports import MODULES, TransportError, TransportPool
+from engine.transports.local import LocalTransport
+from engine.transports.pool import TRANSPORT_TYPES, factory_for
+
+
+@pytest.mark.parametrize("connection", sorted(MODULES))
+def test_every_listed_connection_type_is_registered_by_its_module(connection: str) -> None:
+    factory = factory_for(connection)
+    module = f"engine.transports.{MODULES[connection]}"
+    assert factory.__module__ == module or factory.__module__.startswith(f"{module}.")
+    assert TRANSPORT_TYPES[connection] is factory
+
+
+def test_an_unknown_connection_type_names_the_known_ones() -> None:
+    with pytest.raises(TransportError) as raised:
+        factory_for("telnet")
+    assert (
+        str(raised.value) == "unknown connection type 'telnet' (known: docker, local, paramiko, smart, ssh)"
+    )
+
+
+def test_a_connection_type_whose_module_cannot_be_imported_is_not_available(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(engine.transports.MODULES, "winrm", "no_such_winrm_module")
+    with pytest.raises(TransportError, match="connection 'winrm' is not available: No module named"):
+        factory_for("winrm")
+
+
+def test_the_pool_gives_a_local_host_a_working_local_transport() -> None:
+    pool = TransportPool({"localhost": {}})
+    try:
+        transport = pool.get("localhost")
+        assert isinstance(transport, LocalTransport)
+        assert pool.get("localhost") is transport
+        assert transport.run(["echo", "hello"], timeout=10).stdout.strip() == "hello"
+    finally:
+        pool.close()
+
+
+def test_a_local_run_never_imports_paramiko_or_the_docker_sdk() -> None:
+    code = (
+        "import sys; from engine.transports import TransportPool; "
+        "TransportPool({'localhost': {}}).get('localhost'); "
+        "print(sorted(m for m in ('paramiko', 'docker', 'engine.transports.ssh') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+
+
+def test_importing_the_transports_package_imports_no_connection_module() -> None:
+    code = (
+        "import sys, engine.transports; "
+        "print(sorted(m for m in sys.modules if m.startswith('engine.transports.') "
+        "and m not in ('engine.transports.base', 'engine.transports.pool')))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
