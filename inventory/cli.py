@@ -8,14 +8,16 @@ from typing import Any
 import click
 
 from engine.errors import InventoryError
-from inventory.model import MAGIC_VARIABLES, Inventory, load_inventory
+from inventory.model import MAGIC_VARIABLES, Inventory
+from inventory.patterns import select_hosts
+from inventory.sources import load_inventory
 
 
 def list_inventory(inventory: Inventory, limit: str | None = None) -> dict[str, Any]:
     """The inventory shaped like ``ansible-inventory --list``: one entry per non-empty group
     with its ``hosts`` and ``children``, and every host's merged variables under
     ``_meta.hostvars``."""
-    available = set(inventory.select(limit or "all"))
+    available = set(select_hosts(inventory, limit or "all"))
     result: dict[str, Any] = {}
     seen: set[str] = set()
 
@@ -37,7 +39,7 @@ def list_inventory(inventory: Inventory, limit: str | None = None) -> dict[str, 
 
     add("all")
     hostvars: dict[str, Any] = {}
-    for host in inventory.select(limit or "all"):
+    for host in select_hosts(inventory, limit or "all"):
         variables = {k: v for k, v in inventory.hostvars(host).items() if k not in MAGIC_VARIABLES}
         if variables:
             hostvars[host] = variables

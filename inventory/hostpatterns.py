@@ -14,6 +14,7 @@ import re
 import string
 
 from engine.errors import HostPatternError
+from inventory.model import MAX_HOSTS
 
 _RANGE = r"\[(?:[0-9]*:[0-9]+|[a-zA-Z]:[a-zA-Z])(?::[0-9]+)?\]"
 _LABEL = rf"(?:[\w\-]|{_RANGE})+"
@@ -50,8 +51,6 @@ def expand(name: str) -> list[str]:
     """Every host name a range expands to (the name itself when it holds no range).
 
     Refuses a name that would expand to more than MAX_HOSTS before building any of them."""
-    from inventory.model import MAX_HOSTS
-
     matches = list(re.finditer(_RANGE, name))
     if not matches:
         return [name]
@@ -73,8 +72,6 @@ def expand(name: str) -> list[str]:
 
 def _range_items(match: re.Match[str]) -> list[str]:
     """The values of one ``[begin:end(:step)]`` range, refused past MAX_HOSTS values."""
-    from inventory.model import MAX_HOSTS
-
     bounds = match.group(0)[1:-1].split(":")
     begin, end = bounds[0], bounds[1]
     step = int(bounds[2]) if len(bounds) == 3 else 1

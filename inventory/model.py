@@ -12,19 +12,19 @@ from ``all``. Variable precedence, lowest first:
 3. ``group_vars/all`` beside each source, then ``group_vars/<group>`` in the same order;
 4. host vars from the inventory sources, then ``host_vars/<host>`` beside each source;
 5. the magic variables ``inventory_hostname``, ``inventory_hostname_short``, ``group_names``.
+
+This module is the data model only and imports no other inventory module: reading sources
+lives in ``inventory.sources``, choosing hosts by pattern in ``inventory.patterns``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.errors import InventoryError
-
-if TYPE_CHECKING:
-    from inventory.vars_dirs import VarsDir
 
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 """Names that reach the controller: a pattern naming one matches it even when the inventory
@@ -38,6 +38,19 @@ MAX_GROUP_DEPTH = 100
 """How deeply groups may nest (children of children...)."""
 
 MAGIC_VARIABLES = ("inventory_hostname", "inventory_hostname_short", "group_names")
+
+
+class VarsSource(Protocol):
+    """Where ``group_vars/`` and ``host_vars/`` variables come from (``inventory.vars_dirs.
+    VarsDir``); a protocol so that the model does not import the module that reads files."""
+
+    def group_vars(self, group: str) -> dict[str, Any]:
+        """Variables for a group."""
+        ...
+
+    def host_vars(self, host: str) -> dict[str, Any]:
+        """Variables for a host."""
+        ...
 
 
 @dataclass
@@ -73,7 +86,7 @@ class Inventory:
     groups: dict[str, Group] = field(default_factory=dict)
     host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Variables set on each host by the inventory sources (not ``host_vars/`` files)."""
-    vars_dirs: list[VarsDir] = field(default_factory=list)
+    vars_dirs: list[VarsSource] = field(default_factory=list)
     """``group_vars/`` and ``host_vars/`` beside each source, in source order."""
 
     def __post_init__(self) -> None:
@@ -263,36 +276,10 @@ class Inventory:
         merged["group_names"] = sorted(g for g in member_of if g != "all")
         return merged
 
-    def select(self, pattern: str) -> list[str]:
-        """Hosts matching an Ansible host pattern: ``all``, a group, a host, globs,
-        ``~regex``, ``a:b`` (union), ``a:&b`` (intersection), ``a:!b`` (exclusion),
-        ``group[0]``/``group[1:3]`` subscripts, ``@file`` (one pattern per line)."""
-        from inventory.patterns import select
-
-        return select(self, pattern)
-
 
 def _short_name(host: str) -> str:
-    import ipaddress
-
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return host.split(".")[0]
     return host
-
-
-def load_inventory(sources: list[str]) -> Inventory:
-    """Read ``-i`` sources, merged in order: INI or YAML inventory files, directories of
-    them, and comma-separated host lists (``web1,web2,``). With no sources, the local host.
-    ``group_vars/`` and ``host_vars/`` beside each file (or inside each directory) apply."""
-    from inventory.sources import load_sources
-
-    if not sources:
-        return Inventory.localhost()
-    return load_sources(sources)
-
-
-def as_path(source: str) -> Path:
-    """An ``-i`` source as a path (``~`` expanded)."""
-    return Path(source).expanduser()

@@ -17,15 +17,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.errors import InventoryError
 from inventory.hostpatterns import parse_address
-from inventory.model import LOCALHOST_NAMES
+from inventory.model import LOCALHOST_NAMES, Inventory
 from inventory.yaml_source import read_text
-
-if TYPE_CHECKING:
-    from inventory.model import Inventory
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _PART = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
@@ -57,8 +53,11 @@ def _expand_files(parts: list[str]) -> list[str]:
     return [p for p in expanded if p]
 
 
-def select(inventory: Inventory, pattern: str) -> list[str]:
-    """The hosts a pattern names, in inventory order of evaluation, without duplicates."""
+def select_hosts(inventory: Inventory, pattern: str) -> list[str]:
+    """The hosts an Ansible host pattern names in an inventory, in order of evaluation,
+    without duplicates: ``all``, a group, a host, globs, ``~regex``, ``a:b`` (union),
+    ``a:&b`` (intersection), ``a:!b`` (exclusion), ``group[0]``/``group[1:3]`` subscripts,
+    ``@file`` (one pattern per line)."""
     parts = _expand_files(split_pattern(pattern))
     regular = [p for p in parts if p[0] not in "!&"]
     ordered = (regular or ["all"]) + [p for p in parts if p[0] == "&"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from engine.errors import InventoryError
 from inventory.hostpatterns import parse_address
 from inventory.ini import parse_ini_inventory
-from inventory.model import Inventory, as_path
+from inventory.model import Inventory
 from inventory.vars_dirs import VarsDir
 from inventory.yaml_source import parse_yaml_inventory
 
@@ -19,6 +19,20 @@ _IGNORED = re.compile(
     r"^\.|^host_vars$|^group_vars$|^vars_plugins$"
     r"|(\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry|\.ini\.example)$"
 )
+
+
+def load_inventory(sources: list[str]) -> Inventory:
+    """Read ``-i`` sources, merged in order: INI or YAML inventory files, directories of
+    them, and comma-separated host lists (``web1,web2,``). With no sources, the local host.
+    ``group_vars/`` and ``host_vars/`` beside each file (or inside each directory) apply."""
+    if not sources:
+        return Inventory.localhost()
+    return load_sources(sources)
+
+
+def as_path(source: str) -> Path:
+    """An ``-i`` source as a path (``~`` expanded)."""
+    return Path(source).expanduser()
 
 
 def load_sources(sources: list[str]) -> Inventory:

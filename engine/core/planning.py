@@ -13,6 +13,7 @@ from engine.errors import GraphError, PlaybookError
 from engine.playbook.errors import Problem
 from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
 from engine.playbook.models import NodeSpec, Playbook
+from inventory.patterns import select_hosts
 
 if TYPE_CHECKING:
     from inventory import Inventory
@@ -57,9 +58,9 @@ def plan_run(
     """Validate everything and build the plan; raises PlaybookError with every problem."""
     source = read_playbook(playbook_file)
     pattern = str(source.data.get("hosts") or "all")
-    hosts = inventory.select(pattern)
+    hosts = select_hosts(inventory, pattern)
     if limit:
-        allowed = set(inventory.select(limit))
+        allowed = set(select_hosts(inventory, limit))
         hosts = [h for h in hosts if h in allowed]
     if not hosts:
         where = f"hosts: {pattern}" + (f" limited to {limit}" if limit else "")

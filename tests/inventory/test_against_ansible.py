@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from inventory import load_inventory
+from inventory import load_inventory, select_hosts
 from tests.inventory.oracle import (
     ansible_graph,
     ansible_group_names,
@@ -416,7 +416,7 @@ def test_host_patterns_select_what_ansible_selects(tmp_path: Path, pattern: str)
     write(tmp_path, PATTERN_INVENTORY)
     path = tmp_path / "hosts.ini"
     inventory = load_inventory([str(path)])
-    assert inventory.select(pattern) == ansible_hosts([path], pattern)
+    assert select_hosts(inventory, pattern) == ansible_hosts([path], pattern)
 
 
 @pytest.mark.parametrize("limit", ["@limit.txt", "web:&prod", "fe*:@limit.txt"])
@@ -427,7 +427,7 @@ def test_limit_patterns_with_files_select_what_ansible_selects(
     path = tmp_path / "hosts.ini"
     inventory = load_inventory([str(path)])
     monkeypatch.chdir(tmp_path)  # @file is relative to the working directory, as in Ansible
-    allowed = set(inventory.select(limit))
+    allowed = set(select_hosts(inventory, limit))
     # As the engine applies --limit: the play's hosts, in their order, that the limit allows.
-    selected = [h for h in inventory.select("all") if h in allowed]
+    selected = [h for h in select_hosts(inventory, "all") if h in allowed]
     assert selected == ansible_hosts([path], "all", cwd=tmp_path, limit=limit)

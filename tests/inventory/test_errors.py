@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InventoryError
-from inventory import load_inventory
+from inventory import load_inventory, select_hosts
 
 
 def load_text(tmp_path: Path, name: str, text: str, **extra: str) -> None:
@@ -147,15 +147,15 @@ def test_unsafe_yaml_value_is_kept_as_its_text(tmp_path: Path) -> None:
 
 def test_no_source_means_the_controller_over_a_local_connection() -> None:
     inventory = load_inventory([])
-    assert inventory.select("all") == ["localhost"]
+    assert select_hosts(inventory, "all") == ["localhost"]
     assert inventory.hostvars("localhost")["ansible_connection"] == "local"
 
 
 def test_implicit_localhost_is_selectable_and_gets_all_vars(tmp_path: Path) -> None:
     (tmp_path / "hosts").write_text("web1\n[all:vars]\nv=1\n")
     inventory = load_inventory([str(tmp_path / "hosts")])
-    assert inventory.select("all") == ["web1"]
-    assert inventory.select("localhost") == ["localhost"]
+    assert select_hosts(inventory, "all") == ["web1"]
+    assert select_hosts(inventory, "localhost") == ["localhost"]
     assert inventory.hostvars("localhost")["v"] == 1
     assert inventory.hostvars("localhost")["ansible_connection"] == "local"
 
