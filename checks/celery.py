@@ -17,11 +17,7 @@ from pydantic import Field
 
 from checks.base import Check
 from engine.clients.redis import RedisOptions
-from engine.core.context import ProbeContext
-from engine.core.durations import Duration
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
-from engine.errors import SecretError
+from engine.kit import CheckResult, Duration, ProbeContext, SecretError, check_type
 
 
 @check_type("celery_worker")

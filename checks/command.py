@@ -6,9 +6,7 @@ from pydantic import Field
 
 from checks.base import Check, CommandLine
 from checks.expectations import CommandExpectation
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
+from engine.kit import CheckResult, ProbeContext, check_type
 
 
 @check_type("command")

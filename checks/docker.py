@@ -17,11 +17,8 @@ from engine.clients.docker import (
     last_health_log,
     memory_usage,
 )
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
 from engine.errors import ContainerNotFound, DockerError
-from engine.secrets.redact import is_secret_key
+from engine.kit import CheckResult, ProbeContext, check_type, is_secret_key
 
 
 @check_type("docker_container")

@@ -21,10 +21,8 @@ from engine.clients.docker import (
     exec_in_container,
     find_container,
 )
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
 from engine.errors import ContainerNotFound, ContainerNotRunning, DockerError
+from engine.kit import CheckResult, ProbeContext, check_type
 
 
 @check_type("docker_command")

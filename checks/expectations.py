@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from engine.core.results import CheckResult, tail
+from engine.kit import CheckResult, tail
 
 if TYPE_CHECKING:
     import re2

@@ -12,11 +12,8 @@ from checks.base import Check
 from checks.expectations import Regex, regex_search
 from engine.clients.http import HttpAnswer, http_request, validate_http_url
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL
-from engine.core.context import ProbeContext
-from engine.core.durations import Duration
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
 from engine.errors import HttpFetchError
+from engine.kit import CheckResult, Duration, ProbeContext, check_type
 
 StatusCodes = Annotated[
     list[int],

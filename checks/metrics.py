@@ -21,11 +21,8 @@ from checks.base import Check
 from checks.expectations import user_regex, valid_regex
 from checks.thresholds import Threshold
 from engine.clients.http import http_get, validate_http_url
-from engine.core.context import ProbeContext
-from engine.core.durations import Duration
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
 from engine.errors import HttpFetchError
+from engine.kit import CheckResult, Duration, ProbeContext, check_type
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """(sample name, sorted labels) -> value, from one scrape."""

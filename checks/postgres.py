@@ -11,10 +11,8 @@ from pydantic import Field, field_validator
 
 from checks.base import Check, NonBlankText
 from engine.clients.postgres import PostgresOptions
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
-from engine.errors import PostgresConnectError, SecretError
+from engine.errors import PostgresConnectError
+from engine.kit import CheckResult, ProbeContext, SecretError, check_type
 
 
 @check_type("postgres")

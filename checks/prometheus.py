@@ -11,10 +11,8 @@ from pydantic import Field, field_validator
 from checks.base import Check, NonBlankText
 from checks.thresholds import Threshold
 from engine.clients.http import http_get, validate_http_url
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
 from engine.errors import HttpFetchError
+from engine.kit import CheckResult, ProbeContext, check_type
 
 
 @check_type("prometheus_query")

@@ -8,10 +8,7 @@ from pydantic import Field, model_validator
 
 from checks.base import Check
 from engine.clients.redis import RedisOptions, describe_error
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
-from engine.errors import SecretError
+from engine.kit import CheckResult, ProbeContext, SecretError, check_type
 
 
 @check_type("redis")

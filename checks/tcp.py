@@ -8,9 +8,7 @@ import time
 from pydantic import Field
 
 from checks.base import Check
-from engine.core.context import ProbeContext
-from engine.core.registry import check_type
-from engine.core.results import CheckResult
+from engine.kit import CheckResult, ProbeContext, check_type
 
 
 @check_type("tcp")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from checks.base import CommandLine
-from engine.core.context import ActionContext
-from engine.core.registry import action_type
-from engine.core.results import ActionResult, tail_line
+from engine.kit import ActionContext, ActionResult, action_type, tail_line
 from remediations.base import Action
 
 

@@ -7,10 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.core.context import ActionContext
-from engine.core.registry import action_type
-from engine.core.results import ActionResult, tail_line
-from engine.errors import ComposeNotFound, TransportError
+from engine.errors import ComposeNotFound
+from engine.kit import ActionContext, ActionResult, TransportError, action_type, tail_line
 from engine.transports.base import CommandResult, Transport
 from remediations.base import Action
 

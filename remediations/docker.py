@@ -25,11 +25,8 @@ from engine.clients.docker import (
     find_container,
 )
 from engine.clients.sizes import ByteSize, format_size
-from engine.core.context import ActionContext
-from engine.core.durations import Duration
-from engine.core.registry import action_type
-from engine.core.results import ActionResult, ActionStatus, tail_line
 from engine.errors import DockerError
+from engine.kit import ActionContext, ActionResult, ActionStatus, Duration, action_type, tail_line
 from remediations.base import Action
 
 if TYPE_CHECKING:

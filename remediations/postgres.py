@@ -8,10 +8,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from engine.clients.postgres import PostgresOptions
-from engine.core.context import ActionContext
-from engine.core.registry import action_type
-from engine.core.results import ActionResult
-from engine.errors import PostgresConnectError, SecretError
+from engine.errors import PostgresConnectError
+from engine.kit import ActionContext, ActionResult, SecretError, action_type
 from remediations.base import Action
 
 _DESTRUCTIVE = re.compile(r"\b(DROP|TRUNCATE|DELETE|UPDATE)\b", re.IGNORECASE)

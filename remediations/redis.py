@@ -8,10 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.clients.redis import RedisOptions, describe_error
-from engine.core.context import ActionContext
-from engine.core.registry import action_type
-from engine.core.results import ActionResult
-from engine.errors import SecretError
+from engine.kit import ActionContext, ActionResult, SecretError, action_type
 from remediations.base import Action
 
 # Commands that delete or overwrite data, or may (scripts, renames). Anything here makes

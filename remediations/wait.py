@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.core.context import ActionContext
-from engine.core.durations import Duration
-from engine.core.registry import action_type
-from engine.core.results import ActionResult
+from engine.kit import ActionContext, ActionResult, Duration, action_type
 from remediations.base import Action
 
 

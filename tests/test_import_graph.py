@@ -1,0 +1,95 @@
+"""The architecture as the import graph shows it: no module imports another that imports it
+back, and the rooms keep their rules. Imports inside functions and under TYPE_CHECKING count:
+a cycle closed by a late import is still a cycle to a reader."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "checks", "remediations", "inventory")
+
+
+@cache
+def modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+@cache
+def imports() -> dict[str, frozenset[str]]:
+    """Each project module and the project modules it imports (the longest known prefix of
+    each imported name: `from engine.core import node` imports `engine.core.node`)."""
+    known = modules()
+    graph: dict[str, frozenset[str]] = {}
+    for name, path in known.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                candidates = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for candidate in candidates:
+                while candidate and candidate not in known:
+                    candidate = candidate.rpartition(".")[0]
+                if candidate and candidate != name:
+                    targets.add(candidate)
+        graph[name] = frozenset(targets)
+    return graph
+
+
+def importers_of(prefix: str) -> dict[str, set[str]]:
+    return {
+        name: {t for t in targets if t == prefix or t.startswith(prefix + ".")}
+        for name, targets in imports().items()
+    }
+
+
+def test_the_project_has_no_import_cycle() -> None:
+    try:
+        graphlib.TopologicalSorter(imports()).prepare()
+    except graphlib.CycleError as cycle:
+        pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")
+
+
+def test_the_error_tree_is_a_leaf() -> None:
+    assert imports()["engine.errors"] <= {"engine", "engine.exit_codes"}
+
+
+@pytest.mark.parametrize("room", ["engine.cli", "engine.unattended", "engine.lab", "engine.compose"])
+def test_the_core_never_imports_the_outer_rooms(room: str) -> None:
+    offenders = {
+        name: targets
+        for name, targets in importers_of(room).items()
+        if targets and name.startswith("engine.core")
+    }
+    assert offenders == {}
+
+
+@pytest.mark.parametrize("room", ["engine.cli", "engine.unattended"])
+def test_check_and_action_types_never_import_the_cli_or_unattended_operation(room: str) -> None:
+    offenders = {
+        name: targets
+        for name, targets in importers_of(room).items()
+        if targets and name.startswith(("checks", "remediations"))
+    }
+    assert offenders == {}
+
+
+def test_a_cycle_is_found_when_there_is_one() -> None:
+    # The check itself can fail: two modules importing each other are a cycle to graphlib.
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter({"a": {"b"}, "b": {"a"}}).prepare()
