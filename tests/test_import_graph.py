@@ -69,24 +69,40 @@ def test_the_error_tree_is_a_leaf() -> None:
     assert imports()["engine.errors"] <= {"engine", "engine.exit_codes"}
 
 
-@pytest.mark.parametrize("room", ["engine.cli", "engine.unattended", "engine.lab", "engine.compose"])
-def test_the_core_never_imports_the_outer_rooms(room: str) -> None:
-    offenders = {
-        name: targets
-        for name, targets in importers_of(room).items()
-        if targets and name.startswith("engine.core")
-    }
-    assert offenders == {}
+OUTER = ("engine.cli", "engine.unattended", "engine.lab", "engine.compose")
+
+# (room, rooms it never imports): the rules each package's docstring states.
+RULES = [
+    ("engine.core", OUTER),
+    ("engine.playbook", (*OUTER, "engine.core.runner", "engine.core.node", "engine.transports")),
+    ("engine.output", ("engine.cli", "engine.unattended")),
+    ("engine.secrets", ("engine.core", "engine.playbook", "engine.output", "engine.transports", *OUTER)),
+    ("engine.transports", (*OUTER, "checks", "remediations")),
+    ("engine.clients", (*OUTER, "checks", "remediations")),
+    ("engine.unattended", ("engine.cli",)),
+    ("checks", ("engine.cli", "engine.unattended")),
+    ("remediations", ("engine.cli", "engine.unattended")),
+    ("inventory", ("engine.core", "engine.playbook", *OUTER, "checks", "remediations")),
+]
 
 
-@pytest.mark.parametrize("room", ["engine.cli", "engine.unattended"])
-def test_check_and_action_types_never_import_the_cli_or_unattended_operation(room: str) -> None:
+def _in(name: str, room: str) -> bool:
+    return name == room or name.startswith(room + ".")
+
+
+@pytest.mark.parametrize(("room", "forbidden"), RULES, ids=[room for room, _ in RULES])
+def test_each_room_keeps_its_import_rules(room: str, forbidden: tuple[str, ...]) -> None:
     offenders = {
-        name: targets
-        for name, targets in importers_of(room).items()
-        if targets and name.startswith(("checks", "remediations"))
+        name: sorted(t for t in targets if any(_in(t, f) for f in forbidden))
+        for name, targets in imports().items()
+        if _in(name, room)
     }
-    assert offenders == {}
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_nothing_outside_the_command_line_imports_it() -> None:
+    importers = {name for name, targets in imports().items() if any(_in(t, "engine.cli") for t in targets)}
+    assert {name for name in importers if not _in(name, "engine.cli")} == set()
 
 
 def test_a_cycle_is_found_when_there_is_one() -> None:

@@ -1,1 +1,6 @@
-"""engine.output."""
+"""What a run tells people and machines: structured log events (structlog), the live
+progress line, the summary table, the JSON report, and the rendered graph.
+
+May import: engine.core results and node records, engine.secrets (everything is masked
+before it is written). Never imports engine.cli or engine.unattended.
+"""

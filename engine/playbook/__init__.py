@@ -1,4 +1,11 @@
-"""Playbooks: the YAML a user writes, its models, loading with positions, and rendering."""
+"""Playbooks: the YAML a user writes, its models, loading with positions (every error names
+file, line and field), `defaults:` and `loop:`, sandboxed template rendering, `-e` variables
+and the exported JSON Schema.
+
+May import: engine.core (durations, registry, graph), engine.errors, engine.input_limits,
+engine.secrets, checks.base, remediations.base. Never imports the run loop, the CLI or
+unattended operation.
+"""
 
 from engine.output.lean_imports import pydantic_without_plugins
 

@@ -3,6 +3,9 @@
 Checks and actions ask a `Transport`; they never care where they run. A
 transport is opened lazily, once per host per run, and closed at the end of
 the run by `TransportPool`.
+
+May import: engine.core.registry, engine.errors, engine.clients.sizes, engine.output.logs,
+engine.secrets. Never imports the CLI, unattended operation or the types.
 """
 
 from engine.errors import TransportError
