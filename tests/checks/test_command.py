@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from checks.command import CommandCheck
+from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
 from engine.core.node import Mode
 from engine.core.results import Health, Outcome
 from engine.core.runner import Runner, RunSettings
@@ -79,3 +82,55 @@ def test_any_unexpected_exit_names_its_code_and_ends_with_the_last_output_line(c
     assert result.health is Health.UNHEALTHY
     assert result.reason.startswith(f"exited {code}, expected 0: ")
     assert result.reason.endswith(lines[-1].strip())
+
+
+def test_command_compares_the_exit_code() -> None:
+    assert CommandCheck(cmd="exit 3", exit_code=3).probe(probe_context()).is_healthy
+    result = CommandCheck(cmd="echo boom; exit 1").probe(probe_context())
+    assert (result.reason, result.evidence["output"]) == ("exited 1, expected 0: boom", "boom")
+
+
+def test_command_matches_stdout_against_a_regex() -> None:
+    assert CommandCheck(cmd="echo PONG", stdout_regex="^PONG$").probe(probe_context()).is_healthy
+    assert (
+        CommandCheck(cmd="echo nope", stdout_regex="PONG").probe(probe_context()).reason
+        == "output does not match /PONG/: nope"
+    )
+
+
+@pytest.mark.timeout(30)
+def test_command_stdout_regex_cannot_hang_on_catastrophic_backtracking() -> None:
+    result = CommandCheck(cmd="printf %050d0 0 | tr 0 a; echo b", stdout_regex="^(a+)+$").probe(
+        probe_context()
+    )
+    assert result.reason.startswith("output does not match /^(a+)+$/")
+
+
+def test_command_stdout_regex_dollar_matches_before_the_final_newline_as_in_python() -> None:
+    assert CommandCheck(cmd="printf 'PONG\\n'", stdout_regex="G$").probe(probe_context()).is_healthy
+
+
+def test_command_refuses_a_regex_re2_cannot_run_in_linear_time() -> None:
+    with pytest.raises(ValidationError, match=r"stdout_regex\n.*no backreferences or lookaround"):
+        CommandCheck(cmd="true", stdout_regex=r"(a)\1")
+
+
+@pytest.mark.timeout(60)
+def test_command_output_in_the_evidence_is_bounded_however_long_the_output() -> None:
+    result = CommandCheck(cmd="head -c 50000000 /dev/zero | tr '\\0' x; exit 1").probe(probe_context())
+    assert result.health is Health.UNHEALTHY
+    assert len(result.evidence["output"]) <= 2 * (OUTPUT_HEAD + OUTPUT_TAIL) + 128
+
+
+def test_command_that_hangs_is_an_error_not_unhealthy() -> None:
+    result = CommandCheck(cmd="sleep 30", timeout="300ms").probe(probe_context())
+    assert (result.health, result.reason) == (Health.ERROR, "command did not finish within 0.3s")
+
+
+def test_command_takes_an_argument_list_without_a_shell() -> None:
+    assert CommandCheck(cmd=["test", "-n", "$HOME"]).probe(probe_context()).is_healthy
+
+
+def test_command_refuses_a_bad_regex() -> None:
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        CommandCheck(cmd="true", stdout_regex="(")

@@ -16,18 +16,18 @@ from urllib.parse import quote, urlsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from checks.http import HttpCheck
 from engine.clients.http import http_get, url_headers
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL, DOCUMENT_MAX
 from engine.core.node import Mode
-from engine.core.results import Health
+from engine.core.results import CheckResult, Health
 from engine.core.runner import Runner, RunSettings
 from engine.errors import HttpFetchError
-from tests.servers.net import free_port
 from tests.support.contexts import probe_context
 from tests.support.playbooks import plan
-from tests.support.services import wait_for_port
+from tests.support.services import Service, free_port, wait_for_port
 
 SERVER = r"""
 import json, socketserver, sys, time
@@ -213,3 +213,66 @@ def test_body_regex_cannot_hang_on_catastrophic_backtracking(server: StartServer
     # The body is "{" + 50 x: `^(\{?x+)+$` would backtrack for ages in Python's re.
     check = HttpCheck(url=f"http://127.0.0.1:{srv.port}/", body_regex=r"^(\{?x+)+y$")
     assert check.probe(probe_context()).reason == r"body does not match /^(\{?x+)+y$/"
+
+
+def http(service: Service, path: str = "/health", **options: object) -> CheckResult:
+    return HttpCheck(url=f"http://127.0.0.1:{service.port}{path}", **options).probe(probe_context())
+
+
+
+def test_http_is_healthy_with_the_expected_status_and_json(http_service: Service) -> None:
+    result = http(http_service, json={"status": "ok"})
+    assert result.health is Health.HEALTHY
+    assert result.evidence["status"] == 200
+
+
+def test_http_reports_an_unexpected_status(http_service: Service) -> None:
+    http_service.set_state("degraded")
+    result = http(http_service)
+    assert (result.health, result.reason) == (Health.UNHEALTHY, "status 500, expected 200")
+
+
+def test_http_accepts_any_of_several_statuses(http_service: Service) -> None:
+    http_service.set_state("degraded")
+    assert http(http_service, status=[200, 500]).is_healthy
+
+
+def test_http_reports_a_json_field_with_the_wrong_value(http_service: Service) -> None:
+    result = http(http_service, json={"status": "green"})
+    assert result.reason == "JSON field 'status' is 'ok', expected 'green'"
+
+
+def test_http_reports_a_missing_json_field(http_service: Service) -> None:
+    assert http(http_service, json={"db.state": "up"}).reason == "JSON has no field 'db.state'"
+
+
+def test_http_checks_the_body_against_a_regex(http_service: Service) -> None:
+    assert http(http_service, body_regex='"status": "ok"').is_healthy
+    assert http(http_service, body_regex="healthy").reason == "body does not match /healthy/"
+
+
+def test_http_is_unhealthy_when_slower_than_max_latency(http_service: Service) -> None:
+    http_service.set_state("slow 0.3")
+    result = http(http_service, max_latency="100ms")
+    assert result.health is Health.UNHEALTHY
+    assert "more than 100ms" in result.reason
+
+
+def test_http_times_out(http_service: Service) -> None:
+    http_service.set_state("slow 3")
+    result = http(http_service, timeout="300ms")
+    assert (result.health, result.reason) == (
+        Health.UNHEALTHY,
+        f"GET http://127.0.0.1:{http_service.port}/health: timed out",
+    )
+
+
+def test_http_reports_a_refused_connection() -> None:
+    port = free_port()
+    result = HttpCheck(url=f"http://127.0.0.1:{port}/").probe(probe_context())
+    assert result.reason == f"GET http://127.0.0.1:{port}/: connection refused"
+
+
+def test_http_refuses_a_url_that_is_not_http() -> None:
+    with pytest.raises(ValidationError, match="expected an http:// or https:// URL"):
+        HttpCheck(url="ftp://example/")

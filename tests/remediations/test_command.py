@@ -3,6 +3,8 @@ playbook and transport tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -61,3 +63,16 @@ def test_any_non_zero_exit_fails_with_its_code_and_the_last_stderr_line(code: in
     assert result.status is ActionStatus.FAILED
     assert result.detail.startswith(f"exited {code}: ")
     assert result.detail.endswith(lines[-1].strip())
+
+
+def test_command_action_changes_on_success_and_fails_with_its_output(tmp_path: Path) -> None:
+    marker = tmp_path / "done"
+    assert CommandAction(cmd=f"touch {marker}").apply(action_context()).status is ActionStatus.CHANGED
+    assert marker.exists()
+    failed = CommandAction(cmd="echo nope >&2; exit 4").apply(action_context())
+    assert (failed.status, failed.detail) == (ActionStatus.FAILED, "exited 4: nope")
+
+
+def test_a_failed_command_action_gives_its_last_three_lines_of_output_on_one_line() -> None:
+    failed = CommandAction(cmd="printf 'one\\ntwo\\nthree\\nfour\\n' >&2; exit 1").apply(action_context())
+    assert failed.detail == "exited 1: two | three | four"

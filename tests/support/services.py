@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.servers.net import free_port  # re-exported: one helper for a free port
+
 HTTP_SERVER = r"""
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,12 +45,6 @@ while True:
     connection, _ = server.accept()
     connection.close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
