@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from tests.servers.net import free_port  # re-exported: one helper for a free port
-
 HTTP_SERVER = r"""
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +43,13 @@ while True:
     connection, _ = server.accept()
     connection.close()
 """
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
