@@ -270,3 +270,21 @@ def test_a_blank_query_is_refused_naming_the_field(tmp_path: Path, check: str) -
     (message,) = problems(tmp_path, f"name: demo\nchecks:\n  q:\n    {check}\n")
     assert message.endswith(".query: is empty")
     assert message.startswith("playbook.yml:4:")
+
+
+def test_a_step_both_ignoring_and_stopping_on_failure_is_refused_at_its_line(tmp_path: Path) -> None:
+    (message,) = problems(
+        tmp_path,
+        """
+        name: demo
+        checks:
+          api:
+            tcp: {port: 1}
+            remediate:
+              - command: {cmd: "true"}
+                ignore_errors: true
+                stop_on_failure: true
+    """,
+    )
+    assert message.startswith("playbook.yml:6:9: checks.api.remediate[0]")
+    assert "ignore_errors and stop_on_failure contradict each other" in message
