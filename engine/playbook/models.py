@@ -193,3 +193,9 @@ class Playbook(_Strict):
     run_limits: RunLimitsSpec = Field(default_factory=RunLimitsSpec)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     notify: list[NotifyTarget] = Field(default_factory=list)
+    alembic_node: str | None = Field(
+        None,
+        description="the node whose `alembic_current` check holds the database's alembic "
+        "revision: recorded with each healthy container version, and a rollback refuses when "
+        "it moved since",
+    )

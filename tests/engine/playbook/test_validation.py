@@ -288,3 +288,18 @@ def test_a_step_both_ignoring_and_stopping_on_failure_is_refused_at_its_line(tmp
     )
     assert message.startswith("playbook.yml:6:9: checks.api.remediate[0]")
     assert "ignore_errors and stop_on_failure contradict each other" in message
+
+
+def test_an_alembic_node_that_is_not_a_node_is_reported(tmp_path: Path) -> None:
+    (message,) = problems(
+        tmp_path,
+        """
+        name: demo
+        alembic_node: migrations
+        checks:
+          api:
+            tcp: {port: 1}
+    """,
+    )
+    assert message.startswith("playbook.yml:2:")
+    assert "alembic_node: 'migrations' is not a node; nodes: api" in message
