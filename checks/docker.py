@@ -12,6 +12,7 @@ from checks.base import Check
 from engine.clients.docker import (
     ContainerRef,
     container_state,
+    container_version,
     docker_client,
     find_container,
     last_health_log,
@@ -61,6 +62,8 @@ class DockerContainerCheck(Check, ContainerRef):
                 if result.is_healthy and self.max_memory_percent is not None:
                     used, limit = memory_usage(client, container)
                     result = self._judge_memory(result, used, limit)
+                if result.is_healthy:
+                    result.evidence["version"] = container_version(client, container)
                 return result
         except ContainerNotFound as exc:
             return CheckResult.unhealthy(f"missing: {exc}", container=self.label())
@@ -157,6 +160,7 @@ class DockerEnvCheck(Check, ContainerRef):
                 container = find_container(client, self)
                 container_state(container)  # fresh inspect
                 env_list = container.attrs.get("Config", {}).get("Env") or []
+                version = container_version(client, container)
         except ContainerNotFound as exc:
             return CheckResult.error(f"cannot read the environment: {exc}", container=self.label())
         except DockerError as exc:
@@ -165,7 +169,10 @@ class DockerEnvCheck(Check, ContainerRef):
         value = env.get(self.name)
         if value is not None and is_secret_key(self.name):
             ctx.redactor.add_secret(value)
-        return self._judge(value)
+        result = self._judge(value)
+        if result.is_healthy:
+            result.evidence["version"] = version
+        return result
 
     def _judge(self, value: str | None) -> CheckResult:
         evidence = {"container": self.label(), "variable": self.name}

@@ -16,6 +16,7 @@ from checks.expectations import CommandExpectation, command_text
 from engine.clients.docker import (
     ContainerRef,
     container_state,
+    container_version,
     docker_client,
     docker_errors,
     exec_in_container,
@@ -54,6 +55,7 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
                         status=status,
                         exit_code=state.get("ExitCode"),
                     )
+                version = container_version(client, container)
                 with docker_errors():
                     code, output = exec_in_container(
                         client, container, self.cmd, deadline, user=self.user, workdir=self.workdir
@@ -72,10 +74,13 @@ class DockerCommandCheck(Check, ContainerRef, CommandExpectation):
             return CheckResult.error(
                 f"`{command_text(self.cmd)}` did not finish within {self.timeout:g}s in {name}"
             )
-        return self.judge(
+        result = self.judge(
             code,
             output,
             ctx.redactor.text(output),
             f"`{command_text(self.cmd)}` in {name}",
             container=name,
         )
+        if result.is_healthy:
+            result.evidence["version"] = version
+        return result

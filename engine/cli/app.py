@@ -264,7 +264,7 @@ def main() -> None:
 from engine.cli.init import init  # noqa: E402
 from engine.cli.lab import lab  # noqa: E402
 from engine.cli.service import cron, daemon, systemd  # noqa: E402
-from engine.cli.unattended import history, pause, reset, resume, status  # noqa: E402
+from engine.cli.unattended import history, pause, reset, resume, status, versions  # noqa: E402
 
 for command in (
     pause,
@@ -272,6 +272,7 @@ for command in (
     reset,
     history,
     status,
+    versions,
     daemon,
     systemd,
     cron,

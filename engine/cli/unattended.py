@@ -212,6 +212,51 @@ def history(node: str | None, since: str, as_json: bool, state: str | None) -> N
         click.echo(f"nothing recorded since {_fmt(start)} UTC")
 
 
+@click.command(
+    epilog="""\b
+Examples:
+  remediate versions
+  remediate versions --service backend --json"""
+)
+@click.option("--service", help="only this compose service (or container name)")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
+@state_option
+def versions(service: str | None, as_json: bool, state: str | None) -> None:
+    """The versions each service ran when it was last seen healthy, newest first: what a
+    rollback goes back to."""
+    import json
+
+    store = open_store(state)
+    records = store.versions(service=service)
+    store.close()
+    for record in records:
+        fields = {
+            "host": record.host,
+            "project": record.project,
+            "service": record.service,
+            "image": record.image,
+            "image_id": record.image_id,
+            "repo_digest": record.repo_digest,
+            "config_hash": record.config_hash,
+            "alembic_revision": record.alembic_revision,
+            "container": record.container,
+            "node": record.node,
+            "first_seen_at": record.first_seen_at.isoformat(),
+            "seen_at": record.seen_at.isoformat(),
+        }
+        if as_json:
+            click.echo(json.dumps(fields))
+            continue
+        where = f"{record.project}/{record.service}" if record.project else record.service
+        alembic = f" alembic {record.alembic_revision}" if record.alembic_revision else ""
+        click.echo(
+            f"{record.host:<12} {where:<24} {record.image} ({record.image_id[:19]}){alembic} "
+            f"healthy {_fmt(record.first_seen_at)} to {_fmt(record.seen_at)} UTC"
+        )
+    if not records and not as_json:
+        click.echo("no healthy version recorded yet" + (f" of {service}" if service else ""))
+
+
 def _line(
     at: Any,
     run_id: str,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
 
 _NOT_RUNNING = re.compile(r"is (not running|paused|restarting)", re.IGNORECASE)
@@ -154,6 +155,30 @@ def container_state(container: Container) -> dict[str, Any]:
         container.reload()
     state: dict[str, Any] = container.attrs.get("State", {})
     return state
+
+
+def container_version(client: DockerClient, container: Container) -> dict[str, str]:
+    """What the container runs, from its last inspect: the version record's fields (the state
+    store keeps them when a node watching the container ends healthy, for rollbacks)."""
+    attrs = container.attrs
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    image_id = str(attrs.get("Image") or "")
+    repo_digest = ""
+    try:
+        with docker_errors():
+            digests = client.images.get(image_id).attrs.get("RepoDigests") or []
+        repo_digest = str(digests[0]) if digests else ""
+    except DockerError:
+        pass  # the image may be gone already (`docker rmi -f`); the ID still names it
+    return {
+        "container": str(attrs.get("Name") or "").lstrip("/") or container.short_id,
+        "project": str(labels.get(PROJECT_LABEL) or ""),
+        "service": str(labels.get(SERVICE_LABEL) or ""),
+        "image_id": image_id,
+        "image": str((attrs.get("Config") or {}).get("Image") or ""),
+        "repo_digest": repo_digest,
+        "config_hash": str(labels.get(CONFIG_HASH_LABEL) or ""),
+    }
 
 
 def memory_usage(client: DockerClient, container: Container) -> tuple[int, int]:

@@ -1,5 +1,11 @@
 """One node's evaluation in a run: check, act, re-check, retry (the node state machine).
 
+The steps of `remediate:` are the rungs of a ladder, climbed in order until the node is
+verified healthy: a rung that did not heal (its action failed, its `wait` ran out, its fix did
+not verify) leads to the next rung. An attempt ends early only when a rung marked
+`stop_on_failure` fails, an action is interrupted (the run is stopping), a `when:` cannot be
+evaluated, or the check itself errors.
+
 It does no I/O of its own: probing and acting come in as callables, time as a Clock, so
 every path through it is testable with fakes. The run loop (`engine.core.runner`) supplies the
 real ones.
@@ -43,6 +49,8 @@ class StepRecord:
     attempt: int = 1
     duration_ms: float = 0.0
     artifacts: tuple[str, ...] = ()
+    ignored: bool = False
+    """The step failed and said `ignore_errors`: an expected failure, not a fault."""
 
 
 @dataclass
@@ -95,6 +103,8 @@ class NodeEvaluation:
         """Why an action was interrupted (the run is stopping), or None."""
         self._condition_error: str | None = None
         """Why a step's `when:` could not be evaluated: the node then ends `error`."""
+        self._stopped_at: str | None = None
+        """Why the last attempt ended at a failed `stop_on_failure` rung, or None."""
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
@@ -200,6 +210,12 @@ class NodeEvaluation:
             pass
         if self._interrupted is not None:
             self._end(Outcome.FAILED, f"{self._interrupted} (was: {first.reason})", last.evidence)
+        elif self._stopped_at is not None and last.health is not Health.ERROR:
+            self._end(
+                Outcome.FAILED,
+                f"{self._stopped_at} after {self._attempt} attempt(s) (was: {first.reason})",
+                last.evidence,
+            )
         elif last.health is Health.ERROR:
             self._end(Outcome.ERROR, last.reason, last.evidence)
         else:
@@ -214,7 +230,9 @@ class NodeEvaluation:
         self.clock.sleep(seconds)
 
     def _attempt_steps(self, last: CheckResult) -> tuple[bool, CheckResult]:
-        """Run the steps in order, re-checking after each that ran; (verified, last check)."""
+        """Climb the ladder: run the steps in order, re-checking after each that ran, until
+        one is verified; (verified, last check)."""
+        self._stopped_at = None
         for step in self.spec.remediate:
             status = self._run_step(step, last)
             if status is ActionStatus.INTERRUPTED:
@@ -223,8 +241,13 @@ class NodeEvaluation:
                 return False, last
             if self._condition_error is not None:
                 return False, last
-            if status is ActionStatus.FAILED and not step.ignore_errors:
-                return False, last
+            if status is ActionStatus.FAILED:
+                if step.stop_on_failure:
+                    detail = self.result.steps[-1].detail
+                    self._stopped_at = f"step {step.title!r} failed ({detail}) and stops the ladder"
+                    return False, last
+                # A failed rung did not heal the node: the next rung is its chance.
+                continue
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
                 verified, last = self._verify(settle=status is ActionStatus.CHANGED)
                 if verified:
@@ -306,6 +329,7 @@ class NodeEvaluation:
             attempt=self._attempt,
             duration_ms=round(duration_ms, 2),
             artifacts=result.artifacts,
+            ignored=result.status is ActionStatus.FAILED and step.ignore_errors,
         )
         self.result.steps.append(record)
         self.event(
@@ -316,6 +340,7 @@ class NodeEvaluation:
             outcome=record.status,
             reason=record.detail,
             duration_ms=record.duration_ms,
+            **({"ignored": True} if record.ignored else {}),
         )
         return result.status
 
@@ -366,6 +391,10 @@ def planned_step(step: StepSpec, refusal: str | None = None) -> str:
         notes.append(f"when {step.when}")
     if step.unless is not None:
         notes.append(f"unless {step.unless.type_key} check passes")
+    if step.stop_on_failure:
+        notes.append("stops the ladder when it fails")
+    if step.ignore_errors:
+        notes.append("a failure is ignored")
     if refusal:
         notes.append(refusal)
     return line + (f" [{'; '.join(notes)}]" if notes else "")

@@ -37,7 +37,7 @@ from engine.playbook.render import (
 M = TypeVar("M", bound=BaseModel)
 
 TOP_LEVEL_FIELDS = (
-    "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify"
+    "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify", "alembic_node"
 )  # fmt: skip
 UNRENDERED = frozenset({"when"})
 
@@ -184,7 +184,10 @@ class _Builder:
                         nodes[name] = node
         if self.problems:
             raise PlaybookError(self.problems)
-        header: dict[str, Any] = {k: data[k] for k in ("name", "hosts") if k in data}
+        header: dict[str, Any] = {k: data[k] for k in ("name", "hosts", "alembic_node") if k in data}
+        alembic_node = data.get("alembic_node")
+        if isinstance(alembic_node, str) and alembic_node not in nodes:
+            self.fail(("alembic_node",), f"{alembic_node!r} is not a node; nodes: {', '.join(sorted(nodes))}")
         for key in ("run_limits", "maintenance", "notify"):
             if key in data:
                 try:

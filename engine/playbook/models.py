@@ -83,11 +83,17 @@ NODE_FIELDS = frozenset(
 LOOP_FIELDS = frozenset({"loop", "loop_var"})
 DEFAULT_LOOP_VAR = "item"
 # Fields a remediation step may have beside its one action module key.
-STEP_FIELDS = frozenset({"name", "when", "unless", "timeout", "destructive", "ignore_errors"})
+STEP_FIELDS = frozenset(
+    {"name", "when", "unless", "timeout", "destructive", "ignore_errors", "stop_on_failure"}
+)
 
 
 class StepSpec(_Strict):
-    """One step of a remediation: an action plus when and how to run it."""
+    """One step of a remediation: an action plus when and how to run it.
+
+    The steps of a node are the rungs of a ladder: a rung that did not heal the node (its
+    action failed, its `wait` ran out, its fix did not verify) leads to the next rung. Only
+    `stop_on_failure` ends the attempt at a failed rung."""
 
     action: Action = Field(description="the action (given as its module key, e.g. `command:`)")
     name: str | None = Field(None, description="what the step is for, shown in logs and reports")
@@ -107,7 +113,22 @@ class StepSpec(_Strict):
         description="the author's consent for a step that deletes data; it also needs "
         "--allow-destructive on the command line",
     )
-    ignore_errors: bool = Field(False, description="go on with the next step when this one fails")
+    ignore_errors: bool = Field(
+        False,
+        description="a failure of this step is expected: the report shows it `ignored` rather "
+        "than as a fault (the next step runs either way)",
+    )
+    stop_on_failure: bool = Field(
+        False,
+        description="when this step fails, nothing after it makes sense: the attempt ends "
+        "there instead of climbing to the next step",
+    )
+
+    @model_validator(mode="after")
+    def _one_failure_rule(self) -> StepSpec:
+        if self.ignore_errors and self.stop_on_failure:
+            raise ValueError("ignore_errors and stop_on_failure contradict each other: choose one")
+        return self
 
     @property
     def title(self) -> str:
@@ -172,3 +193,9 @@ class Playbook(_Strict):
     run_limits: RunLimitsSpec = Field(default_factory=RunLimitsSpec)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     notify: list[NotifyTarget] = Field(default_factory=list)
+    alembic_node: str | None = Field(
+        None,
+        description="the node whose `alembic_current` check holds the database's alembic "
+        "revision: recorded with each healthy container version, and a rollback refuses when "
+        "it moved since",
+    )

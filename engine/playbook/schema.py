@@ -112,6 +112,11 @@ def playbook_schema() -> dict[str, Any]:
                 "additionalProperties": {"$ref": "#/$defs/Node"},
                 "description": "nodes by name",
             },
+            "alembic_node": {
+                "type": "string",
+                "description": "the node whose alembic_current check holds the database's alembic "
+                "revision, recorded with each healthy container version",
+            },
         },
         "$defs": defs,
     }

@@ -37,10 +37,11 @@ from engine.unattended import limits
 from engine.unattended.locking import HostLock, LockOwner
 from engine.unattended.notify import Message, Notifier
 from engine.unattended.state import StateStore
-from engine.unattended.state.base import Escalation
+from engine.unattended.state.base import Escalation, VersionRecord
 
 _SEEN_UNHEALTHY_IN_CHECK = (Outcome.UNHEALTHY, Outcome.ERROR)
 _GOOD_NOW = (Outcome.HEALTHY, Outcome.REMEDIATED)
+_GOOD_NOW_NAMES = tuple(str(o) for o in _GOOD_NOW)
 _TRIED_SHOWN = 10
 """How many recent attempts a message lists."""
 
@@ -180,6 +181,38 @@ class Guard:
             self.store.save_node_state(new)
         for at, health in changes:
             self.store.add_transition(key.host, key.node, at, health)
+        if result.outcome in _GOOD_NOW:
+            self._remember_version(result, now)
+
+    def _remember_version(self, result: NodeResult, now: datetime) -> None:
+        """A node watching a container ended verified healthy: what the container runs is a
+        version a rollback may go back to. The alembic revision comes from the node the
+        playbook names (`alembic_node`), as it ended in this run."""
+        seen = result.evidence.get("version")
+        if not isinstance(seen, dict) or not seen.get("image_id"):
+            return
+        revision = ""
+        alembic_node = self.plan.settings.alembic_node if self.plan.settings else None
+        if alembic_node is not None:
+            current = self.store.last_evidence(result.host, alembic_node, _GOOD_NOW_NAMES).get("current")
+            revision = ",".join(str(r) for r in current) if isinstance(current, list) else str(current or "")
+        service = str(seen.get("service") or seen.get("container") or "")
+        self.store.record_version(
+            VersionRecord(
+                host=result.host,
+                project=str(seen.get("project") or ""),
+                service=service,
+                container=str(seen.get("container") or ""),
+                image_id=str(seen["image_id"]),
+                image=str(seen.get("image") or ""),
+                repo_digest=str(seen.get("repo_digest") or ""),
+                config_hash=str(seen.get("config_hash") or ""),
+                alembic_revision=revision,
+                node=result.node,
+                first_seen_at=now,
+                seen_at=now,
+            )
+        )
 
 
 def blast_radius_hold(

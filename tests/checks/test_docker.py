@@ -237,3 +237,20 @@ def test_env_of_missing_container_is_an_error() -> None:
 def test_env_rules_on_an_unset_variable_are_rejected_at_validation() -> None:
     with pytest.raises(ValidationError, match="set: false"):
         DockerEnvCheck(container="backend", name="DEBUG", set=False, min_length=3)
+
+
+def test_a_healthy_container_reports_the_version_it_runs(make_container: ContainerFactory) -> None:
+    project = unique_project()
+    container = make_container(compose=(project, "backend"))
+    result = DockerContainerCheck(project=project, service="backend").probe(probe_context())
+    version = result.evidence["version"]
+    assert (version["project"], version["service"], version["container"]) == (project, "backend", container.name)
+    assert version["image_id"] == container.attrs["Image"]
+    assert version["image"] == container.attrs["Config"]["Image"]
+
+
+def test_an_unhealthy_container_reports_no_version(make_container: ContainerFactory) -> None:
+    project = unique_project()
+    make_container(compose=(project, "backend"), start=False)
+    result = DockerContainerCheck(project=project, service="backend").probe(probe_context())
+    assert (result.health, "version" in result.evidence) == (Health.UNHEALTHY, False)

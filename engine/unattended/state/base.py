@@ -131,6 +131,38 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class VersionRecord:
+    """What a service's container ran when a node watching it ended verified healthy: the
+    version a rollback goes back to. One row per distinct version; `seen_at` moves forward
+    while the same version stays healthy."""
+
+    host: str
+    project: str
+    """The compose project label, or '' for a container outside compose."""
+    service: str
+    """The compose service label, or the container's name outside compose."""
+    container: str
+    image_id: str
+    image: str
+    """The image reference the container was created from (`Config.Image`)."""
+    repo_digest: str
+    """The image's first repo digest, '' for a locally built image."""
+    config_hash: str
+    """Compose's `com.docker.compose.config-hash` label, '' when there is none."""
+    alembic_revision: str
+    """The database's alembic revision at that moment, '' when the playbook names no node
+    that holds it."""
+    node: str
+    """The node whose verified health recorded it."""
+    first_seen_at: datetime
+    seen_at: datetime
+
+
+VERSIONS_KEPT = 5
+"""Generations of healthy versions remembered per service (older ones are deleted)."""
+
+
+@dataclass(frozen=True)
 class RunRecord:
     run_id: str
     playbook: str
@@ -174,6 +206,14 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 2: the signal that stopped a run.
     ["ALTER TABLE runs ADD COLUMN ended_by TEXT"],
+    # 3: the versions that were last healthy, per service (for rollbacks).
+    [
+        """CREATE TABLE versions (id {id}, host TEXT NOT NULL, project TEXT NOT NULL, service TEXT NOT NULL,
+            container TEXT NOT NULL, image_id TEXT NOT NULL, image TEXT NOT NULL, repo_digest TEXT NOT NULL,
+            config_hash TEXT NOT NULL, alembic_revision TEXT NOT NULL, node TEXT NOT NULL,
+            first_seen_at {real} NOT NULL, seen_at {real} NOT NULL)""",
+        "CREATE INDEX versions_service ON versions (host, project, service, seen_at)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -181,6 +221,10 @@ _ATTEMPT_COLUMNS = (
     "id, run_id, host, node, attempt, step, action, started_at, finished_at, outcome, duration_ms, reason"
 )
 _ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, closed_at, notified_at"
+_VERSION_COLUMNS = (
+    "host, project, service, container, image_id, image, repo_digest, config_hash, alembic_revision, node, "
+    "first_seen_at, seen_at"
+)
 
 
 class SqlStateStore:
@@ -337,6 +381,18 @@ class SqlStateStore:
             names,
         )
         return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    def last_evidence(self, host: str, node: str, outcomes: Iterable[str]) -> dict[str, Any]:
+        """The evidence of the node's latest outcome among `outcomes` ({} when none)."""
+        names = list(outcomes)
+        marks = ", ".join("?" for _ in names)
+        rows = self._rows(
+            f"SELECT evidence FROM node_results WHERE host = ? AND node = ? AND outcome IN ({marks}) "
+            "ORDER BY at DESC, id DESC LIMIT 1",
+            (host, node, *names),
+        )
+        found = json.loads(rows[0][0]) if rows else {}
+        return found if isinstance(found, dict) else {}
 
     def last_good(self, good: Iterable[str]) -> dict[tuple[str, str], datetime]:
         """When each node last ended with one of the `good` outcomes."""
@@ -520,6 +576,59 @@ class SqlStateStore:
         rows = self._rows(f"SELECT {_ESCALATION_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,))
         return _escalation(rows[0])
 
+    # --- healthy versions --------------------------------------------------------------
+
+    def record_version(self, version: VersionRecord) -> None:
+        """Remember a healthy version of a service: the same version as the newest one only
+        moves its `seen_at`; a new one is added and only the newest `VERSIONS_KEPT` stay."""
+        key = (version.host, version.project, version.service)
+        same = (version.image_id, version.config_hash, version.alembic_revision)
+        with self._mutex:
+            rows = self._rows(
+                "SELECT id, image_id, config_hash, alembic_revision FROM versions "
+                "WHERE host = ? AND project = ? AND service = ? ORDER BY seen_at DESC, id DESC",
+                key,
+            )
+            if rows and tuple(rows[0][1:]) == same:
+                self._execute(
+                    "UPDATE versions SET seen_at = ?, container = ?, node = ? WHERE id = ?",
+                    (to_epoch(version.seen_at), version.container, version.node, rows[0][0]),
+                )
+                return
+            self._insert(
+                f"INSERT INTO versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *key,
+                    version.container,
+                    version.image_id,
+                    REDACTOR.text(version.image),
+                    version.repo_digest,
+                    version.config_hash,
+                    version.alembic_revision,
+                    version.node,
+                    to_epoch(version.first_seen_at),
+                    to_epoch(version.seen_at),
+                ),
+            )
+            for old in rows[VERSIONS_KEPT - 1 :]:
+                self._execute("DELETE FROM versions WHERE id = ?", (old[0],))
+
+    def versions(
+        self, host: str | None = None, project: str | None = None, service: str | None = None
+    ) -> list[VersionRecord]:
+        """Recorded healthy versions, newest first, optionally of one host, project, service."""
+        conditions, parameters = ["1 = 1"], []
+        for column, value in (("host", host), ("project", project), ("service", service)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                parameters.append(value)
+        rows = self._rows(
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE {' AND '.join(conditions)} "
+            "ORDER BY host, project, service, seen_at DESC, id DESC",
+            parameters,
+        )
+        return [_version(r) for r in rows]
+
     # --- history -----------------------------------------------------------------------
 
     def history(
@@ -561,6 +670,10 @@ def _run(r: tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts, r[9]
     )
+
+
+def _version(r: tuple[Any, ...]) -> VersionRecord:
+    return VersionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _at(r[10]), _at(r[11]))
 
 
 def _escalation(r: tuple[Any, ...]) -> Escalation:

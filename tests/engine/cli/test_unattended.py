@@ -131,3 +131,34 @@ def test_a_state_store_that_cannot_be_opened_is_an_invalid_input(tmp_path: Path)
 def test_a_dry_run_without_a_state_store_creates_none(tmp_path: Path, state: Path) -> None:
     remediate(state, "run", playbook(tmp_path, Switch(tmp_path)), "--dry-run")
     assert not state.exists()
+
+
+def test_versions_lists_each_services_healthy_versions_newest_first(state: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from engine.unattended.state import open_store
+    from engine.unattended.state.base import VersionRecord
+
+    store = open_store(str(state))
+    for hour, image_id in enumerate(["sha256:old", "sha256:new"]):
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=hour)
+        record = VersionRecord(
+            "h", "shop", "backend", "shop-backend-1", image_id, "shop/backend:1", "", "", "0042", "be", at, at
+        )
+        store.record_version(record)
+    store.close()
+    table = remediate(state, "versions").output.splitlines()
+    assert [("sha256:new" in line, "shop/backend" in line, "alembic 0042" in line) for line in table] == [
+        (True, True, True),
+        (False, True, True),
+    ]
+    lines = [
+        json.loads(line)
+        for line in remediate(state, "versions", "--service", "backend", "--json").output.splitlines()
+    ]
+    assert [line["image_id"] for line in lines] == ["sha256:new", "sha256:old"]
+
+
+def test_versions_says_when_none_is_recorded(state: Path) -> None:
+    result = remediate(state, "versions", "--service", "backend")
+    assert (result.exit_code, result.output.strip()) == (0, "no healthy version recorded yet of backend")

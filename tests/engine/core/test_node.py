@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from checks.command import CommandCheck
 from engine.core.node import Mode, NodeEvaluation
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
@@ -123,14 +126,68 @@ def test_a_node_recovering_on_a_retry_is_remediated() -> None:
     assert (result.outcome, result.attempts, clock.sleeps) == (Outcome.REMEDIATED, 2, [1])
 
 
-def test_a_failed_step_ends_the_attempt_unless_errors_are_ignored() -> None:
-    failing = {"migrate": ActionResult.failed("exit 1")}
-    script = Script([], failing, healed_by="restart")
-    assert evaluate(node(step("migrate"), step("restart")), script).outcome is Outcome.FAILED
-    assert script.acted == ["migrate"]
-    script = Script([], failing, healed_by="restart")
-    result = evaluate(node(step("migrate", ignore_errors=True), step("restart")), script)
+def test_a_failed_rung_leads_to_the_next_rung() -> None:
+    script = Script([], {"migrate": ActionResult.failed("exit 1")}, healed_by="restart")
+    result = evaluate(node(step("migrate"), step("restart")), script)
     assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["migrate", "restart"])
+    assert [s.status for s in result.steps] == ["failed", "changed"]
+
+
+def test_a_wait_that_ran_out_leads_to_the_next_rung() -> None:
+    ran_out = {"wait": ActionResult.failed("still unhealthy after 30s: down")}
+    script = Script([], ran_out, healed_by="rebuild")
+    result = evaluate(node(step("restart"), step("wait"), step("rebuild"), verify=QUICK), script)
+    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["restart", "wait", "rebuild"])
+
+
+def test_a_failed_rung_that_stops_on_failure_ends_the_attempt() -> None:
+    script = Script([], {"fence": ActionResult.failed("no quorum")}, healed_by="restart")
+    result = evaluate(node(step("fence", stop_on_failure=True), step("restart")), script)
+    assert (result.outcome, script.acted) == (Outcome.FAILED, ["fence"])
+    assert result.reason == "step 'fence' failed (no quorum) and stops the ladder after 1 attempt(s) (was: down)"
+
+
+def test_a_rung_that_stops_on_failure_is_retried_by_the_next_attempt() -> None:
+    script = Script([], {"fence": ActionResult.failed("no quorum")}, healed_by="restart")
+    result = evaluate(node(step("fence", stop_on_failure=True), step("restart"), retries=2), script)
+    assert (result.outcome, result.attempts, script.acted) == (Outcome.FAILED, 3, ["fence"] * 3)
+
+
+def test_a_rung_that_stops_on_failure_and_succeeds_lets_the_ladder_go_on() -> None:
+    script = Script([], healed_by="restart")
+    result = evaluate(node(step("fence", stop_on_failure=True), step("restart"), verify=QUICK), script)
+    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["fence", "restart"])
+
+
+def test_an_ignored_failure_is_reported_as_ignored() -> None:
+    script = Script([], {"migrate": ActionResult.failed("exit 1")}, healed_by="restart")
+    result = evaluate(node(step("migrate", ignore_errors=True), step("restart")), script)
+    assert [(s.status, s.ignored) for s in result.steps] == [("failed", True), ("changed", False)]
+
+
+def test_a_failure_not_marked_ignore_errors_is_reported_as_a_fault() -> None:
+    script = Script([], {"migrate": ActionResult.failed("exit 1")}, healed_by="restart")
+    result = evaluate(node(step("migrate"), step("restart")), script)
+    assert result.steps[0].ignored is False
+
+
+def test_every_rung_tried_is_an_event_with_its_outcome() -> None:
+    events: list[dict[str, Any]] = []
+    script = Script([], {"restart": ActionResult.failed("exit 1")}, healed_by="rebuild")
+    spec = node(step("logs", ignore_errors=True), step("restart"), step("rebuild"), verify=QUICK)
+    evaluate(spec, script, event=lambda kind, **fields: events.append({"kind": kind, **fields}))
+    actions = [(e["step"], e["outcome"]) for e in events if e["kind"] == "action"]
+    assert actions == [("logs", "changed"), ("restart", "failed"), ("rebuild", "changed")]
+
+
+def test_the_dry_run_plan_shows_how_each_rung_fails() -> None:
+    spec = node(step("fence", stop_on_failure=True), step("logs", ignore_errors=True), step("rebuild"))
+    plan = evaluate(spec, Script([DOWN]), mode=Mode.DRY_RUN).plan
+    assert plan == [
+        "fence: command: fence [stops the ladder when it fails]",
+        "logs: command: logs [a failure is ignored]",
+        "rebuild: command: rebuild",
+    ]
 
 
 def test_verification_needs_the_stated_number_of_consecutive_passes() -> None:
@@ -270,3 +327,44 @@ def test_check_output_in_a_when_is_data_never_a_template() -> None:
     result = evaluate(node(step("restart", when="check.reason != ''")), script)
     assert result.outcome is Outcome.REMEDIATED
     assert script.acted == ["restart"]
+
+
+# What a rung does in the ladder property: how its action ends, and whether it heals the node.
+RUNG_KINDS = ["heals", "changed", "ok", "failed", "failed_stop", "refused"]
+
+
+@given(st.lists(st.sampled_from(RUNG_KINDS), min_size=1, max_size=8))
+def test_the_ladder_is_climbed_until_a_rung_is_verified(kinds: list[str]) -> None:
+    """Remediated iff some rung's verification passed; no rung after it runs; a failed rung
+    with stop_on_failure ends the attempt; every rung before the end is recorded."""
+    steps = []
+    results: dict[str, ActionResult] = {}
+    healing: str | None = None
+    for index, kind in enumerate(kinds):
+        name = f"rung{index}-{kind}"
+        fields: dict[str, Any] = {}
+        if kind == "failed_stop":
+            fields["stop_on_failure"] = True
+        if kind == "refused":
+            fields["destructive"] = True
+        steps.append(step(name, **fields))
+        if kind in ("failed", "failed_stop"):
+            results[name] = ActionResult.failed("exit 1")
+        elif kind == "ok":
+            results[name] = ActionResult.ok("nothing to do")
+        if kind == "heals" and healing is None:
+            healing = name
+    script = Script([], results, healed_by=healing or "nothing heals")
+    result = evaluate(node(*steps, verify=QUICK), script)
+
+    expected_end = len(kinds)
+    for index, kind in enumerate(kinds):
+        if kind in ("heals", "failed_stop"):
+            expected_end = index + 1
+            break
+    tried = kinds[:expected_end]
+    assert [r.step for r in result.steps] == [f"rung{i}-{k}" for i, k in enumerate(tried)]
+    assert script.acted == [f"rung{i}-{k}" for i, k in enumerate(tried) if k != "refused"]
+    assert (result.outcome is Outcome.REMEDIATED) == (tried[-1] == "heals")
+    if tried[-1] != "heals":
+        assert result.outcome is Outcome.FAILED

@@ -97,3 +97,36 @@ def test_a_blank_query_is_refused_naming_the_field(tmp_path: Path, check: str) -
     (message,) = problems(tmp_path, f"name: demo\nchecks:\n  q:\n    {check}\n")
     assert message.endswith(".query: is empty")
     assert message.startswith("playbook.yml:4:")
+
+
+def test_a_step_both_ignoring_and_stopping_on_failure_is_refused_at_its_line(tmp_path: Path) -> None:
+    (message,) = problems(
+        tmp_path,
+        """
+        name: demo
+        checks:
+          api:
+            tcp: {port: 1}
+            remediate:
+              - command: {cmd: "true"}
+                ignore_errors: true
+                stop_on_failure: true
+    """,
+    )
+    assert message.startswith("playbook.yml:6:9: checks.api.remediate[0]")
+    assert "ignore_errors and stop_on_failure contradict each other" in message
+
+
+def test_an_alembic_node_that_is_not_a_node_is_reported(tmp_path: Path) -> None:
+    (message,) = problems(
+        tmp_path,
+        """
+        name: demo
+        alembic_node: migrations
+        checks:
+          api:
+            tcp: {port: 1}
+    """,
+    )
+    assert message.startswith("playbook.yml:2:")
+    assert "alembic_node: 'migrations' is not a node; nodes: api" in message

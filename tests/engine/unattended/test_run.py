@@ -13,6 +13,7 @@ from engine.core.node import Mode
 from engine.core.results import Outcome
 from engine.unattended.state import StateStore, open_store
 from engine.unattended.state.base import RUNNING
+from tests.servers.docker import ContainerFactory, unique_project
 from tests.support.clock import FakeClock
 from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
 
@@ -298,3 +299,37 @@ def test_a_flapping_node_is_suppressed_and_escalated_instead_of_fixed_again(
     assert switch.actions_run == 2
     [escalation] = store.escalations(open_only=True)
     assert escalation.reason == "flapping: 4 state changes within 1h (more than 3)"
+
+
+@pytest.mark.docker
+def test_a_container_seen_healthy_is_recorded_as_a_version_to_roll_back_to(
+    tmp_path: Path, store: StateStore, clock: FakeClock, make_container: ContainerFactory
+) -> None:
+    project = unique_project()
+    container = make_container(compose=(project, "backend"))
+    playbook = f"""
+        name: versions
+        checks:
+          backend_up:
+            docker_container: {{project: {project}, service: backend}}
+    """
+    assert run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.HEALTHY
+    [version] = store.versions(service="backend")
+    assert (version.host, version.project, version.node) == ("localhost", project, "backend_up")
+    assert (version.container, version.image_id) == (container.name, container.attrs["Image"])
+
+
+@pytest.mark.docker
+def test_a_container_that_is_not_healthy_records_no_version(
+    tmp_path: Path, store: StateStore, clock: FakeClock, make_container: ContainerFactory
+) -> None:
+    project = unique_project()
+    make_container(compose=(project, "backend"), start=False)
+    playbook = f"""
+        name: versions
+        checks:
+          backend_up:
+            docker_container: {{project: {project}, service: backend}}
+    """
+    assert run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.FAILED
+    assert store.versions() == []

@@ -14,7 +14,7 @@ from engine.errors import StateStoreError
 from engine.secrets.redact import Redactor
 from engine.unattended.locking import LockOwner
 from engine.unattended.state import NodeState, StateStore, base, open_store
-from engine.unattended.state.base import RUNNING, SCHEMA_VERSION
+from engine.unattended.state.base import RUNNING, SCHEMA_VERSION, VERSIONS_KEPT, VersionRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -180,3 +180,54 @@ def test_secrets_are_masked_before_they_are_written(
     for secret in ("Rg5 s3cret*", "Pw0rd9", "Tq77", "Dbp4ss"):
         assert secret not in stored
     assert "redis://:***@cache:6379/0?token=***" in stored
+
+
+def healthy_version(image_id: str, at: datetime, service: str = "backend", **fields: str) -> VersionRecord:
+    values = {
+        "host": "h",
+        "project": "shop",
+        "service": service,
+        "container": f"shop-{service}-1",
+        "image_id": image_id,
+        "image": f"shop/{service}:latest",
+        "repo_digest": "",
+        "config_hash": "c0ffee",
+        "alembic_revision": "",
+        "node": service,
+        **fields,
+    }
+    return VersionRecord(**values, first_seen_at=at, seen_at=at)  # type: ignore[arg-type]
+
+
+def test_a_healthy_version_is_recorded_with_what_the_container_ran(store: StateStore) -> None:
+    version = healthy_version("sha256:aa", T0, repo_digest="shop/backend@sha256:dd", alembic_revision="0042")
+    store.record_version(version)
+    assert store.versions(service="backend") == [version]
+
+
+def test_the_same_version_seen_healthy_again_is_one_record_seen_later(store: StateStore) -> None:
+    store.record_version(healthy_version("sha256:aa", T0))
+    store.record_version(healthy_version("sha256:aa", T0 + timedelta(hours=1)))
+    [version] = store.versions(service="backend")
+    assert (version.first_seen_at, version.seen_at) == (T0, T0 + timedelta(hours=1))
+
+
+def test_a_new_migration_under_the_same_image_is_a_new_version(store: StateStore) -> None:
+    store.record_version(healthy_version("sha256:aa", T0, alembic_revision="0041"))
+    store.record_version(healthy_version("sha256:aa", T0 + timedelta(hours=1), alembic_revision="0042"))
+    assert [v.alembic_revision for v in store.versions(service="backend")] == ["0042", "0041"]
+
+
+def test_only_the_newest_generations_of_a_service_are_kept(store: StateStore) -> None:
+    for number in range(VERSIONS_KEPT + 3):
+        store.record_version(healthy_version(f"sha256:{number}", T0 + timedelta(hours=number)))
+    store.record_version(healthy_version("sha256:other", T0, service="frontend"))
+    kept = [v.image_id for v in store.versions(service="backend")]
+    assert kept == [f"sha256:{n}" for n in reversed(range(3, VERSIONS_KEPT + 3))]
+    assert [v.image_id for v in store.versions(service="frontend")] == ["sha256:other"]
+
+
+def test_versions_are_kept_per_host(store: StateStore) -> None:
+    store.record_version(healthy_version("sha256:aa", T0))
+    store.record_version(healthy_version("sha256:bb", T0, host="other"))
+    assert [v.image_id for v in store.versions(host="other")] == ["sha256:bb"]
