@@ -3,7 +3,9 @@
 One node per service. Its check is, in this order of preference: the service's
 healthcheck, run in its container (`docker_command`); a TCP check of its first published
 port; the container running (`docker_container`). Its remediation restarts the container
-and waits for the check. `depends_on` (list or map form) become graph edges.
+and waits for the check. What compose waits for before starting a service becomes graph
+edges: `depends_on` (list or map form), `links`, `volumes_from` and `network_mode:
+service:NAME`; a left-out one-shot job is replaced by what it waits for.
 
 Several files merge in the order given, as `docker compose -f a.yml -f b.yml` merges them.
 The rules implemented (a subset of the compose specification's merge rules):
@@ -14,9 +16,10 @@ The rules implemented (a subset of the compose specification's merge rules):
 - `depends_on` (list or mapping form) merges by service name;
 - `ports`, `expose` and every other list are appended, duplicates dropped.
 
-Services with `profiles` are included only when one of their profiles is active.
-`${VAR}`, `${VAR:-default}`, `${VAR-default}` and `$$` are interpolated from the
-environment and the `.env` file beside the first compose file, as compose does.
+Services with `profiles` are included only when one of their profiles is active
+(`COMPOSE_PROFILES` and `--profile`). Strings are interpolated per file, before the merge,
+by the compose specification's rules (`interpolate_text`) from the environment and the
+`.env` file beside the first compose file.
 
 What cannot be translated is listed (`Translation.untranslated`), never silently dropped.
 """
@@ -438,7 +441,12 @@ def _dotenv(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         name, value = line.split("=", 1)
-        values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+        value = value.strip()
+        if value[:1] in ("'", '"') and value[0] in value[1:]:
+            value = value[1 : value.index(value[0], 1)]  # quoted: up to the closing quote
+        else:
+            value = value.split(" #", 1)[0].rstrip()  # unquoted: ` #` starts a comment, as in compose
+        values[name.strip().removeprefix("export ").strip()] = value
     return values
 
 

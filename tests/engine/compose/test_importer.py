@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from engine.cli.app import cli
-from engine.compose.importer import interpolate, interpolate_text, merge_files
+from engine.compose.importer import (
+    interpolate,
+    interpolate_text,
+    load_compose,
+    merge_files,
+    project_environment,
+)
 from engine.errors import ComposeError
 from tests.support.fixtures import FIXTURES
 from tests.support.templates import TEMPLATE_PIECES
@@ -519,6 +525,15 @@ def test_compose_profiles_from_the_env_file_are_active(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text('# profiles\nCOMPOSE_PROFILES="monitoring,debug"\n')
     checks = init(tmp_path, compose(tmp_path, "c.yml", PROFILED))[0]["checks"]
     assert set(checks) == {"app", "grafana", "debugger"}
+
+
+def test_a_comment_after_a_value_in_the_env_file_is_not_part_of_it(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=monitoring # the dashboards\nPORT='8080 # not a comment'\n")
+    file = compose(tmp_path, "c.yml", PROFILED + "  web: {image: nginx, environment: {P: '${PORT}'}}\n")
+    assert set(init(tmp_path, file)[0]["checks"]) == {"app", "grafana", "web"}
+    assert load_compose([file], project_environment(file, {}))["services"]["web"]["environment"] == {
+        "P": "8080 # not a comment"
+    }
 
 
 def test_the_environment_wins_over_the_env_file_for_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
