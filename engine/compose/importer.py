@@ -127,6 +127,10 @@ def load_compose(
             continue
         if not isinstance(data, dict) or not isinstance(data.get("services", {}), dict):
             raise ComposeError(f"{file}: expected a mapping with `services:`")
+        for name, service in (data.get("services") or {}).items():
+            if service is not None and not isinstance(service, dict):
+                line = _line(data["services"], name, 0)
+                raise ComposeError(f"{file}:{line}: services.{name}: expected a mapping, got {service!r}")
         documents.append((str(file), data))
         merged = merge_files(merged, interpolate(data, env, notes, source=str(file)))
     if not merged.get("services"):

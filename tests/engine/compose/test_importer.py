@@ -484,6 +484,11 @@ def test_depends_on_an_undefined_service_is_an_invalid_file(tmp_path: Path) -> N
     assert "service 'app' depends on undefined service 'databse': invalid compose project" in stderr
 
 
+def test_a_service_that_is_not_a_mapping_is_an_invalid_file(tmp_path: Path) -> None:
+    file = compose(tmp_path, "c.yml", "services:\n  db: {image: postgres}\n  web: nginx\n")
+    assert "c.yml:3: services.web: expected a mapping, got 'nginx'" in refused(tmp_path, file)
+
+
 def test_a_link_to_an_undefined_service_is_an_invalid_file(tmp_path: Path) -> None:
     file = compose(tmp_path, "c.yml", "services:\n  app:\n    image: a\n    links: ['db:database']\n")
     assert "c.yml:4: services.app.links: service 'app' depends on undefined service 'db'" in refused(
