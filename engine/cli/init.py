@@ -26,11 +26,17 @@ Examples:
     type=click.Path(dir_okay=False),
     help="compose file; repeat to merge several in order, as docker compose -f does",
 )
-@click.option("--profile", "profiles", multiple=True, help="activate a compose profile (repeatable)")
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    help="activate a compose profile (repeatable), in addition to those in COMPOSE_PROFILES",
+)
 @click.option(
     "--project",
     "-p",
-    help="compose project name; default: the file's `name:`, else its directory's name",
+    help="compose project name; default: COMPOSE_PROJECT_NAME, else the files' `name:`, "
+    "else the directory's name",
 )
 @click.option(
     "--output",
@@ -46,12 +52,20 @@ def init(files: tuple[str, ...], profiles: tuple[str, ...], project: str | None,
     for each. What could not be translated is listed on standard error and at the top of
     the playbook.
     """
-    from engine.compose.importer import load_compose, render, translate
+    from engine.compose.importer import (
+        active_profiles,
+        load_compose,
+        project_environment,
+        project_name,
+        render,
+        translate,
+    )
 
     notes: list[str] = []
-    compose = load_compose(files, notes=notes)  # a ComposeError exits 2 (engine.errors)
-    name = project or compose.get("name") or _directory_name(files[0])
-    translation = translate(compose, project=str(name), profiles=profiles)
+    env = project_environment(files[0])
+    compose = load_compose(files, env, notes=notes)  # a ComposeError exits 2 (engine.errors)
+    name = project_name(project, compose, env, files[0])
+    translation = translate(compose, project=name, profiles=active_profiles(profiles, env))
     translation.untranslated[:0] = notes
     text = render(translation, [Path(f).name for f in files])
     for item in translation.untranslated:
@@ -69,10 +83,3 @@ def init(files: tuple[str, ...], profiles: tuple[str, ...], project: str | None,
     )
     sys.exit(0)
 
-
-def _directory_name(file: str) -> str:
-    """Compose's default project name: the directory's name, lowercased, [a-z0-9_-] only."""
-    import re
-
-    directory = Path(file).resolve().parent.name
-    return re.sub(r"[^a-z0-9_-]", "", directory.lower()) or "default"

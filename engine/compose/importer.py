@@ -3,7 +3,9 @@
 One node per service. Its check is, in this order of preference: the service's
 healthcheck, run in its container (`docker_command`); a TCP check of its first published
 port; the container running (`docker_container`). Its remediation restarts the container
-and waits for the check. `depends_on` (list or map form) become graph edges.
+and waits for the check. What compose waits for before starting a service becomes graph
+edges: `depends_on` (list or map form), `links`, `volumes_from` and `network_mode:
+service:NAME`; a left-out one-shot job is replaced by what it waits for.
 
 Several files merge in the order given, as `docker compose -f a.yml -f b.yml` merges them.
 The rules implemented (a subset of the compose specification's merge rules):
@@ -14,9 +16,10 @@ The rules implemented (a subset of the compose specification's merge rules):
 - `depends_on` (list or mapping form) merges by service name;
 - `ports`, `expose` and every other list are appended, duplicates dropped.
 
-Services with `profiles` are included only when one of their profiles is active.
-`${VAR}`, `${VAR:-default}`, `${VAR-default}` and `$$` are interpolated from the
-environment and the `.env` file beside the first compose file, as compose does.
+Services with `profiles` are included only when one of their profiles is active
+(`COMPOSE_PROFILES` and `--profile`). Strings are interpolated per file, before the merge,
+by the compose specification's rules (`interpolate_text`) from the environment and the
+`.env` file beside the first compose file.
 
 What cannot be translated is listed (`Translation.untranslated`), never silently dropped.
 """
@@ -37,7 +40,6 @@ REPLACED = frozenset({"command", "entrypoint"})
 """Service keys whose later value replaces the earlier one entirely."""
 KEYED = frozenset({"environment", "labels"})
 """Service keys merged by key, whatever form (list or mapping) each file writes them in."""
-_INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 
 
 class _Own(str):
@@ -57,6 +59,40 @@ class Translation:
     project: str
     playbook: dict[str, Any]
     untranslated: list[str] = field(default_factory=list)
+    checked_ports: list[str] = field(default_factory=list)
+    """`service: host:port` of each published port a TCP check tries; every other published
+    port is listed in `untranslated`."""
+
+
+def project_environment(
+    first_file: str | Path, environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables compose reads: the `.env` file beside the first compose file, under the
+    environment (`os.environ` unless given), which wins, as in compose."""
+    env = dict(_dotenv(Path(first_file).parent / ".env"))
+    env.update(environment if environment is not None else os.environ)
+    return env
+
+
+def active_profiles(requested: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The active profiles: `COMPOSE_PROFILES` (comma-separated, from the environment or
+    `.env`) with those given on the command line added, as compose does."""
+    names = [*str(env.get("COMPOSE_PROFILES") or "").split(","), *requested]
+    return list(dict.fromkeys(name.strip() for name in names if name.strip()))
+
+
+def project_name(
+    explicit: str | None, compose: Mapping[str, Any], env: Mapping[str, str], first_file: str | Path
+) -> str:
+    """The compose project's name by compose's precedence: `-p/--project`, then
+    `COMPOSE_PROJECT_NAME` (environment, then `.env`), then the files' top-level `name:`
+    (the last file's wins), then the first file's directory name, normalised."""
+    for name in (explicit, env.get("COMPOSE_PROJECT_NAME"), compose.get("name")):
+        if name:
+            return str(name)
+    directory = Path(first_file).resolve().parent.name
+    # As compose normalises a directory's name: lowercase, [a-z0-9_-] only.
+    return re.sub(r"[^a-z0-9_-]", "", directory.lower()) or "default"
 
 
 def load_compose(
@@ -64,7 +100,9 @@ def load_compose(
     environment: Mapping[str, str] | None = None,
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Read, interpolate and merge compose files in the order given. Required variables
+    """Read, interpolate and merge compose files in the order given, then check that every
+    service a service depends on is defined, as compose does. `environment` holds every
+    variable (see `project_environment`, the default). Required variables
     (`${VAR:?message}`) that are not set become empty, with a line in `notes`: compose
     would refuse to start, but a playbook can still be written."""
     from ruamel.yaml.error import YAMLError
@@ -74,12 +112,13 @@ def load_compose(
 
     if not files:
         raise ComposeError("no compose file given")
-    env = dict(_dotenv(Path(files[0]).parent / ".env"))
-    env.update(environment if environment is not None else os.environ)
+    env = dict(environment) if environment is not None else project_environment(files[0])
     merged: dict[str, Any] = {}
+    documents: list[tuple[str, Any]] = []
     for file in files:
         try:
-            data = load_yaml(read_text(file), str(file), typ="safe")
+            # Read with positions ("rt") so that errors name their line.
+            data = load_yaml(read_text(file), str(file), typ="rt")
         except InputLimitError as exc:
             raise ComposeError(str(exc)) from None
         except YAMLError as exc:
@@ -88,9 +127,15 @@ def load_compose(
             continue
         if not isinstance(data, dict) or not isinstance(data.get("services", {}), dict):
             raise ComposeError(f"{file}: expected a mapping with `services:`")
-        merged = merge_files(merged, interpolate(data, env, notes))
+        for name, service in (data.get("services") or {}).items():
+            if service is not None and not isinstance(service, dict):
+                line = _line(data["services"], name, 0)
+                raise ComposeError(f"{file}:{line}: services.{name}: expected a mapping, got {service!r}")
+        documents.append((str(file), data))
+        merged = merge_files(merged, interpolate(data, env, notes, source=str(file)))
     if not merged.get("services"):
         raise ComposeError("the compose files define no services")
+    check_references(merged, documents, notes)
     return merged
 
 
@@ -162,34 +207,233 @@ def depends_on(value: Any) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def interpolate(value: Any, env: Mapping[str, str], notes: list[str] | None = None) -> Any:
-    """Compose's variable interpolation over every string of a parsed file."""
+@dataclass(frozen=True)
+class Dependency:
+    """A service another one waits for: the `depends_on` condition (`service_started` for
+    the other forms), whether compose refuses the file when it is undefined (`required`),
+    and the key that names it (`via`)."""
+
+    condition: str
+    required: bool
+    via: str
+
+
+def dependencies(service: Mapping[str, Any]) -> dict[str, Dependency]:
+    """Every service `service` waits for, as compose orders start-up: `depends_on` (list or
+    map form), then the implicit ones compose adds: `links` (`name` or `name:alias`),
+    `volumes_from` naming a service (not `container:...`) and `network_mode: service:NAME`."""
+    result = {
+        name: Dependency(
+            str(options.get("condition") or "service_started"),
+            options.get("required", True) not in (False, "false"),
+            "depends_on",
+        )
+        for name, options in depends_on(service.get("depends_on")).items()
+    }
+    implicit = [("links", str(link).split(":", 1)[0]) for link in _entries(service.get("links"))]
+    implicit += [
+        ("volumes_from", str(source).split(":", 1)[0])
+        for source in _entries(service.get("volumes_from"))
+        if not str(source).startswith("container:")
+    ]
+    network = str(service.get("network_mode") or "")
+    if network.startswith("service:"):
+        implicit.append(("network_mode", network.removeprefix("service:")))
+    for via, name in implicit:
+        result.setdefault(name, Dependency("service_started", True, via))
+    return result
+
+
+def _entries(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def check_references(
+    compose: Mapping[str, Any], documents: Sequence[tuple[str, Any]] = (), notes: list[str] | None = None
+) -> None:
+    """Refuse, as compose does ("depends on undefined service"), a service waiting for one
+    that no file defines; `documents` ((file, document read with positions)) locate it.
+    A `depends_on` entry with `required: false` is only a warning for compose: no error."""
+    services = compose.get("services") or {}
+    for name, service in services.items():
+        for dependency, wait in dependencies(service or {}).items():
+            if dependency in services or not wait.required:
+                continue
+            raise ComposeError(
+                f"{_where(documents, name, wait.via, dependency)}: services.{name}.{wait.via}: "
+                f"service {name!r} depends on undefined service {dependency!r}: invalid compose project"
+            )
+
+
+def _where(documents: Sequence[tuple[str, Any]], service: str, key: str, dependency: str) -> str:
+    """`file:line` of the entry naming `dependency` under `services.service.key`, the
+    first file that has it (the file alone when it cannot be found: an interpolated name)."""
+    for file, document in documents:
+        services = document.get("services")
+        parent = services.get(service) if isinstance(services, dict) else None
+        entries = parent.get(key) if isinstance(parent, dict) else None
+        if entries is None:
+            continue
+        line = _line(parent, key, 0)
+        if isinstance(entries, list):
+            for index, entry in enumerate(entries):
+                if str(entry).split(":", 1)[0] == dependency:
+                    line = _line(entries, index, line)
+        elif isinstance(entries, dict) and dependency in entries:
+            line = _line(entries, dependency, line)
+        return f"{file}:{line}" if line else file
+    return documents[0][0] if documents else "compose file"
+
+
+def interpolate(
+    value: Any, env: Mapping[str, str], notes: list[str] | None = None, *, source: str = ""
+) -> Any:
+    """Compose's variable interpolation over every string value of a parsed file (keys are
+    not interpolated, as in compose). A malformed expression (`${}`, `${ X}`, `${X!}`, an
+    unclosed `${`) is a ComposeError naming `source`, the line and the field."""
+    return _interpolate_tree(value, env, notes, source, (), 0)
+
+
+def _interpolate_tree(
+    value: Any,
+    env: Mapping[str, str],
+    notes: list[str] | None,
+    source: str,
+    path: tuple[str | int, ...],
+    line: int,
+) -> Any:
     if isinstance(value, str):
-        return _INTERPOLATION.sub(lambda match: _substitute(match, env, notes), value)
+        try:
+            return interpolate_text(value, env, notes)
+        except _InvalidTemplate as exc:
+            where = f"{source}:{line}" if line else source
+            field = _dotted(path)
+            raise ComposeError(f"{where}: {field}: {exc}" if field else f"{where}: {exc}") from None
     if isinstance(value, list):
-        return [interpolate(item, env, notes) for item in value]
+        return [
+            _interpolate_tree(item, env, notes, source, (*path, index), _line(value, index, line))
+            for index, item in enumerate(value)
+        ]
     if isinstance(value, dict):
-        return {key: interpolate(item, env, notes) for key, item in value.items()}
+        return {
+            key: _interpolate_tree(item, env, notes, source, (*path, str(key)), _line(value, key, line))
+            for key, item in value.items()
+        }
     return value
 
 
-def _substitute(match: re.Match[str], env: Mapping[str, str], notes: list[str] | None) -> str:
-    if match.group(0) == "$$":
-        return "$"
-    expression = match.group("braced") if match.group("braced") is not None else match.group("plain")
-    for separator, unset_or_empty in ((":-", True), ("-", False), (":?", True), ("?", False)):
-        if separator in expression:
-            name, default = expression.split(separator, 1)
-            value = env.get(name)
-            missing = value is None or (unset_or_empty and value == "")
-            if separator.endswith("?"):
-                if missing:
-                    if notes is not None and f"required variable {name} is not set" not in notes:
-                        notes.append(f"required variable {name} is not set")
-                    return ""
-                return str(value)
-            return default if missing else str(value)
-    return env.get(expression, "")
+def _line(container: Any, key: Any, default: int) -> int:
+    """The 1-based line of a key or item when the document was read with its positions."""
+    try:
+        if isinstance(container, dict):
+            return int(container.lc.key(key)[0]) + 1  # type: ignore[attr-defined]
+        return int(container.lc.item(key)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return default
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class _InvalidTemplate(ValueError):
+    """An expression compose refuses to interpolate."""
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+"""Longest first: in `${V:-x}` the operator is `:-`, never `-` with a name `V:`."""
+
+
+def interpolate_text(text: str, env: Mapping[str, str], notes: list[str] | None = None) -> str:
+    """One string interpolated by the compose specification's rules:
+
+    - `$$` is a literal `$`; a `$` not followed by a name or `{` stays as it is;
+    - `$NAME` and `${NAME}`: the value, empty when unset;
+    - `${NAME:-word}` / `${NAME-word}`: `word` when NAME is unset or empty / unset;
+    - `${NAME:?word}` / `${NAME?word}`: an error with message `word` when NAME is unset or
+      empty / unset (here: a line in `notes` and an empty value, see `load_compose`);
+    - `${NAME:+word}` / `${NAME+word}`: `word` when NAME is set and not empty / set, else empty;
+    - `word` is interpolated too (`${A:-${B:-8080}}`), only when it is used, and extends to
+      the `}` that closes the expression (each `${` inside opens one more).
+
+    What a variable holds is never interpolated again."""
+    out: list[str] = []
+    index = 0
+    while True:
+        dollar = text.find("$", index)
+        if dollar < 0:
+            out.append(text[index:])
+            return "".join(out)
+        out.append(text[index:dollar])
+        after = text[dollar + 1 : dollar + 2]
+        if after == "$":
+            out.append("$")
+            index = dollar + 2
+        elif after == "{":
+            end = _closing_brace(text, dollar)
+            if end < 0:
+                raise _InvalidTemplate(f"invalid interpolation {text!r}: `${{` is not closed")
+            out.append(_braced(text, text[dollar + 2 : end], env, notes))
+            index = end + 1
+        elif (name := _NAME.match(text, dollar + 1)) is not None:
+            out.append(env.get(name.group(), ""))
+            index = name.end()
+        else:
+            out.append("$")
+            index = dollar + 1
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the `}` closing the `${` at `start`, or -1. Counted as compose counts:
+    every `${` opens (even after a `$`), every `}` closes."""
+    depth = 0
+    index = start
+    while index < len(text):
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
+
+
+def _braced(text: str, body: str, env: Mapping[str, str], notes: list[str] | None) -> str:
+    name_match = _NAME.match(body)
+    if name_match is None:
+        raise _InvalidTemplate(
+            f"invalid interpolation {text!r}: `${{{body}}}` does not start with a variable name"
+        )
+    name, rest = name_match.group(), body[name_match.end() :]
+    value = env.get(name)
+    if not rest:
+        return value or ""
+    operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
+    if operator is None:
+        raise _InvalidTemplate(
+            f"invalid interpolation {text!r}: after {name} expected `}}`, `:-`, `-`, `:?`, `?`, `:+` or `+`"
+        )
+    word = rest[len(operator) :]
+    missing = value is None or (operator.startswith(":") and value == "")
+    kind = operator[-1]
+    if kind == "-":
+        return interpolate_text(word, env, notes) if missing else str(value)
+    if kind == "+":
+        return "" if missing else interpolate_text(word, env, notes)
+    if missing:
+        message = interpolate_text(word, env, notes)
+        note = f"required variable {name} is not set" + (f": {message}" if message else "")
+        if notes is not None and note not in notes:
+            notes.append(note)
+        return ""
+    return str(value)
 
 
 def _dotenv(path: Path) -> dict[str, str]:
@@ -201,7 +445,12 @@ def _dotenv(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         name, value = line.split("=", 1)
-        values[name.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+        value = value.strip()
+        if value[:1] in ("'", '"') and value[0] in value[1:]:
+            value = value[1 : value.index(value[0], 1)]  # quoted: up to the closing quote
+        else:
+            value = value.split(" #", 1)[0].rstrip()  # unquoted: ` #` starts a comment, as in compose
+        values[name.strip().removeprefix("export ").strip()] = value
     return values
 
 
@@ -215,34 +464,36 @@ def translate(
     profiles: Sequence[str] = (),
     source: str = "",
 ) -> Translation:
-    """The playbook for a merged compose document."""
+    """The playbook for a merged compose document. `profiles` are the active ones (`*`
+    activates every profile, as in compose)."""
     services: dict[str, Any] = dict(compose.get("services") or {})
     untranslated: list[str] = []
     active = set(profiles)
     included = {
-        name: service
+        name: service or {}
         for name, service in services.items()
-        if not (service or {}).get("profiles") or active & set(service["profiles"])
+        if not (service or {}).get("profiles") or "*" in active or active & set(service["profiles"])
     }
     for name in services:
         if name not in included:
             untranslated.append(f"{name}: left out, its profiles {services[name]['profiles']} are not active")
+    waits = {name: dependencies(service) for name, service in included.items()}
     one_shot = {
         dependency
-        for service in included.values()
-        for dependency, options in depends_on((service or {}).get("depends_on")).items()
-        if options.get("condition") == "service_completed_successfully"
+        for wait in waits.values()
+        for dependency, options in wait.items()
+        if options.condition == "service_completed_successfully"
     }
     for name in sorted(one_shot & set(included)):
         untranslated.append(
             f"{name}: a one-shot job (others wait for it to complete successfully); no node, "
-            "since a finished job is not a running service"
+            "since a finished job is not a running service; who waits for it waits for what it waits for"
         )
     checks: dict[str, Any] = {}
     for name, service in included.items():
         if name in one_shot:
             continue
-        checks[name] = _node(name, service or {}, included, one_shot, untranslated)
+        checks[name] = _node(name, service, _edges(name, waits, one_shot), services, included, untranslated)
     for name, service in included.items():
         if isinstance(service, dict) and "extends" in service:
             untranslated.append(f"{name}: `extends` not followed; its own keys only")
@@ -254,28 +505,54 @@ def translate(
         "vars": {"project": project, "host": "127.0.0.1", "wait_timeout": "60s"},
         "checks": checks,
     }
-    return Translation(project, _escaped(playbook), untranslated)
+    checked_ports = [
+        f"{name}: {node['tcp']['host']}:{node['tcp']['port']}"
+        for name, node in checks.items()
+        if "tcp" in node
+    ]
+    return Translation(project, _escaped(playbook), untranslated, checked_ports)
+
+
+def _edges(
+    name: str, waits: Mapping[str, dict[str, Dependency]], one_shot: set[str]
+) -> dict[str, Dependency]:
+    """What `name` waits for, a left-out one-shot job replaced by what that job waits for
+    (recursively), so that the order through it is kept: compose starts the job's
+    dependencies before the job, and the job before `name`."""
+    edges: dict[str, Dependency] = {}
+    seen = {name}
+    pending = list(waits.get(name, {}).items())
+    while pending:
+        dependency, wait = pending.pop(0)
+        if dependency in seen:
+            continue
+        seen.add(dependency)
+        if dependency in one_shot and dependency in waits:
+            pending[:0] = list(waits.get(dependency, {}).items())  # in place of the job, in order
+        else:
+            edges[dependency] = wait
+    return edges
 
 
 def _node(
     name: str,
     service: Mapping[str, Any],
+    waits: Mapping[str, Dependency],
+    services: Mapping[str, Any],
     included: Mapping[str, Any],
-    one_shot: set[str],
     untranslated: list[str],
 ) -> dict[str, Any]:
     node: dict[str, Any] = {"description": ""}
     edges = []
-    for dependency, options in depends_on(service.get("depends_on")).items():
-        if dependency in one_shot:
-            continue
+    for dependency, wait in waits.items():
         if dependency not in included:
-            untranslated.append(f"{name}: depends on {dependency}, which is not included; edge dropped")
+            reason = "is not included" if dependency in services else "is not defined (required: false)"
+            untranslated.append(f"{name}: depends on {dependency}, which {reason}; edge dropped")
             continue
         edges.append(dependency)
-        if options.get("condition") not in (None, "service_started", "service_healthy"):
+        if wait.condition not in ("service_started", "service_healthy", "service_completed_successfully"):
             untranslated.append(
-                f"{name}: depends_on {dependency} condition {options['condition']!r} read as an edge"
+                f"{name}: depends_on {dependency} condition {wait.condition!r} read as an edge"
             )
     if edges:
         node["depends_on"] = edges
@@ -286,12 +563,12 @@ def _node(
             "name one with `container:`"
         )
     reference = {"project": PROJECT, "service": name}
-    check_key, check, wait = _check(name, service, reference, untranslated)
+    check_key, check, wait_timeout = _check(name, service, reference, untranslated)
     node["description"] = f"compose service {name}: {_describe(check_key, check)}"
     node[check_key] = check
     node["remediate"] = [
         {"name": f"restart {name}", "docker_restart": dict(reference)},
-        {"name": f"wait until {name} is healthy", "wait": {"timeout": wait}},
+        {"name": f"wait until {name} is healthy", "wait": {"timeout": wait_timeout}},
     ]
     return node
 
@@ -312,6 +589,8 @@ def _check(
             timeout = _seconds(healthcheck.get("timeout"))
             if timeout is not None:
                 check["timeout"] = f"{timeout:g}s"
+            for entry in service.get("ports") or []:
+                untranslated.append(f"{name}: port {entry!r} not checked (its healthcheck is the check)")
             return "docker_command", check, wait
     port = _published_tcp_port(name, service.get("ports") or [], untranslated)
     if port is not None:
@@ -433,6 +712,12 @@ def render(translation: Translation, sources: Sequence[str]) -> str:
         "# Variables: project (compose project name), host (where published ports answer),",
         "# wait_timeout (how long a restarted service may take to pass its check).",
     ]
+    header.append(
+        "# Ports: a service's first published TCP host port is checked when it has no healthcheck;"
+    )
+    header.append("# every other published port is listed below as not checked.")
+    checked = ", ".join(_one_line(port) for port in translation.checked_ports) or "none"
+    header.append(f"# Ports checked: {checked}")
     if translation.untranslated:
         header.append("# Not translated:")
         # One comment line each: a line break in a compose value must not end the comment.

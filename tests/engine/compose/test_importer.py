@@ -20,11 +20,26 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from engine.cli.app import cli
-from engine.compose.importer import interpolate, merge_files
+from engine.compose.importer import (
+    interpolate,
+    interpolate_text,
+    load_compose,
+    merge_files,
+    project_environment,
+)
+from engine.errors import ComposeError
 from tests.support.fixtures import FIXTURES
 from tests.support.templates import TEMPLATE_PIECES
 
 COFFEESTUDIO = FIXTURES / "compose" / "coffeestudio.yml"
+COMPOSE = FIXTURES / "compose"
+
+
+@pytest.fixture(autouse=True)
+def _no_compose_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables compose reads for itself come only from what a test sets."""
+    for name in ("COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def init(tmp_path: Path, *files: Path, args: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path, str]:
@@ -427,3 +442,360 @@ def test_scaled_services_and_extends_are_reported(tmp_path: Path) -> None:
     _, _, stderr = init(tmp_path, file)
     assert "worker: scaled to 3 containers" in stderr
     assert "web: `extends` not followed" in stderr
+
+
+# --- implicit dependencies ----------------------------------------------------------------------
+
+
+def test_links_are_dependencies(tmp_path: Path) -> None:
+    checks = init(tmp_path, COMPOSE / "links.yml")[0]["checks"]
+    assert checks["app"]["depends_on"] == ["db", "cache", "files"]  # `cache:redis` is cache
+
+
+def test_volumes_from_a_container_is_not_a_service_dependency(tmp_path: Path) -> None:
+    _, _, stderr = init(tmp_path, COMPOSE / "links.yml")
+    assert "some-other-container" not in stderr
+
+
+def test_network_mode_of_a_service_is_a_dependency(tmp_path: Path) -> None:
+    assert init(tmp_path, COMPOSE / "links.yml")[0]["checks"]["proxy"]["depends_on"] == ["vpn"]
+
+
+def test_left_out_one_shot_jobs_keep_the_order_through_them(tmp_path: Path) -> None:
+    playbook, _, _ = init(tmp_path, COMPOSE / "one-shot-chain.yml")
+    assert set(playbook["checks"]) == {"db", "redis", "search", "app"}
+    # app -> migrate -> (db, redis, index -> search)
+    assert playbook["checks"]["app"]["depends_on"] == ["db", "redis", "search"]
+
+
+def refused(tmp_path: Path, file: Path, *args: str) -> str:
+    """Run `remediate init` on a file compose refuses: exit 2, nothing written; stderr."""
+    output = tmp_path / "site.yml"
+    result = CliRunner().invoke(cli, ["init", "-f", str(file), *args, "-o", str(output)])
+    assert result.exit_code == 2, result.output
+    assert not output.exists()
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_depends_on_an_undefined_service_is_an_invalid_file(tmp_path: Path) -> None:
+    stderr = refused(tmp_path, COMPOSE / "undefined-dependency.yml")
+    assert "undefined-dependency.yml:9: services.app.depends_on: " in stderr
+    assert "service 'app' depends on undefined service 'databse': invalid compose project" in stderr
+
+
+def test_a_service_that_is_not_a_mapping_is_an_invalid_file(tmp_path: Path) -> None:
+    file = compose(tmp_path, "c.yml", "services:\n  db: {image: postgres}\n  web: nginx\n")
+    assert "c.yml:3: services.web: expected a mapping, got 'nginx'" in refused(tmp_path, file)
+
+
+def test_a_link_to_an_undefined_service_is_an_invalid_file(tmp_path: Path) -> None:
+    file = compose(tmp_path, "c.yml", "services:\n  app:\n    image: a\n    links: ['db:database']\n")
+    assert "c.yml:4: services.app.links: service 'app' depends on undefined service 'db'" in refused(
+        tmp_path, file
+    )
+
+
+def test_a_dependency_defined_in_an_override_file_is_defined(tmp_path: Path) -> None:
+    base = compose(tmp_path, "compose.yml", "services: {app: {image: a, depends_on: [db]}}\n")
+    override = compose(tmp_path, "compose.override.yml", "services: {db: {image: postgres}}\n")
+    assert init(tmp_path, base, override)[0]["checks"]["app"]["depends_on"] == ["db"]
+
+
+def test_an_undefined_dependency_that_is_not_required_is_dropped_with_a_note(tmp_path: Path) -> None:
+    file = compose(
+        tmp_path, "c.yml", "services: {app: {image: a, depends_on: {db: {condition: service_started, required: false}}}}\n"
+    )
+    playbook, _, stderr = init(tmp_path, file)
+    assert "depends_on" not in playbook["checks"]["app"]
+    assert "app: depends on db, which is not defined (required: false); edge dropped" in stderr
+
+
+# --- profiles and the project name, as compose reads them ---------------------------------------
+
+PROFILED = """
+services:
+  app: {image: app}
+  grafana: {image: grafana, profiles: [monitoring]}
+  debugger: {image: delve, profiles: [debug]}
+"""
+
+
+def test_compose_profiles_from_the_environment_are_active(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "monitoring")
+    assert set(init(tmp_path, compose(tmp_path, "c.yml", PROFILED))[0]["checks"]) == {"app", "grafana"}
+
+
+def test_compose_profiles_from_the_env_file_are_active(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text('# profiles\nCOMPOSE_PROFILES="monitoring,debug"\n')
+    checks = init(tmp_path, compose(tmp_path, "c.yml", PROFILED))[0]["checks"]
+    assert set(checks) == {"app", "grafana", "debugger"}
+
+
+def test_a_comment_after_a_value_in_the_env_file_is_not_part_of_it(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=monitoring # the dashboards\nPORT='8080 # not a comment'\n")
+    file = compose(tmp_path, "c.yml", PROFILED + "  web: {image: nginx, environment: {P: '${PORT}'}}\n")
+    assert set(init(tmp_path, file)[0]["checks"]) == {"app", "grafana", "web"}
+    assert load_compose([file], project_environment(file, {}))["services"]["web"]["environment"] == {
+        "P": "8080 # not a comment"
+    }
+
+
+def test_the_environment_wins_over_the_env_file_for_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=monitoring\n")
+    monkeypatch.setenv("COMPOSE_PROFILES", "debug")
+    assert set(init(tmp_path, compose(tmp_path, "c.yml", PROFILED))[0]["checks"]) == {"app", "debugger"}
+
+
+def test_profile_option_adds_to_compose_profiles(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROFILES=monitoring\n")
+    file = compose(tmp_path, "c.yml", PROFILED)
+    assert set(init(tmp_path, file, args=("--profile", "debug"))[0]["checks"]) == {"app", "grafana", "debugger"}
+
+
+def test_the_profile_star_activates_every_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "*")
+    assert set(init(tmp_path, compose(tmp_path, "c.yml", PROFILED))[0]["checks"]) == {"app", "grafana", "debugger"}
+
+
+NAMED = "name: from-file\nservices: {web: {image: nginx}}\n"
+
+
+def test_compose_project_name_from_the_environment_wins_over_the_name_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "from-environment")
+    assert init(tmp_path, compose(tmp_path, "c.yml", NAMED))[0]["vars"]["project"] == "from-environment"
+
+
+def test_compose_project_name_from_the_env_file_wins_over_the_name_key(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=from-env-file\n")
+    assert init(tmp_path, compose(tmp_path, "c.yml", NAMED))[0]["vars"]["project"] == "from-env-file"
+
+
+def test_the_environment_wins_over_the_env_file_for_the_project_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=from-env-file\n")
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "from-environment")
+    assert init(tmp_path, compose(tmp_path, "c.yml", NAMED))[0]["vars"]["project"] == "from-environment"
+
+
+def test_project_option_wins_over_compose_project_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "from-environment")
+    file = compose(tmp_path, "c.yml", NAMED)
+    assert init(tmp_path, file, args=("-p", "from-option"))[0]["vars"]["project"] == "from-option"
+
+
+def test_the_last_files_name_key_wins(tmp_path: Path) -> None:
+    base = compose(tmp_path, "compose.yml", NAMED)
+    override = compose(tmp_path, "compose.prod.yml", "name: from-override\n")
+    assert init(tmp_path, base, override)[0]["vars"]["project"] == "from-override"
+
+
+def test_the_name_key_is_interpolated(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("STAGE=prod\n")
+    file = compose(tmp_path, "c.yml", "name: shop-${STAGE}\nservices: {web: {image: nginx}}\n")
+    assert init(tmp_path, file)[0]["vars"]["project"] == "shop-prod"
+
+
+# --- which ports are checked -------------------------------------------------------------------
+
+
+def test_the_header_names_the_checked_ports_and_lists_the_others(tmp_path: Path) -> None:
+    file = compose(
+        tmp_path,
+        "c.yml",
+        """
+        services:
+          web: {image: nginx, ports: ["8080:80", "8443:443"]}
+          db: {image: postgres, ports: ["5432:5432"], healthcheck: {test: ["CMD", "pg_isready"]}}
+    """,
+    )
+    _, path, stderr = init(tmp_path, file)
+    text = path.read_text()
+    assert "# Ports checked: web: {{ host }}:8080\n" in text
+    assert "#   - web: port {{ host }}:8443 not checked" in text
+    assert "#   - db: port '5432:5432' not checked (its healthcheck is the check)" in text
+    assert "db: port '5432:5432' not checked" in stderr
+
+
+# --- interpolation, by the compose specification ------------------------------------------------
+
+ENV = {"SET": "value", "EMPTY": "", "PORT": "9090"}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("${SET}", "value"),
+        ("$SET", "value"),
+        ("$SET-bar", "value-bar"),  # an unbraced name ends at the first character not in a name
+        ("${UNSET}", ""),
+        ("$UNSET", ""),
+        ("${UNSET:-default}", "default"),
+        ("${EMPTY:-default}", "default"),
+        ("${UNSET-default}", "default"),
+        ("${EMPTY-default}", ""),  # set, though empty
+        ("${SET:-default}", "value"),
+        ("${UNSET:+alt}", ""),
+        ("${EMPTY:+alt}", ""),
+        ("${SET:+alt}", "alt"),
+        ("${UNSET+alt}", ""),
+        ("${EMPTY+alt}", "alt"),
+        ("${DEBUG:+-d 2}", ""),
+        ("${SET:+-d 2}", "-d 2"),
+        ("${UNSET:-${ALSO_UNSET:-8080}}", "8080"),
+        ("${UNSET:-${PORT:-8080}}", "9090"),
+        ("${UNSET-$SET and ${SET}}", "value and value"),
+        ("${EMPTY:-/non:-alphanumeric}", "/non:-alphanumeric"),
+        ("${UNSET-error?msg}", "error?msg"),
+        ("$$SET $${SET}", "$SET ${SET}"),
+        ("a $ string, ^REGEX$, $}, $1", "a $ string, ^REGEX$, $}, $1"),
+        ("${SET?must - be set}", "value"),
+        ("${EMPTY?must be set}", ""),
+    ],
+)
+def test_interpolation_form(template: str, expected: str) -> None:
+    notes: list[str] = []
+    assert interpolate_text(template, ENV, notes) == expected
+    assert notes == []
+
+
+@pytest.mark.parametrize(
+    ("template", "note"),
+    [
+        ("${UNSET:?message with - in it}", "required variable UNSET is not set: message with - in it"),
+        ("${EMPTY:?set EMPTY - see the README}", "required variable EMPTY is not set: set EMPTY - see the README"),
+        ("${UNSET?bar-baz}", "required variable UNSET is not set: bar-baz"),
+        ("${UNSET?}", "required variable UNSET is not set"),
+        ("${UNSET:?in ${SET}}", "required variable UNSET is not set: in value"),
+    ],
+)
+def test_missing_required_variable_is_reported_with_its_message(template: str, note: str) -> None:
+    notes: list[str] = []
+    assert interpolate_text(template, ENV, notes) == ""
+    assert notes == [note]
+
+
+@pytest.mark.parametrize("template", ["${", "${}", "${ }", "${ SET}", "${SET }", "${SET!}", "${SET:x}", "${SET"])
+def test_malformed_interpolation_is_refused(template: str) -> None:
+    with pytest.raises(ComposeError, match=r"c\.yml: services\.a\.image: invalid interpolation"):
+        interpolate({"services": {"a": {"image": template}}}, ENV, source="c.yml")
+
+
+def test_malformed_interpolation_is_invalid_input_with_file_and_line(tmp_path: Path) -> None:
+    file = compose(tmp_path, "c.yml", "services:\n  web:\n    image: nginx\n    ports: ['${PORT:x}:80']\n")
+    assert "c.yml:4: services.web.ports[0]: invalid interpolation '${PORT:x}:80'" in refused(tmp_path, file)
+
+
+def test_interpolation_shapes_of_real_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DEBUG", "API_SECRET", "API_PORT", "PORT", "PG_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    playbook, _, stderr = init(tmp_path, COMPOSE / "interpolation.yml")
+    assert playbook["checks"]["db"]["docker_command"]["cmd"] == "pg_isready "  # not `pg_isready d 2`
+    assert playbook["checks"]["api"]["tcp"]["port"] == 8080
+    assert "required variable API_SECRET is not set: set API_SECRET - see the README" in stderr
+
+
+def test_nested_default_takes_the_inner_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("API_PORT", raising=False)
+    monkeypatch.setenv("PORT", "9090")
+    monkeypatch.setenv("API_SECRET", "s")
+    assert init(tmp_path, COMPOSE / "interpolation.yml")[0]["checks"]["api"]["tcp"]["port"] == 9090
+
+
+# A reference model written from the specification: expressions are generated as trees,
+# written out as text, and the text's interpolation must equal the tree's value.
+
+NAMES = ["A", "B", "_c"]
+VALUES = ["", "v", "8080", "-d 2", "$A", "}", "${B}"]  # a value is never interpolated again
+TOP_TEXT = st.text(alphabet="ab -:?+{}/.", max_size=4)
+WORD_TEXT = st.text(alphabet="ab -:?+/.", max_size=4)  # braces inside a word would nest
+
+
+def _leaf(text: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.one_of(
+        text.map(lambda t: ("text", t)),
+        st.just(("escape",)),
+        st.just(("dollar",)),
+        st.tuples(st.just("var"), st.sampled_from(NAMES), st.booleans()),
+    )
+
+
+def _operation(word: st.SearchStrategy[list[tuple[Any, ...]]]) -> st.SearchStrategy[tuple[Any, ...]]:
+    operators = st.sampled_from([":-", "-", ":+", "+", ":?", "?"])
+    return st.tuples(st.just("op"), st.sampled_from(NAMES), operators, word)
+
+
+WORDS = st.recursive(
+    st.lists(_leaf(WORD_TEXT), max_size=3),
+    lambda words: st.lists(st.one_of(_leaf(WORD_TEXT), _operation(words)), max_size=3),
+    max_leaves=8,
+)
+EXPRESSIONS = st.lists(st.one_of(_leaf(TOP_TEXT), _operation(WORDS)), max_size=4)
+
+
+def _write(nodes: list[tuple[Any, ...]]) -> str:
+    out = ""
+    for index, node in enumerate(nodes):
+        kind = node[0]
+        if kind == "text":
+            out += node[1]
+        elif kind == "escape":
+            out += "$$"
+        elif kind == "dollar":
+            out += "$ "  # a `$` before a character that starts no name stays a `$`
+        elif kind == "var":
+            following = _write(nodes[index + 1 :])[:1]
+            unbraced = node[2] and not (following.isalnum() or following == "_")
+            out += f"${node[1]}" if unbraced else f"${{{node[1]}}}"
+        else:
+            out += f"${{{node[1]}{node[2]}{_write(node[3])}}}"
+    return out
+
+
+def _model(nodes: list[tuple[Any, ...]], env: dict[str, str], notes: list[str]) -> str:
+    out = ""
+    for node in nodes:
+        kind = node[0]
+        if kind == "text":
+            out += node[1]
+        elif kind == "escape":
+            out += "$"
+        elif kind == "dollar":
+            out += "$ "
+        elif kind == "var":
+            out += env.get(node[1], "")
+        else:
+            _, name, operator, word = node
+            is_set = name in env
+            usable = is_set and (env[name] != "" or not operator.startswith(":"))
+            if operator.endswith("-"):
+                out += env[name] if usable else _model(word, env, notes)
+            elif operator.endswith("+"):
+                out += _model(word, env, notes) if usable else ""
+            elif usable:
+                out += env[name]
+            else:
+                message = _model(word, env, notes)
+                note = f"required variable {name} is not set" + (f": {message}" if message else "")
+                if note not in notes:
+                    notes.append(note)
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(EXPRESSIONS, st.dictionaries(st.sampled_from(NAMES), st.sampled_from(VALUES)))
+def test_interpolation_matches_the_specification_model(nodes: list[tuple[Any, ...]], env: dict[str, str]) -> None:
+    expected_notes: list[str] = []
+    expected = _model(nodes, env, expected_notes)
+    notes: list[str] = []
+    assert interpolate_text(_write(nodes), env, notes) == expected
+    assert notes == expected_notes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.dictionaries(st.sampled_from(NAMES), st.sampled_from(VALUES)))
+def test_doubled_dollars_always_read_back_as_the_text(text: str, env: dict[str, str]) -> None:
+    assert interpolate_text(text.replace("$", "$$"), env) == text
