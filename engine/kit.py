@@ -8,7 +8,7 @@ Clients of particular services (`engine.clients.*`) are imported from their own 
 `__all__` is pinned by a test: a name leaves the kit only on purpose.
 """
 
-from engine.core.context import ActionContext, ProbeContext
+from engine.core.context import ActionContext, HealthyVersion, ProbeContext, alembic_revision
 from engine.core.durations import Duration
 from engine.core.registry import action_type, check_type
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Health, tail, tail_line
@@ -23,10 +23,12 @@ __all__ = [
     "CheckResult",
     "Duration",
     "Health",
+    "HealthyVersion",
     "ProbeContext",
     "SecretError",
     "TransportError",
     "action_type",
+    "alembic_revision",
     "check_type",
     "is_secret_key",
     "read_secret",

@@ -13,6 +13,7 @@ MODULES: dict[str, str] = {
     "docker_exec": "docker",
     "docker_logs": "docker",
     "docker_restart": "docker",
+    "docker_rollback": "docker",
     "docker_start": "docker",
     "docker_stop": "docker",
     "docker_update": "docker",

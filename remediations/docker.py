@@ -1,4 +1,4 @@
-"""Docker actions: start, stop, restart, exec, update memory limits, save logs.
+"""Docker actions: start, stop, restart, exec, update memory limits, save logs, roll back.
 
 All of them name their container like the docker checks do (`container`, or compose
 `service` and `project`) and talk to the Docker engine through the SDK
@@ -7,6 +7,7 @@ All of them name their container like the docker checks do (`container`, or comp
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -17,16 +18,33 @@ from pydantic import Field, model_validator
 from checks.base import CommandLine
 from checks.expectations import command_text
 from engine.clients.docker import (
+    KEPT_MARK,
+    PROJECT_LABEL,
+    ROLLBACK_LABEL,
+    SERVICE_LABEL,
     ContainerRef,
+    connect_network,
     container_state,
     docker_client,
     docker_errors,
     exec_in_container,
     find_container,
+    find_kept,
+    recreate_config,
 )
 from engine.clients.sizes import ByteSize, format_size
-from engine.errors import DockerError
-from engine.kit import ActionContext, ActionResult, ActionStatus, Duration, action_type, tail_line
+from engine.errors import ContainerNotFound, DockerError
+from engine.kit import (
+    ActionContext,
+    ActionResult,
+    ActionStatus,
+    Duration,
+    Health,
+    HealthyVersion,
+    action_type,
+    alembic_revision,
+    tail_line,
+)
 from remediations.base import Action
 
 if TYPE_CHECKING:
@@ -256,12 +274,7 @@ class DockerLogsAction(_DockerAction):
     def _act(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:
         raw = container.logs(tail=self.lines, timestamps=self.timestamps, stdout=True, stderr=True)
         text = ctx.redactor.text(raw.decode(errors="replace"))
-        folder = Path(ctx.incident_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        parts = [ctx.run_id, ctx.node, _name(container), stamp]
-        path = folder / (_safe("-".join(p for p in parts if p)) + ".log")
-        path.write_text(text)
+        path = _incident_file(ctx, container, ".log", text)
         count = len(text.splitlines())
         return ActionResult(
             ActionStatus.OK,
@@ -270,5 +283,268 @@ class DockerLogsAction(_DockerAction):
         )
 
 
+def _incident_file(ctx: ActionContext, container: Container, suffix: str, text: str) -> Path:
+    """Write `text` (already masked) to a new file of the incident folder, named after the
+    run, the node, the container and the time."""
+    folder = Path(ctx.incident_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    parts = [ctx.run_id, ctx.node, _name(container), stamp]
+    path = folder / (_safe("-".join(p for p in parts if p)) + suffix)
+    path.write_text(text)
+    return path
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+_SETTLE = 1.0
+"""Seconds a recreated container must keep running (and pass its checks) to count as started:
+an image that crashes at start often runs for a moment first."""
+
+
+@action_type("docker_rollback")
+class DockerRollbackAction(Action, ContainerRef):
+    """Brings a service back to the last version the state store saw healthy (the newest
+    recorded image other than the one it runs): the container is recreated from that image
+    with the configuration it has now (environment, mounts, networks and aliases, published
+    ports, labels, compose's too, restart policy, limits). Its logs and inspect output go to
+    the incident folder first; it is stopped and renamed aside (`<name>.remediate-kept`) and
+    removed only once the new one runs and the node's check passes, else the new one is
+    removed and the old one restored. Refused when the database's alembic revision (the
+    playbook's `alembic_node`) moved since that version was healthy, unless
+    `allow_schema_change`. A rollback a killed run left half done is finished (the new
+    container is healthy) or undone first."""
+
+    allow_schema_change: bool = Field(
+        False, description="roll back even when the alembic revision moved since that version was healthy"
+    )
+    verify_timeout: Duration = Field(
+        30.0, description="how long the new container may take to run and pass the node's check"
+    )
+    stop_timeout: Duration = Field(10.0, description="grace period between SIGTERM and SIGKILL")
+
+    def default_timeout(self) -> float:
+        return self.stop_timeout + self.verify_timeout + 60.0
+
+    def describe(self) -> str:
+        guard = "" if self.allow_schema_change else "; refused if the alembic revision moved since"
+        return (
+            f"roll back {self.label()} to its last healthy recorded image (recreated with its current "
+            f"configuration; the current container kept, stopped, until the new one is verified{guard})"
+        )
+
+    def apply(self, ctx: ActionContext) -> ActionResult:
+        try:
+            with docker_client(ctx, self.docker_host, ctx.timeout) as client:
+                recovered, finished = self._recover(ctx, client)
+                if finished:
+                    return ActionResult.changed(recovered)
+                container = find_container(client, self)
+                with docker_errors():
+                    result = self._roll_back(ctx, client, container)
+        except DockerError as exc:
+            return ActionResult.failed(str(exc))
+        if recovered:
+            return ActionResult(result.status, f"{recovered}; {result.detail}", result.artifacts)
+        return result
+
+    # --- a rollback a killed run left --------------------------------------------------
+
+    def _recover(self, ctx: ActionContext, client: DockerClient) -> tuple[str, bool]:
+        """Finish or undo what a killed run left: (what was done, whether the service now
+        runs a verified rolled-back container)."""
+        done = [self._settle_kept(ctx, client, kept) for kept in find_kept(client, self)]
+        return "; ".join(text for text, _ in done), any(finished for _, finished in done)
+
+    def _settle_kept(self, ctx: ActionContext, client: DockerClient, kept: Container) -> tuple[str, bool]:
+        name = _name(kept).removesuffix(KEPT_MARK)
+        try:
+            current: Container | None = find_container(client, self)
+        except ContainerNotFound:
+            current = None
+        with docker_errors():
+            if current is None:
+                kept.rename(name)
+                kept.start()
+                return f"undid an interrupted rollback: {name} restored", False
+            labels = (current.attrs.get("Config") or {}).get("Labels") or {}
+            if labels.get(ROLLBACK_LABEL) != _name(kept):
+                kept.remove(force=True)
+                return f"removed {_name(kept)}: {_name(current)} replaced it since", False
+            if self._verified(ctx, current, deadline=time.monotonic() + 3 * _SETTLE):
+                kept.remove(force=True)
+                return f"finished an interrupted rollback: {name} runs {_image(current)}", True
+            current.remove(force=True)
+            kept.rename(name)
+            kept.start()
+            return f"undid an interrupted rollback: {name} restored", False
+
+    # --- the rollback ------------------------------------------------------------------
+
+    def _roll_back(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:
+        state = container_state(container)
+        attrs = container.attrs
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        project = str(labels.get(PROJECT_LABEL) or "")
+        service = str(labels.get(SERVICE_LABEL) or _name(container))
+        current_id = str(attrs.get("Image") or "")
+        recorded = list(ctx.versions(project, service)) if ctx.versions is not None else []
+        if not recorded:
+            return ActionResult.failed(f"no healthy version of {service} recorded yet")
+        target = next((v for v in recorded if v.image_id != current_id), None)
+        if target is None:
+            running = _image(container)
+            return ActionResult.failed(
+                f"no healthy version of {service} recorded yet other than the one it runs ({running})"
+            )
+        refusal = self._schema_refusal(ctx, service, target)
+        if refusal is not None:
+            return ActionResult(ActionStatus.REFUSED, refusal)
+        wanted = f"{target.image or target.image_id} ({target.image_id[:19]})"
+        try:
+            with docker_errors():
+                client.images.get(target.image_id)
+        except ContainerNotFound:  # docker_errors says NotFound so, whatever was not found
+            return ActionResult.failed(
+                f"the recorded image {wanted} of {service} was deleted; nothing to roll back to"
+            )
+        artifacts = self._save_evidence(ctx, container)
+        try:
+            with docker_errors():
+                image_config = client.images.get(current_id).attrs.get("Config") or {}
+        except ContainerNotFound:
+            image_config = None  # deleted since: keep every setting
+        body, networks = recreate_config(attrs, target.image_id, image_config)
+        name = _name(container)
+        kept_name = name + KEPT_MARK
+        body["Labels"] = {**(body.get("Labels") or {}), ROLLBACK_LABEL: kept_name}
+        was = f"{_image(container)}"
+        container.stop(timeout=round(self.stop_timeout))
+        container.rename(kept_name)
+        try:
+            created = client.api.create_container_from_config(body, name)
+            new = client.containers.get(created["Id"])
+            for network, endpoint in networks.items():
+                connect_network(client, new.id or "", network, endpoint)
+            new.start()
+            verified = self._verified(ctx, new, deadline=time.monotonic() + self.verify_timeout)
+        except DockerError as exc:
+            return self._undo(client, name, kept_name, bool(state.get("Running")), str(exc), artifacts)
+        was_running = bool(state.get("Running"))
+        if not verified:
+            return self._undo(client, name, kept_name, was_running, _why_not(new), artifacts, target=wanted)
+        container.remove(force=True)
+        since = target.seen_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return ActionResult(
+            ActionStatus.CHANGED,
+            f"rolled {service} back from {was} to {wanted}, last seen healthy {since}; "
+            f"the previous container was removed (its logs and inspect output are saved)",
+            artifacts,
+        )
+
+    def _schema_refusal(self, ctx: ActionContext, service: str, target: HealthyVersion) -> str | None:
+        """Why going back to `target` would run old code against a newer schema, or None."""
+        if self.allow_schema_change or not target.alembic_revision or ctx.schema_revision is None:
+            return None
+        check = ctx.schema_revision()
+        if check.health is Health.ERROR:
+            return f"refused: cannot read the database's alembic revision to compare ({check.reason})"
+        now = alembic_revision(check.evidence)
+        if now == target.alembic_revision:
+            return None
+        return (
+            f"refused: the database schema moved since {target.image or target.image_id} was healthy "
+            f"(alembic revision {target.alembic_revision} then, {now or 'none'} now); the old "
+            f"{service} would run against the newer schema (allow_schema_change: true to do it anyway)"
+        )
+
+    def _save_evidence(self, ctx: ActionContext, container: Container) -> tuple[str, ...]:
+        """The failing container's logs and inspect output, masked, in the incident folder."""
+        raw = container.logs(tail=1000, timestamps=True, stdout=True, stderr=True)
+        log = _incident_file(ctx, container, ".log", ctx.redactor.text(raw.decode(errors="replace")))
+        inspect = _incident_file(
+            ctx, container, ".inspect.json", ctx.redactor.text(json.dumps(container.attrs, indent=2))
+        )
+        return str(log), str(inspect)
+
+    def _verified(self, ctx: ActionContext, container: Container, *, deadline: float) -> bool:
+        """The container runs, has not restarted, passes its own healthcheck and the node's
+        check, twice `_SETTLE` apart, before `deadline`; False as soon as it stopped."""
+        good_since: float | None = None
+        while True:
+            state = container_state(container)
+            if not state.get("Running") or state.get("Restarting") or container.attrs.get("RestartCount"):
+                return False
+            health = (state.get("Health") or {}).get("Status")
+            good = bool(state.get("Running")) and health in (None, "healthy")
+            if good and ctx.recheck is not None:
+                good = ctx.recheck().is_healthy
+            now = time.monotonic()
+            if not good:
+                good_since = None
+            elif good_since is None:
+                good_since = now
+            elif now - good_since >= _SETTLE:
+                return True
+            if now + 0.25 > deadline:
+                return False
+            time.sleep(0.25)
+
+    def _undo(
+        self,
+        client: DockerClient,
+        name: str,
+        kept_name: str,
+        was_running: bool,
+        why: str,
+        artifacts: tuple[str, ...],
+        *,
+        target: str = "",
+    ) -> ActionResult:
+        """Put the previous container back under its name (running if it ran)."""
+        tried = f" to {target}" if target else ""
+        try:
+            with docker_errors():
+                for leftover in client.containers.list(all=True, filters={"name": name}):
+                    if leftover.name == name:
+                        leftover.remove(force=True)
+                kept = client.containers.get(kept_name)
+                kept.rename(name)
+                if was_running:
+                    kept.start()
+        except DockerError as exc:
+            return ActionResult(
+                ActionStatus.FAILED,
+                f"the rollback{tried} failed ({why}) and could not be undone ({exc}); the previous "
+                f"container is kept as {kept_name}: restore it with `docker rm -f {name}; "
+                f"docker rename {kept_name} {name}; docker start {name}`",
+                artifacts,
+            )
+        return ActionResult(
+            ActionStatus.FAILED,
+            f"the rollback{tried} failed ({why}); undone: {name} is the previous container again",
+            artifacts,
+        )
+
+
+def _image(container: Container) -> str:
+    """The image a container runs, as reports name it: reference and short ID."""
+    attrs = container.attrs
+    reference = str((attrs.get("Config") or {}).get("Image") or "")
+    image_id = str(attrs.get("Image") or "")
+    return f"{reference} ({image_id[:19]})" if reference and reference != image_id else image_id[:19]
+
+
+def _why_not(container: Container) -> str:
+    """Why a recreated container did not count as started, from its last inspect."""
+    state = container.attrs.get("State") or {}
+    restarts = container.attrs.get("RestartCount") or 0
+    again = f", restarted {restarts} time(s)" if restarts else ""
+    if not state.get("Running") or restarts:
+        return f"the new container exited with code {state.get('ExitCode')}{again}"
+    health = (state.get("Health") or {}).get("Status")
+    if health not in (None, "healthy"):
+        return f"the new container is {health}"
+    return "the node's check did not pass on the new container"

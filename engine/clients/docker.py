@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+KEPT_MARK = ".remediate-kept"
+"""Suffix of a container a rollback stopped and renamed, kept until its replacement is
+verified (then removed, or renamed back): lookups by compose labels skip it."""
+ROLLBACK_LABEL = "remediate.rollback.replaces"
+"""On a container a rollback created: the name of the container it replaces (kept)."""
+_IMAGE_DEFAULTS = (
+    "Cmd", "Entrypoint", "WorkingDir", "User", "Healthcheck", "StopSignal", "ExposedPorts", "Volumes",
+    "Shell", "OnBuild",
+)  # fmt: skip
 
 
 _NOT_RUNNING = re.compile(r"is (not running|paused|restarting)", re.IGNORECASE)
@@ -141,12 +150,104 @@ def find_container(client: DockerClient, ref: ContainerRef) -> Container:
         if ref.project:
             labels.append(f"{PROJECT_LABEL}={ref.project}")
         found = client.containers.list(all=True, filters={"label": labels})
+    # A container a rollback keeps aside still carries the service's labels; it is not the service's.
+    found = [c for c in found if not is_kept(c)]
     if not found:
         raise ContainerNotFound(f"no container of {ref.label()} exists")
     if len(found) > 1:
         names = ", ".join(sorted(c.name or c.short_id for c in found))
         raise DockerError(f"{len(found)} containers match {ref.label()} ({names}); name one with `container`")
     return found[0]
+
+
+def is_kept(container: Container) -> bool:
+    """Whether a rollback renamed the container aside (`KEPT_MARK`)."""
+    return (container.name or "").endswith(KEPT_MARK)
+
+
+def find_kept(client: DockerClient, ref: ContainerRef) -> list[Container]:
+    """The containers of `ref` a rollback renamed aside and has not yet removed or restored
+    (a run killed mid-rollback leaves one)."""
+    with docker_errors():
+        if ref.container is not None:
+            kept = ref.container + KEPT_MARK
+            found = [c for c in client.containers.list(all=True, filters={"name": kept}) if c.name == kept]
+        else:
+            labels = [f"{SERVICE_LABEL}={ref.service}"]
+            if ref.project:
+                labels.append(f"{PROJECT_LABEL}={ref.project}")
+            found = client.containers.list(all=True, filters={"label": labels})
+    return [c for c in found if is_kept(c)]
+
+
+def recreate_config(
+    attrs: Mapping[str, Any], image_id: str, image_config: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """How to create a container like the inspected one (`attrs`) from another image: the
+    body of `POST /containers/create`, and the further networks to connect it to, each with
+    its endpoint settings (Docker engines before API 1.44 take one network at creation).
+
+    The container's own configuration is kept (environment, mounts, published ports,
+    labels, compose's among them, restart policy, limits, networks with their aliases); what
+    it only had from the image it runs now (`image_config`, that image's `Config`: its
+    command, entrypoint, healthcheck, environment and labels) is left out so that the other
+    image brings its own. A value the container sets equal to its image's cannot be told
+    from an inherited one and is left to the new image too. Without `image_config` (the
+    image is gone) everything is kept."""
+    config = dict(attrs.get("Config") or {})
+    if image_config is not None:
+        for key in _IMAGE_DEFAULTS:
+            if key in config and config[key] == image_config.get(key):
+                del config[key]
+        inherited_env = set(image_config.get("Env") or [])
+        config["Env"] = [e for e in config.get("Env") or [] if e not in inherited_env]
+        inherited_labels = image_config.get("Labels") or {}
+        config["Labels"] = {
+            k: v for k, v in (config.get("Labels") or {}).items() if inherited_labels.get(k) != v
+        }
+    container_id = str(attrs.get("Id") or "")
+    if container_id and container_id.startswith(str(config.get("Hostname") or "-")):
+        del config["Hostname"]  # Docker's default, the old container's short ID
+    config["Image"] = image_id
+    host_config = dict(attrs.get("HostConfig") or {})
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    endpoints = {name: _endpoint(settings or {}, container_id) for name, settings in networks.items()}
+    mode = str(host_config.get("NetworkMode") or "default")
+    primary = "bridge" if mode == "default" else mode
+    body: dict[str, Any] = {**config, "HostConfig": host_config}
+    if primary in endpoints:
+        body["NetworkingConfig"] = {"EndpointsConfig": {primary: endpoints.pop(primary)}}
+    return body, endpoints
+
+
+def _endpoint(settings: Mapping[str, Any], container_id: str) -> dict[str, Any]:
+    """The settings of a network endpoint worth carrying over: aliases (without the short ID
+    Docker adds itself), static addresses, links, driver options."""
+    endpoint: dict[str, Any] = {}
+    aliases = [a for a in settings.get("Aliases") or [] if not (len(a) >= 12 and container_id.startswith(a))]
+    if aliases:
+        endpoint["Aliases"] = aliases
+    for key in ("IPAMConfig", "Links", "DriverOpts"):
+        if settings.get(key):
+            endpoint[key] = settings[key]
+    return endpoint
+
+
+def connect_network(
+    client: DockerClient, container_id: str, network: str, endpoint: Mapping[str, Any]
+) -> None:
+    """Connect a container to a further network with the endpoint settings `recreate_config` kept."""
+    ipam = endpoint.get("IPAMConfig") or {}
+    with docker_errors():
+        client.api.connect_container_to_network(
+            container_id,
+            network,
+            ipv4_address=ipam.get("IPv4Address") or None,
+            ipv6_address=ipam.get("IPv6Address") or None,
+            aliases=endpoint.get("Aliases"),
+            links=[tuple(link.split(":", 1)) for link in endpoint.get("Links") or []] or None,
+            driver_opt=endpoint.get("DriverOpts"),
+        )
 
 
 def container_state(container: Container) -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """How unattended operation plugs into a run without the run loop knowing about state.
 
 `RunSettings.hooks` (None by default: a plain run) is asked before a node is remediated
-(`gate`) and wraps every action (`wrap_act`), so that limits, pauses and the blast radius can
+(`gate`) and wraps every action (`wrap_act`), and hands actions the healthy versions it
+remembers (`versions`, for rollbacks), so that limits, pauses and the blast radius can
 hold a node back, and every attempt is recorded before it runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from engine.core.context import HealthyVersion
 from engine.core.graph import NodeKey
 from engine.core.results import ActionResult, CheckResult, Outcome
 from engine.playbook.models import NodeSpec, StepSpec
@@ -25,3 +27,6 @@ class RunHooks(Protocol):
 
     def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Callable[[], int]) -> Act:
         """The node's act, wrapped; `attempt()` is the remediation attempt in progress."""
+
+    def versions(self, host: str, project: str, service: str) -> Sequence[HealthyVersion]:
+        """The healthy versions recorded of a compose service on `host`, newest first."""

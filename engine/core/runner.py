@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks.base import Check
 from engine.core.clock import Clock, SystemClock
-from engine.core.context import ActionContext, ProbeContext
+from engine.core.context import ActionContext, ProbeContext, VersionLookup
 from engine.core.graph import NodeKey
 from engine.core.hooks import RunHooks
 from engine.core.node import Mode, NodeEvaluation, NodeResult, planned_step, refusal
@@ -263,6 +263,8 @@ class Runner:
                 allow_destructive=self.settings.allow_destructive,
                 incident_dir=self.settings.incident_dir,
                 recheck=lambda: probe(spec.check),
+                versions=self._versions(key.host),
+                schema_revision=self._schema_revision(key.host, probe),
             )
             try:
                 result = call_with_timeout(step.action.apply, context, timeout + GRACE)
@@ -280,3 +282,19 @@ class Runner:
             return result
 
         return act
+
+    def _versions(self, host: str) -> VersionLookup | None:
+        hooks = self.settings.hooks
+        if hooks is None:
+            return None
+        return lambda project, service: hooks.versions(host, project, service)
+
+    def _schema_revision(
+        self, host: str, probe: Callable[[Check], CheckResult]
+    ) -> Callable[[], CheckResult] | None:
+        """The `alembic_node`'s check on this host, for a rollback to compare revisions."""
+        name = self.plan.settings.alembic_node if self.plan.settings else None
+        spec = self.plan.specs.get(NodeKey(host, name)) if name else None
+        if spec is None:
+            return None
+        return lambda: probe(spec.check)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.core.context import alembic_revision
 from engine.core.graph import NodeKey
 from engine.core.hooks import Act, Hold
 from engine.core.node import Mode, NodeResult
@@ -136,6 +137,9 @@ class Guard:
 
         return recorded
 
+    def versions(self, host: str, project: str, service: str) -> list[VersionRecord]:
+        return self.store.versions(host=host, project=project, service=service)
+
     # --- memory ------------------------------------------------------------------------
 
     def memory(self, key: NodeKey, spec: NodeSpec, now: datetime) -> limits.Memory:
@@ -194,8 +198,7 @@ class Guard:
         revision = ""
         alembic_node = self.plan.settings.alembic_node if self.plan.settings else None
         if alembic_node is not None:
-            current = self.store.last_evidence(result.host, alembic_node, _GOOD_NOW_NAMES).get("current")
-            revision = ",".join(str(r) for r in current) if isinstance(current, list) else str(current or "")
+            revision = alembic_revision(self.store.last_evidence(result.host, alembic_node, _GOOD_NOW_NAMES))
         service = str(seen.get("service") or seen.get("container") or "")
         self.store.record_version(
             VersionRecord(

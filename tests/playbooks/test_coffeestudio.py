@@ -7,6 +7,7 @@ import json
 from functools import cache
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from engine.cli.app import cli
@@ -64,9 +65,21 @@ def test_stack_is_wired_as_compose_wires_it() -> None:
 
 
 def test_backend_fixes_follow_the_runbook_order() -> None:
-    assert actions("backend") == ["docker_exec", "docker_logs", "docker_restart", "wait", "compose", "wait"]
+    assert actions("backend") == [
+        "docker_exec", "docker_logs", "docker_restart", "wait", "compose", "wait", "docker_rollback", "wait"
+    ]  # fmt: skip
     rebuild = node("backend").remediate[4].action
     assert rebuild.describe() == "cd . && docker compose -p coffeestudio up -d --build backend"
+
+
+@pytest.mark.parametrize("name", ["backend", "frontend", "worker"])
+def test_the_ladder_of_a_service_down_ends_with_its_rollback_and_a_wait(name: str) -> None:
+    *_, rollback, wait = node(name).remediate
+    assert (rollback.action.type_key, rollback.action.service, wait.action.type_key) == (  # type: ignore[attr-defined]
+        "docker_rollback",
+        name,
+        "wait",
+    )
 
 
 def test_migration_step_is_skipped_when_alembic_is_at_head() -> None:

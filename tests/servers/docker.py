@@ -183,6 +183,40 @@ def make_container(docker_client: DockerClient, test_image: str) -> Iterator[Con
             container.remove(force=True)
 
 
+ImageFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_image(docker_client: DockerClient, test_image: str) -> Iterator[ImageFactory]:
+    """Commits an image of the busybox root filesystem with its own command, environment and
+    label (a "version" of an app); returns its reference. All are removed afterwards."""
+    made: list[str] = []
+
+    def make(command: str, version: str) -> str:
+        reference = f"rmdt-rollback-{SESSION}:{uuid.uuid4().hex[:6]}"
+        base = docker_client.containers.create(test_image, ["true"], labels=LABELS)
+        try:
+            repository, tag = reference.rsplit(":", 1)
+            base.commit(
+                repository,
+                tag,
+                changes=[
+                    f'CMD ["sh", "-c", "{command}"]',
+                    f"ENV APP_VERSION={version}",
+                    f"LABEL app.version={version}",
+                ],
+            )
+        finally:
+            base.remove(force=True)
+        made.append(reference)
+        return reference
+
+    yield make
+    for reference in made:
+        with contextlib.suppress(Exception):  # a test deleted it already
+            docker_client.images.remove(reference, force=True)
+
+
 def unique_project() -> str:
     """A compose project name no other test (or engineer) uses."""
     return f"rmdtstack{SESSION}{uuid.uuid4().hex[:6]}"

@@ -6,16 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from engine.clients.docker import PROJECT_LABEL, SERVICE_LABEL
 from engine.core.node import Mode
 from engine.core.results import Outcome
 from engine.unattended.state import StateStore, open_store
 from engine.unattended.state.base import RUNNING
-from tests.servers.docker import ContainerFactory, unique_project
+from tests.servers.docker import LABELS, ContainerFactory, ImageFactory, unique_project
 from tests.support.clock import FakeClock
 from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @pytest.fixture
@@ -333,3 +338,43 @@ def test_a_container_that_is_not_healthy_records_no_version(
     """
     assert run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.FAILED
     assert store.versions() == []
+
+
+@pytest.mark.docker
+def test_a_rollback_step_goes_back_to_the_version_an_earlier_run_recorded_healthy(
+    tmp_path: Path,
+    store: StateStore,
+    clock: FakeClock,
+    docker_client: DockerClient,
+    make_image: ImageFactory,
+) -> None:
+    project = unique_project()
+    good, bad = make_image("exec sleep 3600", "1"), make_image("exit 3", "2")
+    labels = {**LABELS, PROJECT_LABEL: project, SERVICE_LABEL: "backend"}
+    name = f"{project}-backend-1"
+    docker_client.containers.run(good, name=name, labels=labels, detach=True, network_mode="none")
+    playbook = f"""
+        name: rollback
+        checks:
+          backend_up:
+            docker_container: {{project: {project}, service: backend}}
+            remediate:
+              - docker_rollback: {{project: {project}, service: backend, verify_timeout: 20s}}
+    """
+    try:
+        assert (
+            run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome
+            is Outcome.HEALTHY
+        )
+        docker_client.containers.get(name).remove(force=True)  # a bad deploy replaces it
+        docker_client.containers.run(bad, name=name, labels=labels, detach=True, network_mode="none")
+
+        node = run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up")
+
+        assert node.outcome is Outcome.REMEDIATED, node.reason
+        assert docker_client.containers.get(name).attrs["Image"] == docker_client.images.get(good).id
+    finally:
+        for leftover in docker_client.containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
+        ):
+            leftover.remove(force=True)
