@@ -115,7 +115,13 @@ def _execute(
         live_progress(len(plan.specs)) as (on_node_done, log_stream),
         stop_on_signals(stop, logs.get_logger()),
     ):
-        logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
+        logs.configure(
+            logs.run_format(log_format, verbose, log_stream),
+            verbose,
+            stream=log_stream,
+            names=[key.node for key in plan.specs] if len(plan.hosts) == 1 else map(str, plan.specs),
+            many_hosts=len(plan.hosts) > 1,
+        )
         if settings.mode is Mode.CHECK:
             report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()
         else:

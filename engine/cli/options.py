@@ -60,9 +60,12 @@ def run_options(function: F) -> F:
         type=click.Choice(["auto", "json", "console"]),
         default="auto",
         show_default=True,
-        help="events on stderr: console on a terminal, JSON lines otherwise",
+        help="every event on stderr, in this format (auto: on a terminal a line per node and "
+        "per step, JSON lines otherwise)",
     )(function)
-    function = click.option("-v", "--verbose", is_flag=True, help="debug events too")(function)
+    function = click.option(
+        "-v", "--verbose", is_flag=True, help="every event on stderr, debug events too"
+    )(function)
     function = click.option(
         "--incident-dir",
         default="incidents",
