@@ -20,6 +20,7 @@ Examples:
   remediate run site.yml --dry-run              # what would be fixed, change nothing
   remediate run site.yml -i hosts.yml --limit web
   remediate run site.yml -e api_port=8000 -e @vars.yml --report run.json
+  remediate run site.yml --report run.html      # the graph and the timeline as one page
   remediate run --dry-run                       # the bundled CoffeeStudio playbook, this host
 """
 

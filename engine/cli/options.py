@@ -53,7 +53,8 @@ def run_options(function: F) -> F:
         "--report",
         "report_path",
         type=click.Path(dir_okay=False),
-        help="write the whole run as JSON to this file",
+        help="write the whole run to this file: JSON, or one self-contained HTML page (the graph "
+        "coloured by outcome, the timeline of nodes and steps) when the name ends in .html",
     )(function)
     function = click.option(
         "--log-format",

@@ -29,6 +29,9 @@ class RunReport:
     nodes: list[NodeResult] = field(default_factory=list)
     stopped_by: int | None = None
     """The signal that stopped the run (`engine.core.stopping`), or None."""
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    """The graph's edges (upstream, dependent), by the names the summary uses (`host:node`
+    with several hosts): the HTML report draws them."""
 
     @property
     def stopped_by_name(self) -> str | None:
@@ -66,6 +69,13 @@ class RunReport:
         return REDACTOR.data(data)
 
     def write(self, path: str | Path) -> None:
+        """The report as JSON, or as one self-contained HTML page when the file's name ends in
+        `.html` or `.htm` (`engine.output.html_report`)."""
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            from engine.output.html_report import render_html
+
+            Path(path).write_text(render_html(self.to_dict(), REDACTOR.data(self.edges)))
+            return
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
 
 
