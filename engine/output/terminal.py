@@ -73,7 +73,9 @@ class PeopleRenderer:
         if attempts > 1:
             reason = f"{reason} ({attempts} attempts)"
         name = self._name(event).ljust(self.name_width)
-        styled = self._style(outcome.ljust(_OUTCOME_WIDTH), OUTCOME_STYLE.get(Outcome(outcome), {}))
+        # An outcome this version does not know (a newer event) is shown plain, not a crash.
+        style = OUTCOME_STYLE.get(Outcome(outcome), {}) if outcome in set(Outcome) else {}
+        styled = self._style(outcome.ljust(_OUTCOME_WIDTH), style)
         # The reason whole (a command's output tail is already cut to a few lines), on one line.
         return f"{styled}  {name}  {_one_line(reason)}".rstrip()
 
