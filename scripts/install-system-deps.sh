@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: a Docker engine, sshd, Redis,
 # PostgreSQL, a static busybox (the root filesystem of the locally built test images),
-# Prometheus and the docker-compose CLI.
+# Prometheus, the docker-compose CLI, and Chromium with its driver (browser tests).
 # Idempotent: does nothing when everything is already there. Needs root.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
 command -v openssl >/dev/null || missing+=(openssl)                # TLS Redis test certificates
 command -v ip >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
+command -v chromium >/dev/null || missing+=(chromium)              # the HTML report in a real browser
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

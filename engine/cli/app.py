@@ -20,6 +20,7 @@ Examples:
   remediate run site.yml --dry-run              # what would be fixed, change nothing
   remediate run site.yml -i hosts.yml --limit web
   remediate run site.yml -e api_port=8000 -e @vars.yml --report run.json
+  remediate run site.yml --report run.html      # the graph and the timeline as one page
   remediate run --dry-run                       # the bundled CoffeeStudio playbook, this host
 """
 
@@ -115,7 +116,13 @@ def _execute(
         live_progress(len(plan.specs)) as (on_node_done, log_stream),
         stop_on_signals(stop, logs.get_logger()),
     ):
-        logs.configure(log_format, verbose, stream=log_stream)  # type: ignore[arg-type]
+        logs.configure(
+            logs.run_format(log_format, verbose, log_stream),
+            verbose,
+            stream=log_stream,
+            names=[key.node for key in plan.specs] if len(plan.hosts) == 1 else map(str, plan.specs),
+            many_hosts=len(plan.hosts) > 1,
+        )
         if settings.mode is Mode.CHECK:
             report = Runner(plan, settings, logger=logs.get_logger(), on_node_done=on_node_done).run()
         else:

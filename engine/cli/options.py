@@ -53,16 +53,20 @@ def run_options(function: F) -> F:
         "--report",
         "report_path",
         type=click.Path(dir_okay=False),
-        help="write the whole run as JSON to this file",
+        help="write the whole run to this file: JSON, or one self-contained HTML page (the graph "
+        "coloured by outcome, the timeline of nodes and steps) when the name ends in .html",
     )(function)
     function = click.option(
         "--log-format",
         type=click.Choice(["auto", "json", "console"]),
         default="auto",
         show_default=True,
-        help="events on stderr: console on a terminal, JSON lines otherwise",
+        help="every event on stderr, in this format (auto: on a terminal a line per node and "
+        "per step, JSON lines otherwise)",
     )(function)
-    function = click.option("-v", "--verbose", is_flag=True, help="debug events too")(function)
+    function = click.option(
+        "-v", "--verbose", is_flag=True, help="every event on stderr, debug events too"
+    )(function)
     function = click.option(
         "--incident-dir",
         default="incidents",

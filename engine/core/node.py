@@ -51,6 +51,8 @@ class StepRecord:
     artifacts: tuple[str, ...] = ()
     ignored: bool = False
     """The step failed and said `ignore_errors`: an expected failure, not a fault."""
+    started_ms: float = 0.0
+    """When it started, in ms after the run started (the HTML report's timeline)."""
 
 
 @dataclass
@@ -69,6 +71,8 @@ class NodeResult:
     plan: list[str] = field(default_factory=list)
     """Dry-run: the steps a real run would take, arguments rendered."""
     duration_ms: float = 0.0
+    started_ms: float = 0.0
+    """When its evaluation started, in ms after the run started (the HTML report's timeline)."""
 
 
 Probe = Callable[[Check], CheckResult]
@@ -95,6 +99,9 @@ class NodeEvaluation:
     """An upstream node was remediated earlier in this run."""
     event: Event = lambda *args, **kwargs: None
     gate: Gate | None = None
+    epoch: float | None = None
+    """`time.perf_counter()` when the run started: `started_ms` of the result and its steps
+    count from it (None: from this evaluation's start)."""
 
     def __post_init__(self) -> None:
         self.result = NodeResult(self.host, self.spec.name, Outcome.HEALTHY, severity=self.spec.severity)
@@ -108,6 +115,8 @@ class NodeEvaluation:
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
+        self._epoch = started if self.epoch is None else self.epoch
+        self.result.started_ms = round((started - self._epoch) * 1000, 2)
         try:
             self._evaluate()
         finally:
@@ -330,6 +339,7 @@ class NodeEvaluation:
             duration_ms=round(duration_ms, 2),
             artifacts=result.artifacts,
             ignored=result.status is ActionStatus.FAILED and step.ignore_errors,
+            started_ms=round((time.perf_counter() - self._epoch) * 1000 - duration_ms, 2),
         )
         self.result.steps.append(record)
         self.event(

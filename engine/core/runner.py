@@ -8,6 +8,7 @@ cycle is `engine.core.node.NodeEvaluation`. Nodes whose upstream did not end hea
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -81,10 +82,13 @@ class Runner:
         self.log = logger if logger is not None else QuietLogger()
         self.on_node_done = on_node_done or (lambda result: None)
         self.results: dict[NodeKey, NodeResult] = {}
+        self._epoch = time.perf_counter()
 
     def run(self) -> RunReport:
         settings = self.settings
         report = RunReport(settings.run_id, self.plan.playbook, settings.mode, settings.clock.now())
+        report.edges = [(self._name(u), self._name(d)) for u, d in self.plan.graph.edges]
+        self._epoch = time.perf_counter()
         self.log.info(
             "run started",
             run_id=settings.run_id,
@@ -142,6 +146,8 @@ class Runner:
         return released
 
     def _finish(self, key: NodeKey, result: NodeResult) -> None:
+        if not result.duration_ms and not result.started_ms:  # never evaluated: blocked, not started
+            result.started_ms = round((time.perf_counter() - self._epoch) * 1000, 2)
         self.results[key] = result
         self._unfinished_on_host[key.host] -= 1
         if self._owns_transports and not self._unfinished_on_host[key.host]:
@@ -217,6 +223,7 @@ class Runner:
             upstream_recovered=recovered,
             event=lambda event, **fields: log.info(event, **fields),
             gate=None if hooks is None else (lambda check: hooks.gate(key, spec, check)),
+            epoch=self._epoch,
         )
         if hooks is not None:
             evaluation.act = hooks.wrap_act(key, spec, evaluation.act, lambda: evaluation.attempt)

@@ -29,6 +29,9 @@ class RunReport:
     nodes: list[NodeResult] = field(default_factory=list)
     stopped_by: int | None = None
     """The signal that stopped the run (`engine.core.stopping`), or None."""
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    """The graph's edges (upstream, dependent), by the names the summary uses (`host:node`
+    with several hosts): the HTML report draws them."""
 
     @property
     def stopped_by_name(self) -> str | None:
@@ -66,6 +69,13 @@ class RunReport:
         return REDACTOR.data(data)
 
     def write(self, path: str | Path) -> None:
+        """The report as JSON, or as one self-contained HTML page when the file's name ends in
+        `.html` or `.htm` (`engine.output.html_report`)."""
+        if Path(path).suffix.lower() in (".html", ".htm"):
+            from engine.output.html_report import render_html
+
+            Path(path).write_text(render_html(self.to_dict(), REDACTOR.data(self.edges)))
+            return
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
 
 
@@ -74,13 +84,31 @@ def exit_status(results: list[NodeResult]) -> int:
     return exit_codes.OK if all(r.outcome.is_good for r in results) else exit_codes.PROBLEMS
 
 
-def _reason(result: NodeResult) -> str:
+class RepeatedErrors:
+    """Says an error shared by several nodes of one host once. A host-wide fault (no Docker
+    engine, an unreachable host) ends every node that needs it `error` with the same words;
+    the first node to end gives them in full, the others say `same error as FIRST`. For what
+    a person reads (the terminal lines, the summary); the report and the events keep each
+    node's own reason."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], str] = {}
+
+    def reason(self, host: str, node: str, outcome: Outcome | str, reason: str) -> str:
+        """`reason` as this node should show it."""
+        if outcome != Outcome.ERROR or not reason:
+            return reason
+        first = self._first.setdefault((host, reason), node)
+        return reason if first == node else f"same error as {first}"
+
+
+def _reason(result: NodeResult, repeated: RepeatedErrors) -> str:
     if result.blocked_by:
         return f"blocked by {', '.join(result.blocked_by)}"
-    return REDACTOR.text(result.reason)
+    return repeated.reason(result.host, result.node, result.outcome, REDACTOR.text(result.reason))
 
 
-_STYLE: dict[Outcome, dict[str, Any]] = {
+OUTCOME_STYLE: dict[Outcome, dict[str, Any]] = {
     Outcome.HEALTHY: {"fg": "green"},
     Outcome.REMEDIATED: {"fg": "green", "bold": True},
     Outcome.SKIPPED: {"dim": True},
@@ -99,10 +127,12 @@ _STYLE: dict[Outcome, dict[str, Any]] = {
 def print_summary(report: RunReport, stream: IO[str]) -> None:
     """Every node and what happened to it, in aligned columns (the outcome coloured on a
     terminal), then the dry-run plan, then totals. One node, one line, never wrapped: for
-    grep and for cron mail."""
+    grep and for cron mail. An error several nodes of a host share is given in full once
+    (`RepeatedErrors`)."""
     import click
 
     many_hosts = len({n.host for n in report.nodes}) > 1
+    repeated = RepeatedErrors()
     header = [*(["host"] if many_hosts else []), "node", "outcome", "attempts", "reason"]
     rows = [
         [
@@ -110,7 +140,7 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
             result.node,
             str(result.outcome),
             str(result.attempts or ""),
-            _reason(result),
+            _reason(result, repeated),
         ]
         for result in report.nodes
     ]
@@ -128,7 +158,7 @@ def print_summary(report: RunReport, stream: IO[str]) -> None:
     echo(click.style(f"{report.playbook} ({report.mode}, run {report.run_id})", bold=True))
     echo(click.style(line(header), bold=True))
     for result, row in zip(report.nodes, rows, strict=True):
-        echo(line(row, _STYLE[result.outcome]))
+        echo(line(row, OUTCOME_STYLE[result.outcome]))
     planned = [r for r in report.nodes if r.plan]
     if planned:
         echo("\n" + click.style("Would do", bold=True) + " (dry-run, nothing was changed):")

@@ -240,3 +240,29 @@ def test_a_dry_run_against_a_broken_system_changes_nothing(
     ]
     assert not api.is_up()
     assert api.starts == 1
+
+
+def test_each_node_and_step_says_when_it_started_after_the_run_started(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    report = run(
+        tmp_path,
+        f"""
+        name: timeline
+        checks:
+          db:
+            command: {{cmd: "sleep 0.1; test -e {marker}"}}
+            remediate:
+              - command: {{cmd: "sleep 0.2; touch {marker}"}}
+          api: {{depends_on: [db], command: {{cmd: "true"}}}}
+          web: {{depends_on: [api], command: {{cmd: "false"}}}}
+          search: {{depends_on: [web], command: {{cmd: "true"}}}}
+    """,
+    )
+    db, api, web, search = (report.node("localhost", name) for name in ("db", "api", "web", "search"))
+    (step,) = db.steps
+    assert 0 <= db.started_ms < 100
+    assert db.started_ms + 100 <= step.started_ms <= db.started_ms + db.duration_ms - step.duration_ms
+    assert step.duration_ms >= 200
+    assert api.started_ms >= db.started_ms + db.duration_ms
+    assert web.started_ms >= api.started_ms + api.duration_ms
+    assert search.outcome is Outcome.BLOCKED and search.started_ms >= web.started_ms + web.duration_ms

@@ -57,3 +57,25 @@ def test_secrets_in_reasons_are_masked() -> None:
 def test_totals_and_exit_status_end_the_summary() -> None:
     lines = summary(NodeResult("h", "a", Outcome.HEALTHY), NodeResult("h", "b", Outcome.FAILED))
     assert lines[-1] == "1 failed, 1 healthy; exit status 1"
+
+
+def test_an_error_several_nodes_of_a_host_share_is_given_in_full_once() -> None:
+    no_engine = "no Docker engine on this host: /var/run/docker.sock does not exist (is dockerd running?)"
+    lines = summary(
+        NodeResult("h", "postgres", Outcome.ERROR, no_engine),
+        NodeResult("h", "redis", Outcome.ERROR, no_engine),
+        NodeResult("h", "backend", Outcome.ERROR, no_engine),
+    )
+    assert sum(no_engine in line for line in lines) == 1
+    assert lines[2].endswith(no_engine)
+    assert lines[3].endswith("same error as postgres") and lines[4].endswith("same error as postgres")
+
+
+def test_the_same_error_on_another_host_is_given_again() -> None:
+    lines = summary(NodeResult("a", "db", Outcome.ERROR, "unreachable"), NodeResult("b", "db", Outcome.ERROR, "unreachable"))
+    assert lines[2].endswith("unreachable") and lines[3].endswith("unreachable")
+
+
+def test_equal_reasons_that_are_not_errors_are_each_given() -> None:
+    lines = summary(NodeResult("h", "a", Outcome.FAILED, "exit 1"), NodeResult("h", "b", Outcome.FAILED, "exit 1"))
+    assert lines[2].endswith("exit 1") and lines[3].endswith("exit 1")
