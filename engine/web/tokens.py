@@ -90,7 +90,9 @@ class Sessions:
         if not cookie or "." not in cookie:
             return None
         nonce, _, signature = cookie.partition(".")
-        return nonce if hmac.compare_digest(signature, self._sign("session", nonce)) else None
+        # Bytes: compare_digest refuses non-ASCII str, and a forged cookie may hold any text.
+        expected = self._sign("session", nonce).encode()
+        return nonce if hmac.compare_digest(signature.encode(errors="replace"), expected) else None
 
     def csrf(self, cookie: str | None) -> str:
         nonce = self.nonce(cookie)
@@ -98,4 +100,6 @@ class Sessions:
 
     def valid(self, cookie: str | None, csrf: str | None) -> bool:
         expected = self.csrf(cookie)
-        return bool(expected and csrf) and hmac.compare_digest(expected, csrf or "")
+        return bool(expected and csrf) and hmac.compare_digest(
+            expected.encode(), (csrf or "").encode(errors="replace")
+        )
