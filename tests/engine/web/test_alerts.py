@@ -41,7 +41,9 @@ def test_a_firing_alert_maps_to_its_nodes_on_every_host() -> None:
 def test_every_label_of_a_route_must_match() -> None:
     router = AlertRouter()
     assert router.triage(hook(firing("HighLatency", severity="ticket")), ROUTES, KEYS).keys == set()
-    assert {k.node for k in router.triage(hook(firing("HighLatency", "g", severity="page")), ROUTES, KEYS).keys} == {
+    assert {
+        k.node for k in router.triage(hook(firing("HighLatency", "g", severity="page")), ROUTES, KEYS).keys
+    } == {
         "api",
         "web",
     }
@@ -63,7 +65,9 @@ def test_the_same_alert_counts_once_within_its_window_and_again_after_it() -> No
     assert router.triage(hook(firing("ServiceDown")), ROUTES, KEYS).keys
 
 
-labels = st.dictionaries(st.sampled_from(["alertname", "service", "severity", "job"]), st.text(max_size=5), max_size=4)
+labels = st.dictionaries(
+    st.sampled_from(["alertname", "service", "severity", "job"]), st.text(max_size=5), max_size=4
+)
 
 
 @given(match=labels.filter(bool), alert_labels=labels)

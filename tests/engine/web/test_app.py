@@ -132,7 +132,20 @@ def test_a_node_page_shows_its_history_rungs_evidence_and_recorded_versions(
 ) -> None:
     now = datetime.now(UTC)
     store.record_version(
-        VersionRecord("localhost", "shop", "api", "shop-api-1", "sha256:abc", "shop/api:1.2", "", "h1", "", "api", now, now)
+        VersionRecord(
+            "localhost",
+            "shop",
+            "api",
+            "shop-api-1",
+            "sha256:abc",
+            "shop/api:1.2",
+            "",
+            "h1",
+            "",
+            "api",
+            now,
+            now,
+        )
     )
     (tmp_path / "incidents").mkdir()
     (tmp_path / "incidents" / "run1-api-shop-api-1-20261201T000000Z.log").write_text("boom")
@@ -197,7 +210,9 @@ def test_a_signed_in_action_without_its_csrf_token_is_refused(
     with served(daemon, state) as base:
         cookie = signed_in(base)
         forged = http(
-            f"{base}/actions/pause", {"host": "localhost", "node": "api", "csrf": "0" * 64}, {"Cookie": cookie}
+            f"{base}/actions/pause",
+            {"host": "localhost", "node": "api", "csrf": "0" * 64},
+            {"Cookie": cookie},
         )
     assert forged.status == 403
     assert store.pauses(datetime.now(UTC)) == []
@@ -302,7 +317,9 @@ def test_an_unauthenticated_webhook_is_refused_and_starts_nothing(
         json.dumps({"version": "3", "status": "firing", "alerts": []}).encode(),
         json.dumps({"version": "4", "status": "firing"}).encode(),
         json.dumps({"version": "4", "status": "firing", "alerts": [{"status": "firing"}]}).encode(),
-        json.dumps({"version": "4", "status": "firing", "alerts": [{"status": "odd", "labels": {}}]}).encode(),
+        json.dumps(
+            {"version": "4", "status": "firing", "alerts": [{"status": "odd", "labels": {}}]}
+        ).encode(),
     ],
     ids=["not json", "a list", "version 3", "no alerts", "alert without labels", "unknown status"],
 )
@@ -341,4 +358,3 @@ def test_metrics_are_served_beside_the_page(tmp_path: Path, daemon: FakeDaemon, 
     with served(daemon, state) as base:
         text = http(base + "/metrics").body
     assert 'remediate_node_healthy{host="localhost",node="db"} 1.0' in text
-
