@@ -11,6 +11,7 @@
     │   ├── HostPatternError                a host range that cannot be expanded
     │   ├── ComposeError                    a compose file (remediate init)
     │   ├── SecretError                     a secret a playbook points at cannot be read
+    │   ├── TokenError                      the status page's token: unreadable, short, world-readable
     │   └── StateStoreError                 the state store named cannot be opened or used
     ├── LockHeld                            exit 3: another run holds a host's lock
     ├── TransportError                      a host cannot be reached (checks report `error`)
@@ -111,6 +112,11 @@ class ComposeError(InvalidInput, ValueError):
 
 class SecretError(InvalidInput, ValueError):
     """A secret that a playbook refers to cannot be read."""
+
+
+class TokenError(InvalidInput, ValueError):
+    """A token of `remediate daemon --listen` that cannot be used: unreadable, too short, or
+    in a file every user can read (the message gives the chmod that fixes it)."""
 
 
 class StateStoreError(InvalidInput, RuntimeError):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run against: a Docker engine, sshd, Redis,
 # PostgreSQL, a static busybox (the root filesystem of the locally built test images),
-# Prometheus, the docker-compose CLI, and Chromium with its driver (browser tests).
+# Prometheus and Alertmanager, Chromium and its driver (the status page's browser tests) and the
+# docker-compose CLI.
 # Idempotent: does nothing when everything is already there. Needs root.
 set -euo pipefail
 
@@ -12,6 +13,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
 command -v prometheus >/dev/null || missing+=(prometheus)          # prometheus_query tests
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)  # alerts start runs
+command -v chromium >/dev/null || missing+=(chromium)              # the status page in a real browser
+command -v chromedriver >/dev/null || missing+=(chromium-driver)   # ... driven by Selenium
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
   || missing+=(docker-compose)                                      # compose action tests
 command -v openssl >/dev/null || missing+=(openssl)                # TLS Redis test certificates

@@ -270,7 +270,7 @@ def main() -> None:
 # Commands in modules of their own, registered once `cli` exists.
 from engine.cli.init import init  # noqa: E402
 from engine.cli.lab import lab  # noqa: E402
-from engine.cli.service import cron, daemon, systemd  # noqa: E402
+from engine.cli.service import cron, daemon, systemd, token  # noqa: E402
 from engine.cli.unattended import history, pause, reset, resume, status, versions  # noqa: E402
 
 for command in (
@@ -283,6 +283,7 @@ for command in (
     daemon,
     systemd,
     cron,
+    token,
     init,
     lab,
 ):

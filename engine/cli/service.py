@@ -5,7 +5,8 @@ commands, so that `--help` stays fast."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,12 +15,14 @@ from engine.cli.options import explicit_state_option, inventory_options, load_pl
 
 if TYPE_CHECKING:
     from engine.core.planning import RunPlan
+    from engine.unattended.daemon import Daemon
 
 
 @click.command(
     epilog=f"""\b
 Examples:
-  remediate daemon site.yml --interval 60s --metrics-port 9560
+  remediate daemon site.yml --interval 60s --listen 127.0.0.1:9560 --token-file /etc/remediate/token
+  remediate token                  # how to make the token
   systemctl reload remediate       # SIGHUP: reload playbook and inventory
   remediate systemd site.yml --daemon > remediate.service
 
@@ -35,7 +38,27 @@ Examples:
     type=click.FloatRange(0, 0.5),
     help="spread of the interval, as a share of it (0.1: ±10%)",
 )
-@click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve /metrics on 127.0.0.1:PORT")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="serve the status page, its API, /metrics and /hooks/alertmanager here (e.g. 127.0.0.1:9560)",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="the same as --listen 127.0.0.1:PORT (kept for older units)",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="the operator's token for actions on the status page (else $REMEDIATE_TOKEN); "
+    "not readable by every user",
+)
+@click.option(
+    "--hook-token-file",
+    type=click.Path(dir_okay=False),
+    help="the bearer token Alertmanager sends to /hooks/alertmanager (else $REMEDIATE_HOOK_TOKEN)",
+)
 @click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--allow-destructive", is_flag=True)
 @click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
@@ -51,7 +74,10 @@ def daemon(
     extra_vars: tuple[str, ...],
     interval: str,
     jitter: float,
+    listen: str | None,
     metrics_port: int | None,
+    token_file: str | None,
+    hook_token_file: str | None,
     forks: int,
     allow_destructive: bool,
     incident_dir: str,
@@ -61,7 +87,10 @@ def daemon(
     metrics_textfile: str | None,
 ) -> None:
     """Run PLAYBOOK every --interval until SIGTERM (a systemd service). SIGHUP reloads the
-    playbook and inventory; a version that does not validate is rejected, the old one kept."""
+    playbook and inventory; a version that does not validate is rejected, the old one kept.
+    With --listen: a status page (read-only for anyone; actions need the operator's token),
+    its JSON API under /api/, /metrics, and POST /hooks/alertmanager, where a firing alert
+    the playbook's `alerts:` maps to nodes starts a run of them at once."""
     from pathlib import Path
 
     from engine.core.durations import parse_duration
@@ -75,6 +104,10 @@ def daemon(
         seconds = parse_duration(interval)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
+    if listen is not None and metrics_port is not None:
+        raise click.UsageError("give --listen or --metrics-port, not both")
+    address = listen or (f"127.0.0.1:{metrics_port}" if metrics_port is not None else None)
+    serve = _web(address, state, token_file, hook_token_file) if address is not None else None
     load_plan(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
     logs.configure(log_format, verbose)  # type: ignore[arg-type]
 
@@ -95,10 +128,62 @@ def daemon(
         forks=forks,
         allow_destructive=allow_destructive,
         incident_dir=Path(incident_dir),
-        metrics_port=metrics_port,
         metrics_textfile=metrics_textfile,
+        serve=serve,
     ).run()
     sys.exit(code)
+
+
+def _web(
+    address: str, state: str | None, token_file: str | None, hook_token_file: str | None
+) -> Callable[[Daemon], Any]:
+    """What starts the status page once the daemon has its plan; the tokens and the address
+    are read now, so that a bad one is exit 2 before anything runs."""
+    from engine.web.app import parse_address, serve
+    from engine.web.tokens import HOOK_TOKEN_ENV, TOKEN_ENV, read_token
+
+    try:
+        parse_address(address)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    token = read_token(token_file, TOKEN_ENV, "operator token")
+    hook_token = read_token(hook_token_file, HOOK_TOKEN_ENV, "Alertmanager token")
+
+    def start(daemon: Daemon) -> Any:
+        server = serve(daemon, address, state, token, hook_token)
+        daemon.logger.info(
+            "status page",
+            url=f"http://{address}/",
+            actions="on" if token else "off (no operator token)",
+            alertmanager_hook="on" if hook_token else "off (no Alertmanager token)",
+        )
+        return server
+
+    return start
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  umask 077; remediate token > /etc/remediate/token
+  remediate daemon site.yml --listen 127.0.0.1:9560 --token-file /etc/remediate/token"""
+)
+def token() -> None:
+    """Print a new random token (for --token-file or --hook-token-file) on stdout, and on
+    stderr how to keep it: a file only its owner can read (a token file that every user
+    can read is refused), or REMEDIATE_TOKEN / REMEDIATE_HOOK_TOKEN in the service's
+    environment."""
+    from engine.web.tokens import new_token
+
+    click.echo(new_token())
+    click.echo(
+        "keep it in a file only the daemon's user can read:\n"
+        "  umask 077; remediate token > /etc/remediate/token; chmod 600 /etc/remediate/token\n"
+        "  remediate daemon site.yml --listen 127.0.0.1:9560 --token-file /etc/remediate/token\n"
+        "or in the service's environment: REMEDIATE_TOKEN (actions), REMEDIATE_HOOK_TOKEN (Alertmanager's "
+        "bearer token, its http_config.authorization.credentials_file)",
+        err=True,
+    )
 
 
 def _pass_through(inventories: tuple[str, ...], limit: str | None, extra_vars: tuple[str, ...]) -> list[str]:

@@ -47,6 +47,32 @@ class RunPlan:
         """Nodes in a deterministic topological order (upstreams first)."""
         return self.graph.topological_order()
 
+    def narrowed(self, keys: set[NodeKey]) -> RunPlan:
+        """The plan of `keys` and everything upstream of them (a run started by an alert
+        checks what the alerting node depends on first), on the hosts those nodes are on."""
+        kept: set[NodeKey] = set()
+        todo = [k for k in keys if k in self.graph]
+        while todo:
+            key = todo.pop()
+            if key not in kept:
+                kept.add(key)
+                todo.extend(self.graph.predecessors(key))
+        graph = DependencyGraph()
+        for key in kept:
+            graph.add_node(key)
+            for upstream in self.graph.predecessors(key):
+                graph.add_edge(upstream, key)
+        hosts = {key.host for key in kept}
+        return RunPlan(
+            self.playbook,
+            self.source,
+            graph,
+            {key: spec for key, spec in self.specs.items() if key in kept},
+            {host: v for host, v in self.variables.items() if host in hosts},
+            {host: v for host, v in self.hostvars.items() if host in hosts},
+            self.settings,
+        )
+
 
 def plan_run(
     playbook_file: str | Path,

@@ -37,7 +37,8 @@ from engine.playbook.render import (
 M = TypeVar("M", bound=BaseModel)
 
 TOP_LEVEL_FIELDS = (
-    "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify", "alembic_node"
+    "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify", "alembic_node",
+    "alerts",
 )  # fmt: skip
 UNRENDERED = frozenset({"when"})
 
@@ -188,18 +189,32 @@ class _Builder:
         alembic_node = data.get("alembic_node")
         if isinstance(alembic_node, str) and alembic_node not in nodes:
             self.fail(("alembic_node",), f"{alembic_node!r} is not a node; nodes: {', '.join(sorted(nodes))}")
-        for key in ("run_limits", "maintenance", "notify"):
+        for key in ("run_limits", "maintenance", "notify", "alerts"):
             if key in data:
                 try:
                     header[key] = render_tree(data[key], variables, UNRENDERED)
                 except TemplateProblem as exc:
                     self.fail((key, *exc.path), str(exc))
+        self.alert_nodes(header.get("alerts"), nodes)
         if self.problems:
             raise PlaybookError(self.problems)
         playbook = self.validate(Playbook, {**header, "vars": variables}, ())
         if playbook is None:
             raise PlaybookError(self.problems)
         return playbook.model_copy(update={"nodes": nodes, "source": self.source.file})
+
+    def alert_nodes(self, routes: Any, nodes: Mapping[str, NodeSpec]) -> None:
+        """Each node an `alerts:` route names is a node of the playbook."""
+        if not isinstance(routes, list):
+            return
+        for index, route in enumerate(routes):
+            named = route.get("nodes") if isinstance(route, dict) else None
+            for position, name in enumerate(named if isinstance(named, list) else []):
+                if isinstance(name, str) and name not in nodes:
+                    self.fail(
+                        ("alerts", index, "nodes", position),
+                        f"{name!r} is not a node; nodes: {', '.join(sorted(nodes))}",
+                    )
 
     def variable_problem(
         self, problem: TemplateProblem, playbook_vars: Mapping[str, Any], extra_vars: Mapping[str, Any]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from checks.base import Check
 from engine.core.durations import Duration
 from engine.playbook.unattended import (
+    AlertRoute,
     FlappingSpec,
     LimitSpec,
     MaintenanceWindow,
@@ -193,6 +194,9 @@ class Playbook(_Strict):
     run_limits: RunLimitsSpec = Field(default_factory=RunLimitsSpec)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     notify: list[NotifyTarget] = Field(default_factory=list)
+    alerts: list[AlertRoute] = Field(
+        default_factory=list, description="Alertmanager alerts that start a run of their nodes at once"
+    )
     alembic_node: str | None = Field(
         None,
         description="the node whose `alembic_current` check holds the database's alembic "

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from engine.core.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
 from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
+from engine.playbook.unattended import AlertRoute
 
 REF = "#/$defs/{model}"
 TEMPLATE = {"type": "string", "pattern": "\\{\\{.*\\}\\}", "description": "a {{ }} template"}
@@ -111,6 +112,12 @@ def playbook_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": {"$ref": "#/$defs/Node"},
                 "description": "nodes by name",
+            },
+            "alerts": {
+                "type": "array",
+                "items": AlertRoute.model_json_schema(),
+                "description": "Alertmanager alerts that start a run of their nodes at once "
+                "(remediate daemon --listen, POST /hooks/alertmanager)",
             },
             "alembic_node": {
                 "type": "string",

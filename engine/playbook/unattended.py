@@ -137,3 +137,21 @@ class NotifyTarget(_Strict):
         if (self.webhook is None) == (self.command is None):
             raise ValueError("give exactly one of webhook: or command:")
         return self
+
+
+class AlertRoute(_Strict):
+    """Alerts from Alertmanager (`POST /hooks/alertmanager` on the daemon's `--listen`
+    address) that start a run at once: a firing alert whose labels carry every `match`
+    label with its value starts a run of `nodes` and their upstreams."""
+
+    match: dict[str, str] = Field(
+        min_length=1, description="labels the alert must carry, with these exact values"
+    )
+    nodes: list[str] = Field(min_length=1, description="the nodes the alert concerns")
+    window: Duration = Field(
+        300.0, description="the same alert (its fingerprint) again within this long starts nothing new"
+    )
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Whether an alert with these labels is one of this route's."""
+        return all(labels.get(name) == value for name, value in self.match.items())

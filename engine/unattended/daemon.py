@@ -7,7 +7,12 @@
 - systemd: READY=1 once the first plan is loaded, WATCHDOG=1 at least every half
   WatchdogSec (also while waiting), STATUS= after each run, STOPPING=1 at the end.
 - The interval is jittered (±`jitter` of it), so that many hosts do not run in step.
-- /metrics on a loopback port (`metrics_port`) serves the last run's metrics.
+- `serve` (the status page of `--listen`, from engine.web) is started once the plan is
+  loaded and stopped at the end; it reads `plan`, `latest` and asks for runs with
+  `request_run`.
+- Runs asked for (an alert, an operator's "run now") start at once after the run in
+  flight, if any: requests that arrive meanwhile are coalesced into one run, so at most one
+  run is in flight (per host, and at all); the interval's timer keeps its own pace.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from engine.core.clock import SystemClock
+from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
 from engine.core.runner import RunSettings
 from engine.errors import LockHeld
@@ -60,11 +67,39 @@ class Daemon:
     forks: int = 10
     allow_destructive: bool = False
     incident_dir: Path = Path("incidents")
-    metrics_port: int | None = None
     metrics_textfile: str | None = None
+    serve: Callable[[Daemon], Any] | None = None
+    """Starts what serves the daemon (engine.web's status page); returns an object with
+    `shutdown()`. Called once the first plan is loaded."""
     stopping: threading.Event = field(default_factory=threading.Event)
+    plan: RunPlan | None = None
+    """The plan in force (after the last accepted reload)."""
+    latest: Any = None
+    """The last full run's metrics (`engine.unattended.metrics.LatestMetrics`)."""
     _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
+    _pending: tuple[str, set[NodeKey] | None] | None = None
+    _pending_mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
+        """Ask for a run of `keys` and their upstreams (None: the whole plan) at once, started
+        by `trigger` (`alert`, `operator`). Coalesced with a request still waiting; returns
+        whether this request started a new one (False: merged into the waiting one)."""
+        with self._pending_mutex:
+            merged = self._pending is not None
+            if self._pending is None:
+                self._pending = (trigger, None if keys is None else set(keys))
+            else:
+                first, waiting = self._pending
+                union = None if waiting is None or keys is None else waiting | keys
+                self._pending = (first, union)
+        self._wake.set()
+        return not merged
+
+    def _take_pending(self) -> tuple[str, set[NodeKey] | None] | None:
+        with self._pending_mutex:
+            pending, self._pending = self._pending, None
+            return pending
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.logger.info("stopping", signal=signal.Signals(signum).name)
@@ -77,32 +112,43 @@ class Daemon:
 
     def run(self) -> int:
         """Loop until SIGTERM; returns the exit status."""
-        from engine.unattended.metrics import LatestMetrics, collect, serve, write_textfile
+        from engine.unattended.metrics import LatestMetrics, collect, write_textfile
         from engine.unattended.run import run_unattended
         from engine.unattended.state import open_store
 
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
-        plan = self.load_plan()
+        plan = self.plan = self.load_plan()
         # Connections (SSH) stay open between ticks: a tick costs what its commands cost.
         transports = TransportPool(plan.hostvars)
         store = open_store(self.store_location)
-        latest = LatestMetrics()
-        server = serve(self.metrics_port, latest) if self.metrics_port is not None else None
+        latest = self.latest = LatestMetrics()
+        server = self.serve(self) if self.serve is not None else None
         sdnotify.notify("READY=1")
         self.logger.info(
             "daemon started", playbook=plan.playbook, interval_s=self.interval, state=store.location
         )
+        next_tick = time.monotonic()  # the first run at once
         try:
             while not self.stopping.is_set():
                 if self._reload:
                     self._reload = False
                     reloaded = self._reloaded(plan)
                     if reloaded is not plan:
-                        plan = reloaded
+                        plan = self.plan = reloaded
                         transports.close()  # hosts or their settings may have changed
                         transports = TransportPool(plan.hostvars)
+                self._wake.clear()
+                pending = self._take_pending()
+                if pending is None:
+                    if time.monotonic() < next_tick:
+                        self._wait(next_tick - time.monotonic())
+                        continue
+                    pending = ("timer", None)
+                    next_tick = time.monotonic() + jittered(self.interval, self.jitter)
+                trigger, keys = pending
+                whole = keys is None
                 settings = RunSettings(
                     forks=self.forks,
                     allow_destructive=self.allow_destructive,
@@ -111,12 +157,13 @@ class Daemon:
                 )
                 try:
                     report = run_unattended(
-                        plan,
+                        plan if keys is None else plan.narrowed(keys),
                         settings,
                         store,
                         logger=self.logger,
                         stopping=self.stopping,
                         transports=transports,
+                        trigger=trigger,
                     )
                 except LockHeld as exc:
                     self.logger.warning("another run holds the lock", host=exc.host, holder=exc.holder)
@@ -124,13 +171,15 @@ class Daemon:
                 except Exception:  # a bad run must not end the service
                     self.logger.exception("run crashed")
                 else:
-                    registry = collect(report, store)
-                    latest.update(registry)
-                    if self.metrics_textfile:
-                        write_textfile(self.metrics_textfile, registry)
+                    # A run of some nodes (an alert's) says nothing of the others: the metrics
+                    # stay those of the last run of the whole plan.
+                    if whole:
+                        registry = collect(report, store)
+                        latest.update(registry)
+                        if self.metrics_textfile:
+                            write_textfile(self.metrics_textfile, registry)
                     totals = ", ".join(f"{n} {o}" for o, n in sorted(report.counts.items()))
-                    sdnotify.notify(f"STATUS=last run {report.run_id}: {totals}")
-                self._wait()
+                    sdnotify.notify(f"STATUS=last run {report.run_id} ({trigger}): {totals}")
         finally:
             sdnotify.notify("STOPPING=1")
             if server is not None:
@@ -153,11 +202,11 @@ class Daemon:
         self.logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
         return plan
 
-    def _wait(self) -> None:
-        """Sleep the jittered interval, pinging the watchdog; a signal ends it early."""
-        remaining = jittered(self.interval, self.jitter)
+    def _wait(self, seconds: float) -> None:
+        """Sleep until the next tick, pinging the watchdog; a signal or a requested run ends
+        it early."""
+        remaining = seconds
         ping = sdnotify.watchdog_interval()
-        self._wake.clear()
         while remaining > 0 and not self.stopping.is_set() and not self._reload:
             step = min(remaining, ping) if ping else remaining
             sdnotify.notify("WATCHDOG=1")

@@ -256,10 +256,12 @@ def run_unattended(
     stopping: threading.Event | None = None,
     on_node_done: NodeDone | None = None,
     transports: TransportPool | None = None,
+    trigger: str = "timer",
 ) -> RunReport:
     """One run with state (see the module docstring). In RUN mode it takes the run lock first
     and raises `engine.unattended.locking.LockHeld` when another run holds it; a dry-run reads the state
-    (to show what would be held back) and writes nothing."""
+    (to show what would be held back) and writes nothing. `trigger` records what started it
+    (`timer`, `alert`, `operator`)."""
     logger = logger if logger is not None else QuietLogger()
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
@@ -276,7 +278,13 @@ def run_unattended(
         if recording:
             owner = LockOwner(settings.run_id)
             store.begin_run(
-                settings.run_id, plan.playbook, plan.hosts, str(settings.mode), settings.clock.now(), owner
+                settings.run_id,
+                plan.playbook,
+                plan.hosts,
+                str(settings.mode),
+                settings.clock.now(),
+                owner,
+                trigger,
             )
 
         def node_done(result: NodeResult) -> None:

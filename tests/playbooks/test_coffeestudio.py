@@ -179,3 +179,14 @@ def test_the_schema_accepts_the_bundled_playbook() -> None:
     from engine.playbook.schema import playbook_schema
 
     jsonschema.validate(YAML(typ="safe").load(DEFAULT_PLAYBOOK.read_text()), playbook_schema())
+
+
+def test_the_runbooks_three_alerts_start_runs_of_their_nodes() -> None:
+
+    settings = plan_run(DEFAULT_PLAYBOOK, Inventory.localhost()).settings
+    assert settings is not None
+    assert {route.match["alertname"]: route.nodes for route in settings.alerts} == {
+        "ServiceDown": ["backend"],
+        "HighErrorRate": ["backend_errors"],
+        "HighLatency": ["backend_latency"],
+    }

@@ -163,6 +163,17 @@ VERSIONS_KEPT = 5
 
 
 @dataclass(frozen=True)
+class LatestResult:
+    """A node's latest recorded outcome (the status page colours the node by it)."""
+
+    outcome: str
+    reason: str
+    at: datetime
+    run_id: str
+    severity: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
     run_id: str
     playbook: str
@@ -175,6 +186,9 @@ class RunRecord:
     counts: dict[str, int]
     ended_by: str | None = None
     """The signal that stopped the run (`SIGTERM`, ...), None when it ran to its end."""
+    trigger: str = "timer"
+    """What started it: `timer` (cron, systemd, the daemon's interval), `alert`
+    (Alertmanager) or `operator` (a command, or "run now" on the status page)."""
 
 
 # The schema, one list of statements per version; {id} and {real} are the dialect's.
@@ -214,11 +228,17 @@ MIGRATIONS: list[list[str]] = [
             first_seen_at {real} NOT NULL, seen_at {real} NOT NULL)""",
         "CREATE INDEX versions_service ON versions (host, project, service, seen_at)",
     ],
+    # 4: what started a run (the status page's timeline).
+    ["ALTER TABLE runs ADD COLUMN started_by TEXT"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ATTEMPT_COLUMNS = (
     "id, run_id, host, node, attempt, step, action, started_at, finished_at, outcome, duration_ms, reason"
+)
+_RUN_COLUMNS = (
+    "run_id, playbook, controller, hosts, mode, started_at, finished_at, exit_code, counts, ended_by, "
+    "started_by"
 )
 _ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, closed_at, notified_at"
 _VERSION_COLUMNS = (
@@ -303,12 +323,28 @@ class SqlStateStore:
     # --- runs and outcomes -------------------------------------------------------------
 
     def begin_run(
-        self, run_id: str, playbook: str, hosts: Iterable[str], mode: str, at: datetime, owner: LockOwner
+        self,
+        run_id: str,
+        playbook: str,
+        hosts: Iterable[str],
+        mode: str,
+        at: datetime,
+        owner: LockOwner,
+        trigger: str = "timer",
     ) -> None:
         self._execute(
-            "INSERT INTO runs (run_id, playbook, controller, pid, hosts, mode, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, playbook, owner.controller, owner.pid, json.dumps(list(hosts)), mode, to_epoch(at)),
+            "INSERT INTO runs (run_id, playbook, controller, pid, hosts, mode, started_at, started_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                playbook,
+                owner.controller,
+                owner.pid,
+                json.dumps(list(hosts)),
+                mode,
+                to_epoch(at),
+                trigger,
+            ),
         )
 
     def finish_run(
@@ -327,11 +363,14 @@ class SqlStateStore:
 
     def runs(self, since: datetime | None = None) -> list[RunRecord]:
         rows = self._rows(
-            "SELECT run_id, playbook, controller, hosts, mode, started_at, finished_at, exit_code, counts, "
-            "ended_by "
-            "FROM runs WHERE started_at >= ? ORDER BY started_at",
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at",
             (to_epoch(since) if since else 0.0,),
         )
+        return [_run(r) for r in rows]
+
+    def latest_runs(self, count: int) -> list[RunRecord]:
+        """The `count` most recent runs, newest first."""
+        rows = self._rows(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?", (count,))
         return [_run(r) for r in rows]
 
     def record_outcome(
@@ -370,6 +409,15 @@ class SqlStateStore:
             "ON r.id = latest.id"
         )
         return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
+
+    def latest_results(self) -> dict[tuple[str, str], LatestResult]:
+        """Each node's latest recorded outcome with its reason (one query, for the status page)."""
+        rows = self._rows(
+            "SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM node_results r JOIN "
+            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
+            "ON r.id = latest.id"
+        )
+        return {(r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6]) for r in rows}
 
     def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
         """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""
@@ -433,6 +481,17 @@ class SqlStateStore:
         )
         return [_attempt(r) for r in rows]
 
+    def attempts_since(self, since: datetime) -> dict[tuple[str, str], list[Attempt]]:
+        """Every node's attempts started after `since`, oldest first (one query)."""
+        rows = self._rows(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE started_at > ? ORDER BY started_at, id",
+            (to_epoch(since),),
+        )
+        found: dict[tuple[str, str], list[Attempt]] = {}
+        for r in rows:
+            found.setdefault((r[2], r[3]), []).append(_attempt(r))
+        return found
+
     def remediation_counts(self) -> dict[tuple[str, str, str], int]:
         """Actions run per (host, node, outcome), over the whole history."""
         rows = self._rows("SELECT host, node, outcome, COUNT(*) FROM attempts GROUP BY host, node, outcome")
@@ -480,8 +539,23 @@ class SqlStateStore:
         )
 
     def node_states(self) -> list[NodeState]:
-        rows = self._rows("SELECT host, node FROM node_state ORDER BY host, node")
-        return [self.node_state(r[0], r[1]) for r in rows]
+        rows = self._rows(
+            "SELECT host, node, state, state_since, healthy_since, reset_at, failures, last_failure_at "
+            "FROM node_state ORDER BY host, node"
+        )
+        return [
+            NodeState(
+                r[0],
+                r[1],
+                r[2],
+                from_epoch(r[3]),
+                from_epoch(r[4]),
+                from_epoch(r[5]),
+                int(r[6]),
+                from_epoch(r[7]),
+            )
+            for r in rows
+        ]
 
     def add_transition(self, host: str, node: str, at: datetime, state: str) -> None:
         self._execute(
@@ -668,7 +742,17 @@ def _attempt(r: tuple[Any, ...]) -> Attempt:
 def _run(r: tuple[Any, ...]) -> RunRecord:
     counts = json.loads(r[8]) if r[8] else {}
     return RunRecord(
-        r[0], r[1], r[2], json.loads(r[3]), r[4], _at(r[5]), from_epoch(r[6]), r[7], counts, r[9]
+        r[0],
+        r[1],
+        r[2],
+        json.loads(r[3]),
+        r[4],
+        _at(r[5]),
+        from_epoch(r[6]),
+        r[7],
+        counts,
+        r[9],
+        r[10] or "timer",
     )
 
 

@@ -202,3 +202,79 @@ def test_the_interval_is_jittered_within_its_share(
     draw: Callable[[float, float], float], expected: float
 ) -> None:
     assert jittered(60.0, 0.1, draw) == expected
+
+
+def test_runs_asked_for_while_one_waits_are_coalesced_into_it() -> None:
+    from engine.core.graph import NodeKey
+    from engine.unattended.daemon import Daemon
+
+    daemon = Daemon(lambda: None, None, 60.0, None)  # type: ignore[arg-type,return-value]
+    api, db = NodeKey("h", "api"), NodeKey("h", "db")
+    assert daemon.request_run({api}, "alert") is True
+    assert daemon.request_run({db}, "operator") is False
+    assert daemon._take_pending() == ("alert", {api, db})
+    assert daemon._take_pending() is None
+    daemon.request_run({api}, "alert")
+    daemon.request_run(None, "operator")  # the whole plan covers the node's run
+    assert daemon._take_pending() == ("alert", None)
+
+
+ALERTED = """
+name: alerted
+checks:
+  db: {command: {cmd: "true"}}
+  api: {depends_on: [db], command: {cmd: "true"}}
+  web: {depends_on: [api], command: {cmd: "true"}}
+alerts:
+  - match: {alertname: ServiceDown}
+    nodes: [api]
+"""
+
+
+def test_a_firing_alert_starts_a_run_of_its_node_and_upstreams_long_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from tests.support.web import HOOK_TOKEN, http
+
+    state, port = tmp_path / "state.db", free_port()
+    book = write_playbook(tmp_path, ALERTED)
+    daemon = start(
+        "daemon", book, "--interval", "1h", "--listen", f"127.0.0.1:{port}",
+        state=state, cwd=tmp_path, REMEDIATE_HOOK_TOKEN=HOOK_TOKEN,
+    )  # fmt: skip
+    try:
+        eventually(lambda: runs(state) >= 1, "the first run")
+        body = {"version": "4", "status": "firing", "alerts": [
+            {"status": "firing", "labels": {"alertname": "ServiceDown"}, "fingerprint": "x"}]}  # fmt: skip
+        answer = http(
+            f"http://127.0.0.1:{port}/hooks/alertmanager",
+            json.dumps(body).encode(),
+            {"Authorization": f"Bearer {HOOK_TOKEN}", "Content-Type": "application/json"},
+        )
+        assert answer.status == 202 and answer.json()["run"] == "requested"
+        eventually(lambda: runs(state) >= 2, "the alert's run")
+        store = open_store(str(state))
+        alerted = store.runs()[-1]
+        checked = {e.node for e in store.history() if e.run_id == alerted.run_id}
+        store.close()
+        assert alerted.trigger == "alert"
+        assert checked == {"db", "api"}  # the node and its upstream; not its dependent
+    finally:
+        stop(daemon)
+
+
+def test_a_token_file_every_user_can_read_is_refused_at_start(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef0123456789")
+    token.chmod(0o644)
+    book = write_playbook(tmp_path, HEALTHY)
+    daemon = start(
+        "daemon", book, "--listen", f"127.0.0.1:{free_port()}", "--token-file", token,
+        state=tmp_path / "state.db", cwd=tmp_path,
+    )  # fmt: skip
+    _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 2
+    assert f"chmod 600 {token}" in err
+    assert "Traceback" not in err

@@ -80,3 +80,51 @@ def test_an_unknown_notify_event_is_an_error(tmp_path: Path) -> None:
         'name: d\nnotify: [{command: {cmd: "true"}, on: [paging]}]\nchecks:\n  api: {command: {cmd: "true"}}\n',
     )
     assert "notify[0].on[0]" in message and "paging" in message
+
+
+def test_alerts_map_label_matchers_to_nodes_with_a_window(tmp_path: Path) -> None:
+    settings = plan(
+        tmp_path,
+        """
+        name: d
+        alerts:
+          - {match: {alertname: ServiceDown, service: api}, nodes: [api], window: 10m}
+        checks:
+          api: {command: {cmd: "true"}}
+        """,
+    ).settings
+    assert settings is not None
+    [route] = settings.alerts
+    assert (route.match, route.nodes, route.window) == ({"alertname": "ServiceDown", "service": "api"}, ["api"], 600)
+
+
+def test_an_alert_naming_no_node_or_without_matchers_is_an_error_at_its_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        name: d
+        alerts:
+          - {match: {alertname: ServiceDown}, nodes: [apii]}
+          - {match: {}, nodes: [api]}
+        checks:
+          api: {command: {cmd: "true"}}
+        """,
+    )
+    assert any(p.startswith("playbook.yml:3:") and "alerts[0].nodes[0]" in p and "'apii' is not a node" in p for p in found), found
+
+
+def test_a_plan_narrowed_to_a_node_keeps_its_upstreams_only(tmp_path: Path) -> None:
+    full = plan(
+        tmp_path,
+        """
+        name: d
+        checks:
+          db: {command: {cmd: "true"}}
+          cache: {command: {cmd: "true"}}
+          api: {depends_on: [db], command: {cmd: "true"}}
+          web: {depends_on: [api, cache], command: {cmd: "true"}}
+        """,
+    )
+    narrowed = full.narrowed({NodeKey("localhost", "api")})
+    assert narrowed.order() == [NodeKey("localhost", "db"), NodeKey("localhost", "api")]
+    assert set(narrowed.specs) == set(narrowed.order())

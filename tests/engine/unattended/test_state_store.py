@@ -231,3 +231,13 @@ def test_versions_are_kept_per_host(store: StateStore) -> None:
     store.record_version(healthy_version("sha256:aa", T0))
     store.record_version(healthy_version("sha256:bb", T0, host="other"))
     assert [v.image_id for v in store.versions(host="other")] == ["sha256:bb"]
+
+
+def test_a_run_records_what_started_it_and_the_newest_runs_come_first(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "runs.db"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    store.begin_run("r1", "p", ["h"], "run", start, LockOwner("r1"))
+    store.begin_run("r2", "p", ["h"], "run", start + timedelta(seconds=1), LockOwner("r2"), trigger="alert")
+    assert [(r.run_id, r.trigger) for r in store.latest_runs(5)] == [("r2", "alert"), ("r1", "timer")]
+    assert [r.run_id for r in store.latest_runs(1)] == ["r2"]
+    store.close()

@@ -1,0 +1,481 @@
+"""The status page, its API, the operator's actions and the Alertmanager hook, as one
+Starlette application served by uvicorn in a thread of the daemon.
+
+Reading is open to whoever reaches the address. Acting needs the operator's token: sent as
+`Authorization: Bearer TOKEN` (scripts), or exchanged at `/login` for a signed session
+cookie (HttpOnly, SameSite=Strict) whose forms carry a CSRF token. The hook needs
+Alertmanager's own token. Every page is rendered by Jinja2 with autoescape, and every text
+from the state store is masked (`REDACTOR`) before it is shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sqlite3
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import jinja2
+import psycopg
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from engine.core.clock import SystemClock
+from engine.core.graph import NodeKey
+from engine.core.planning import RunPlan
+from engine.errors import StateStoreError
+from engine.secrets.redact import REDACTOR
+from engine.unattended import limits
+from engine.unattended.state import StateStore, open_store
+from engine.web import status as status_module
+from engine.web.alerts import MAX_BODY, AlertRouter, Webhook
+from engine.web.svg import layout
+from engine.web.tokens import Sessions, bearer, same
+
+SESSION_COOKIE = "remediate_session"
+ACTIONS = ("pause", "resume", "reset", "run")
+MAX_FORM = 16 * 1024
+
+T = TypeVar("T")
+
+
+class Controller(Protocol):
+    """What the web side needs of the daemon (engine.unattended.daemon.Daemon is one)."""
+
+    plan: RunPlan | None
+    latest: Any
+    incident_dir: Path
+    logger: Any
+
+    def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool: ...
+
+
+_STORE_ERRORS: tuple[type[Exception], ...] = (StateStoreError, sqlite3.Error, psycopg.Error, OSError)
+"""What a store that cannot be reached raises (a bug in a page is not one: it is a 500)."""
+
+
+class StoreDown(Exception):
+    """The state store did not answer; the page says so, the daemon goes on."""
+
+
+@dataclass
+class StoreAccess:
+    """The web side's own connection to the state store, opened on first use and opened
+    again after a failure (a database that restarts comes back by itself)."""
+
+    location: str | None
+    _store: StateStore | None = None
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def use(self, work: Callable[[StateStore], T]) -> T:
+        """`work` done with the store; StoreDown when the store cannot be opened or fails
+        (the connection is dropped and opened again next time)."""
+        try:
+            with self._mutex:
+                if self._store is None:
+                    self._store = open_store(self.location)
+                store = self._store
+            return work(store)
+        except _STORE_ERRORS as exc:
+            with self._mutex:
+                broken, self._store = self._store, None
+            if broken is not None:
+                with contextlib.suppress(Exception):  # already gone
+                    broken.close()
+            raise StoreDown(REDACTOR.text(str(exc)) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+@dataclass
+class Web:
+    """The application's state: the daemon, the store, the tokens."""
+
+    controller: Controller
+    store: StoreAccess
+    token: str | None = None
+    hook_token: str | None = None
+    router: AlertRouter = field(default_factory=AlertRouter)
+    clock: SystemClock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.token) if self.token else None
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.templates.globals["colour"] = status_module.colour
+
+    @property
+    def log(self) -> Any:
+        return self.controller.logger
+
+    def plan(self) -> RunPlan:
+        plan = self.controller.plan
+        if plan is None:
+            raise StoreDown("the daemon has not loaded its playbook yet")
+        return plan
+
+    # --- rendering ---------------------------------------------------------------------
+
+    def page(self, request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        signed_in = self.sessions is not None and self.sessions.nonce(cookie) is not None
+        csrf = self.sessions.csrf(cookie) if self.sessions is not None else ""
+        html = self.templates.get_template(template).render(
+            signed_in=signed_in, csrf=csrf, can_act=self.token is not None, **values
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    def down(self, request: Request, problem: StoreDown) -> Response:
+        self.log.error("status page: the state store did not answer", error=str(problem))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": f"the state store is unreachable: {problem}"}, status_code=503)
+        return self.page(request, "error.html", 503, title="State store unreachable", message=str(problem))
+
+    # --- read-only pages ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        plan = self.plan()
+        now = self.clock.now()
+
+        def gather(store: StateStore) -> dict[str, Any]:
+            return {
+                "statuses": status_module.node_statuses(plan, store, now),
+                "runs": status_module.recent_runs(store),
+            }
+
+        return {"playbook": REDACTOR.text(plan.playbook), **self.store.use(gather)}
+
+    def index(self, request: Request) -> Response:
+        try:
+            found = self.status()
+        except StoreDown as problem:
+            return self.down(request, problem)
+        return self.page(
+            request,
+            "index.html",
+            playbook=found["playbook"],
+            graph=layout(found["statuses"]),
+            statuses=found["statuses"],
+            runs=found["runs"],
+            colours=status_module.COLOURS,
+        )
+
+    def api_status(self, request: Request) -> Response:
+        try:
+            found = self.status()
+        except StoreDown as problem:
+            return self.down(request, problem)
+        return JSONResponse(
+            {
+                "playbook": found["playbook"],
+                "nodes": [s.as_json() for s in found["statuses"]],
+                "runs": found["runs"][:5],
+            }
+        )
+
+    def api_runs(self, request: Request) -> Response:
+        try:
+            count = min(max(int(request.query_params.get("count", status_module.RUNS_SHOWN)), 1), 1000)
+        except ValueError:
+            return JSONResponse({"error": "count: expected an integer"}, status_code=400)
+        try:
+            runs = self.store.use(lambda store: status_module.recent_runs(store, count))
+        except StoreDown as problem:
+            return self.down(request, problem)
+        return JSONResponse({"runs": runs})
+
+    def _key(self, request: Request) -> NodeKey | None:
+        key = NodeKey(request.path_params["host"], request.path_params["node"])
+        return key if key in self.plan().specs else None
+
+    def detail(self, request: Request) -> dict[str, Any] | Response:
+        try:
+            key = self._key(request)
+            if key is None:
+                raise LookupError
+            plan, now = self.plan(), self.clock.now()
+            incidents = self.controller.incident_dir
+            return self.store.use(lambda store: status_module.node_detail(plan, store, key, now, incidents))
+        except LookupError:
+            message = "no such node in the playbook"
+            if request.url.path.startswith("/api/"):
+                return JSONResponse({"error": message}, status_code=404)
+            return self.page(request, "error.html", 404, title="Not found", message=message)
+        except StoreDown as problem:
+            return self.down(request, problem)
+
+    def node_page(self, request: Request) -> Response:
+        found = self.detail(request)
+        if isinstance(found, Response):
+            return found
+        return self.page(request, "node.html", node=found, done=request.query_params.get("done", ""))
+
+    def api_node(self, request: Request) -> Response:
+        found = self.detail(request)
+        return found if isinstance(found, Response) else JSONResponse(found)
+
+    def metrics(self, _request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=False)
+        if self.controller.latest is not None:
+            registry.register(self.controller.latest)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # --- signing in and acting ---------------------------------------------------------
+
+    def login_page(self, request: Request) -> Response:
+        target = request.query_params.get("next", "/")
+        return self.page(request, "login.html", failed=False, request_next=target if _local(target) else "/")
+
+    async def login(self, request: Request) -> Response:
+        form = await _form(request)
+        if self.sessions is None or not same(form.get("token"), self.token):
+            self.log.warning("status page: sign-in refused", client=_client(request))
+            return self.page(request, "login.html", 403, failed=True, request_next="/")
+        target = form.get("next") or "/"
+        response = RedirectResponse(target if _local(target) else "/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, self.sessions.new(), httponly=True, samesite="strict")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    async def act(self, request: Request) -> Response:
+        action = request.path_params["action"]
+        form = await _form(request)
+        by_bearer = bearer(request.headers.get("authorization"))
+        if by_bearer is not None:
+            allowed = same(by_bearer, self.token)
+        else:
+            allowed = self.sessions is not None and self.sessions.valid(
+                request.cookies.get(SESSION_COOKIE), form.get("csrf")
+            )
+        if not allowed:
+            self.log.warning("status page: action refused", action=action, client=_client(request))
+            message = (
+                "refused: sign in with the operator's token first (actions need it)"
+                if self.token
+                else "refused: this daemon was started without an operator token; actions are off"
+            )
+            if by_bearer is not None or "json" in request.headers.get("accept", ""):
+                return JSONResponse({"error": message}, status_code=403)
+            return self.page(request, "error.html", 403, title="Refused", message=message)
+        if action not in ACTIONS:
+            return JSONResponse({"error": f"unknown action; known: {', '.join(ACTIONS)}"}, status_code=404)
+        host, node = form.get("host", ""), form.get("node", "")
+        plan = self.plan()
+        key = NodeKey(host, node) if node else None
+        if key is not None and key not in plan.specs:
+            return JSONResponse({"error": "no such node in the playbook"}, status_code=404)
+        if key is None and action != "run":
+            return JSONResponse({"error": "host and node are required"}, status_code=400)
+        who = f"status page ({_client(request)})"
+        try:
+            done = await run_in_threadpool(self._do, action, key, form.get("reason") or "", who)
+        except StoreDown as problem:
+            return self.down(request, problem)
+        self.log.info("status page: action", action=action, node=str(key) if key else "*", by=who)
+        if by_bearer is not None:
+            return JSONResponse({"done": done})
+        target = f"/nodes/{_quote(host)}/{_quote(node)}" if key else "/"
+        return RedirectResponse(f"{target}?done={urllib.parse.quote(done)}", status_code=303)
+
+    def _do(self, action: str, key: NodeKey | None, reason: str, who: str) -> str:
+        now = self.clock.now()
+        if action == "run":
+            new = self.controller.request_run(None if key is None else {key}, "operator")
+            return "run requested" if new else "run requested (joined the one waiting)"
+        assert key is not None
+        if action == "pause":
+            self.store.use(
+                lambda s: s.set_pause(
+                    key.host, key.node, None, reason or "paused from the status page", now, who
+                )
+            )
+            return "paused"
+        if action == "resume":
+            found = self.store.use(lambda s: s.clear_pause(key.host, key.node))
+            return "resumed" if found else "was not paused"
+
+        def reset(store: StateStore) -> None:
+            store.save_node_state(limits.reset(store.node_state(key.host, key.node), now))
+            store.close_escalation(f"{key.host}:{key.node}", now)
+
+        self.store.use(reset)
+        return "reset"
+
+    # --- Alertmanager ------------------------------------------------------------------
+
+    async def alertmanager(self, request: Request) -> Response:
+        client = _client(request)
+        if not same(bearer(request.headers.get("authorization")), self.hook_token):
+            self.log.warning("alertmanager webhook refused: no valid bearer token", client=client)
+            return JSONResponse({"error": "a valid bearer token is required"}, status_code=401)
+        body = await _bounded_body(request, MAX_BODY)
+        if body is None:
+            self.log.warning("alertmanager webhook refused: body too large", client=client)
+            return JSONResponse({"error": f"the body is larger than {MAX_BODY} bytes"}, status_code=413)
+        try:
+            webhook = Webhook.model_validate_json(body)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            self.log.warning(
+                "alertmanager webhook refused: not a version 4 payload", client=client, problems=problems
+            )
+            return JSONResponse(
+                {"error": f"not an Alertmanager version 4 payload: {problems}"}, status_code=400
+            )
+        plan = self.plan()
+        routes = plan.settings.alerts if plan.settings else []
+        triage = self.router.triage(webhook, routes, plan.order())
+        run = "none"
+        if triage.keys:
+            run = "requested" if self.controller.request_run(triage.keys, "alert") else "coalesced"
+        self.log.info(
+            "alertmanager webhook",
+            started=triage.started,
+            ignored=triage.ignored,
+            nodes=sorted(str(k) for k in triage.keys),
+            run=run,
+        )
+        return JSONResponse(
+            {"run": run, "started": triage.started, "ignored": triage.ignored}, status_code=202
+        )
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def _local(target: str | None) -> bool:
+    """A redirect target on this site (no open redirect through `next`)."""
+    return bool(target) and target.startswith("/") and not target.startswith("//")  # type: ignore[union-attr]
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A urlencoded form (the only kind these pages send), bounded; the last value of a field."""
+    if request.method != "POST" or "json" in request.headers.get("content-type", ""):
+        body = await _bounded_body(request, MAX_FORM) if request.method == "POST" else b""
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return {}
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    body = await _bounded_body(request, MAX_FORM)
+    return dict(urllib.parse.parse_qsl((body or b"").decode(errors="replace")))
+
+
+def application(web: Web) -> Starlette:
+    """The Starlette application over `web`."""
+    return Starlette(
+        routes=[
+            Route("/", web.index),
+            Route("/nodes/{host}/{node}", web.node_page),
+            Route("/api/status", web.api_status),
+            Route("/api/runs", web.api_runs),
+            Route("/api/nodes/{host}/{node}", web.api_node),
+            Route("/metrics", web.metrics),
+            Route("/login", web.login_page, methods=["GET"]),
+            Route("/login", web.login, methods=["POST"]),
+            Route("/logout", web.logout, methods=["POST"]),
+            Route("/actions/{action}", web.act, methods=["POST"]),
+            Route("/hooks/alertmanager", web.alertmanager, methods=["POST"]),
+        ]
+    )
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:9560` for IPv6); ValueError naming what is wrong."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"the port must be 1 to 65535, got {port!r}")
+    return host, int(port)
+
+
+class WebServer:
+    """uvicorn serving the application in a background thread. The socket is bound at once,
+    so a port in use is an error at start, not a log line in a thread."""
+
+    def __init__(
+        self, app: Starlette, host: str, port: int, on_shutdown: Callable[[], None] | None = None
+    ) -> None:
+        import uvicorn
+
+        self.on_shutdown = on_shutdown
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, reuse_port=False)
+        self.address = self.socket.getsockname()[:2]
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="web", daemon=True
+        )
+
+    def start(self) -> WebServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def shutdown(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+
+
+def serve(
+    controller: Controller,
+    address: str,
+    state: str | None,
+    token: str | None,
+    hook_token: str | None,
+) -> WebServer:
+    """Start serving the daemon's page on `address` (HOST:PORT); returns the running server."""
+    host, port = parse_address(address)
+    web = Web(controller, StoreAccess(state), token, hook_token)
+    return WebServer(application(web), host, port, web.store.close).start()
