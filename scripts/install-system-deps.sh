@@ -21,8 +21,6 @@ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
 command -v openssl >/dev/null || missing+=(openssl)                # TLS Redis test certificates
 command -v ip >/dev/null || missing+=(iproute2)
 command -v sudo >/dev/null || missing+=(sudo)
-command -v chromium >/dev/null || missing+=(chromium)              # the HTML report in a real browser
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

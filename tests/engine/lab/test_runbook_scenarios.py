@@ -286,4 +286,4 @@ def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes:
         in planned
     )
     migration = planned[0]
-    assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes]")
+    assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes; a failure is ignored]")
