@@ -34,6 +34,7 @@ COLOURS = {
     "backoff": "#f9a825",
     "paused": "#1565c0",
     "starting": "#00838f",
+    "awaiting_approval": "#ad1457",
     "skipped": "#9e9e9e",
     "interrupted": "#757575",
     "unknown": "#cfd8dc",
