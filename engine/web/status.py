@@ -152,6 +152,10 @@ def incident_files(directory: Path, node: str) -> list[str]:
     return sorted((p.name for p in directory.iterdir() if marker in p.name), reverse=True)[:50]
 
 
+APPROVALS_SHOWN = 10
+"""The newest approvals a node's page lists (open ones first among them)."""
+
+
 def node_detail(
     plan: RunPlan, store: StateStore, key: NodeKey, now: datetime, incident_dir: Path
 ) -> dict[str, Any]:
@@ -176,6 +180,7 @@ def node_detail(
             }
             for entry in reversed(history)
         ],
+        "approvals": [a.as_json() for a in store.approvals(host=key.host, node=key.node)[:APPROVALS_SHOWN]],
         "incidents": incident_files(incident_dir, key.node),
         "versions": [
             {
