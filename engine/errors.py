@@ -12,7 +12,8 @@
     │   ├── ComposeError                    a compose file (remediate init)
     │   ├── SecretError                     a secret a playbook points at cannot be read
     │   ├── TokenError                      the status page's token: unreadable, short, world-readable
-    │   └── StateStoreError                 the state store named cannot be opened or used
+    │   ├── StateStoreError                 the state store named cannot be opened or used
+    │   └── ApprovalError                   an approval named that does not exist or cannot be answered
     ├── LockHeld                            exit 3: another run holds a host's lock
     ├── TransportError                      a host cannot be reached (checks report `error`)
     ├── ClientError                         a service's client could not ask (checks: `error`)
@@ -121,6 +122,12 @@ class TokenError(InvalidInput, ValueError):
 
 class StateStoreError(InvalidInput, RuntimeError):
     """The state store cannot be opened or used (bad path, unreachable database, newer schema)."""
+
+
+class ApprovalError(InvalidInput, ValueError):
+    """`remediate approve/deny ID` (or the status page) named an approval that does not exist,
+    was already answered, or expired (it is then denied, and the message says so); nothing
+    was changed."""
 
 
 # --- another run: exit 3 ------------------------------------------------------------------

@@ -271,7 +271,17 @@ def main() -> None:
 from engine.cli.init import init  # noqa: E402
 from engine.cli.lab import lab  # noqa: E402
 from engine.cli.service import cron, daemon, systemd, token  # noqa: E402
-from engine.cli.unattended import history, pause, reset, resume, status, versions  # noqa: E402
+from engine.cli.unattended import (  # noqa: E402
+    approvals,
+    approve,
+    deny,
+    history,
+    pause,
+    reset,
+    resume,
+    status,
+    versions,
+)
 
 for command in (
     pause,
@@ -280,6 +290,9 @@ for command in (
     history,
     status,
     versions,
+    approvals,
+    approve,
+    deny,
     daemon,
     systemd,
     cron,

@@ -130,6 +130,7 @@ def daemon(
         incident_dir=Path(incident_dir),
         metrics_textfile=metrics_textfile,
         serve=serve,
+        page=f"http://{address}" if address else None,
     ).run()
     sys.exit(code)
 

@@ -1,4 +1,5 @@
 """Commands for unattended operation: the operator's pause, resume, reset, history and status,
+the approvals of steps that need one (approvals, approve, deny),
 and the `--state`/`--metrics-textfile` options of `run` (daemon, systemd and cron are in
 `engine.cli.service`). Engine modules are imported inside the commands, so that `--help`
 stays fast."""
@@ -316,3 +317,77 @@ def status(state: str | None) -> None:
         click.echo(f"paused: {where} {until} by {p.created_by}: {p.reason}")
     for e in escalations:
         click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  remediate approvals             # the open ones: pending, or approved and not yet acted on
+  remediate approvals --all --json"""
+)
+@click.option("--all", "everything", is_flag=True, help="answered, expired and used ones too")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
+@state_option
+def approvals(everything: bool, as_json: bool, state: str | None) -> None:
+    """Steps waiting for an operator's approval (`approval: required`), newest first: the
+    node, the step, why the node is unhealthy, the plan it would run, when it expires."""
+    import json
+
+    store = open_store(state)
+    found = store.approvals(open_only=not everything)
+    store.close()
+    if as_json:
+        for approval in found:
+            click.echo(json.dumps(approval.as_json(), default=str))
+        return
+    if not found:
+        click.echo("no approval waiting" if not everything else "no approval recorded")
+        return
+    for a in found:
+        click.echo(
+            f"{a.id}  {a.status:<9} {a.host}:{a.node}  step {a.step!r}  asked {_fmt(a.requested_at)} UTC, "
+            f"expires {_fmt(a.expires_at)} UTC"
+        )
+        click.echo(f"    why: {a.reason}")
+        for line in a.plan:
+            click.echo(f"    plan: {line}")
+        if a.answered_by:
+            click.echo(f"    {a.note}")
+
+
+def _answer(approval_id: str, approve: bool, reason: str, state: str | None) -> None:
+    store = open_store(state)
+    try:
+        answered = store.answer_approval(
+            approval_id,
+            approve,
+            _operator(),
+            _now(),
+            f"{'approved' if approve else 'denied'} by {_operator()}" + (f": {reason}" if reason else ""),
+        )
+    finally:
+        store.close()
+    click.echo(
+        f"{answered.status} {answered.id}: {answered.host}:{answered.node} step {answered.step!r}"
+        + (" (the next run acts if it is still unhealthy)" if approve else "")
+    )
+
+
+@click.command(epilog="Example:\n\n  remediate approve 3f2a9c81d0e4")
+@click.argument("approval_id", metavar="ID")
+@click.option("--reason", default="", help="why (kept in the history)")
+@state_option
+def approve(approval_id: str, reason: str, state: str | None) -> None:
+    """Approve a waiting step (see `remediate approvals`): the next run re-checks its node
+    and acts once, only if the node is still unhealthy. Who approved is in the history."""
+    _answer(approval_id, True, reason, state)
+
+
+@click.command(epilog="Example:\n\n  remediate deny 3f2a9c81d0e4 --reason 'not during the sale'")
+@click.argument("approval_id", metavar="ID")
+@click.option("--reason", default="", help="why (kept in the history)")
+@state_option
+def deny(approval_id: str, reason: str, state: str | None) -> None:
+    """Deny a waiting step: its node is not touched (reported `paused`) until the request
+    would have expired; then a run asks again if it is still unhealthy."""
+    _answer(approval_id, False, reason, state)

@@ -81,6 +81,12 @@ Event = Callable[..., None]
 Gate = Callable[[CheckResult], "tuple[Outcome, str] | None"]
 """Asked before an unhealthy node is remediated: None to go ahead, or the outcome and reason
 it ends with untouched (limits, pauses: see `engine.core.hooks`)."""
+StepGate = Callable[[StepSpec, CheckResult], "tuple[Outcome, str] | None"]
+"""Asked before a step that needs an operator's approval runs: None to run it, or the outcome
+and reason the node ends with, the ladder stopped at that step (`engine.core.hooks`)."""
+
+NO_APPROVER = "needs an operator's approval, and this run keeps no state to ask for one in"
+"""Why a step needing approval does not run when nothing can approve it (no `step_gate`)."""
 
 
 @dataclass
@@ -99,6 +105,8 @@ class NodeEvaluation:
     """An upstream node was remediated earlier in this run."""
     event: Event = lambda *args, **kwargs: None
     gate: Gate | None = None
+    step_gate: StepGate | None = None
+    """Approvals: asked before a step that needs one runs; without it such a step never runs."""
     epoch: float | None = None
     """`time.perf_counter()` when the run started: `started_ms` of the result and its steps
     count from it (None: from this evaluation's start)."""
@@ -112,6 +120,8 @@ class NodeEvaluation:
         """Why a step's `when:` could not be evaluated: the node then ends `error`."""
         self._stopped_at: str | None = None
         """Why the last attempt ended at a failed `stop_on_failure` rung, or None."""
+        self._held: tuple[Outcome, str] | None = None
+        """The ladder stopped at a step awaiting approval: the outcome and reason, or None."""
 
     def run(self) -> NodeResult:
         started = time.perf_counter()
@@ -182,7 +192,10 @@ class NodeEvaluation:
         self._attempt = 1
         self.result.attempts = 1
         verified, last = self._attempt_steps(CheckResult.healthy("upstream recovered"))
-        if self._interrupted is not None:
+        if self._held is not None:
+            why = self._held[1]
+            self._end(Outcome.HEALTHY, f"healthy; not restarted after its upstream recovered: {why}")
+        elif self._interrupted is not None:
             self._end(Outcome.FAILED, f"restart after upstream recovery: {self._interrupted}")
         elif self._condition_error is not None:
             self._end(Outcome.ERROR, self._condition_error, last.evidence)
@@ -199,7 +212,9 @@ class NodeEvaluation:
         retrying = Retrying(
             stop=stop_after_attempt(self.spec.retries + 1),
             wait=wait_strategy(self.spec.backoff),
-            retry=retry_if_result(lambda verified: not verified and self._interrupted is None),
+            retry=retry_if_result(
+                lambda verified: not verified and self._interrupted is None and self._held is None
+            ),
             sleep=self._backoff_sleep,
         )
         try:
@@ -209,6 +224,9 @@ class NodeEvaluation:
                     self.result.attempts = self._attempt
                     verified, last = self._attempt_steps(last)
                 attempt.retry_state.set_result(verified)
+                if self._held is not None:
+                    self._end(self._held[0], self._held[1], last.evidence)
+                    return
                 if self._condition_error is not None:
                     self._end(Outcome.ERROR, self._condition_error, last.evidence)
                     return
@@ -248,7 +266,7 @@ class NodeEvaluation:
                 # The run is stopping: no further step, no retry, no verification.
                 self._interrupted = self.result.steps[-1].detail
                 return False, last
-            if self._condition_error is not None:
+            if self._condition_error is not None or self._held is not None:
                 return False, last
             if status is ActionStatus.FAILED:
                 if step.stop_on_failure:
@@ -283,6 +301,16 @@ class NodeEvaluation:
         refusal = self._refusal(step)
         if refusal:
             return self._record(step, ActionResult(ActionStatus.REFUSED, refusal))
+        if self.spec.needs_approval(step):
+            held = (
+                (Outcome.AWAITING_APPROVAL, NO_APPROVER)
+                if self.step_gate is None
+                else self.step_gate(step, last)
+            )
+            if held is not None:
+                # The ladder stops here, untouched from this rung on, until an operator answers.
+                self._held = held
+                return self._record(step, ActionResult(ActionStatus.SKIPPED, held[1]), waiting=held[0])
         started = time.perf_counter()
         result = self.act(step)
         return self._record(step, result, (time.perf_counter() - started) * 1000)
@@ -329,11 +357,15 @@ class NodeEvaluation:
         )
         return result
 
-    def _record(self, step: StepSpec, result: ActionResult, duration_ms: float = 0.0) -> ActionStatus:
+    def _record(
+        self, step: StepSpec, result: ActionResult, duration_ms: float = 0.0, waiting: Outcome | None = None
+    ) -> ActionStatus:
+        """Record a step as it ended; `waiting` is shown as its status instead when the ladder
+        stopped at it (awaiting approval)."""
         record = StepRecord(
             step=step.title,
             action=step.action.type_key,
-            status=str(result.status),
+            status=str(waiting or result.status),
             detail=result.detail,
             attempt=self._attempt,
             duration_ms=round(duration_ms, 2),
@@ -355,7 +387,7 @@ class NodeEvaluation:
         return result.status
 
     def _planned(self, step: StepSpec) -> str:
-        return planned_step(step, self._refusal(step))
+        return planned_step(step, self._refusal(step), self.spec.needs_approval(step))
 
     def _truth(self, expression: str, check: CheckResult | None) -> bool:
         context = {**self.variables, **self.spec.loop_vars}
@@ -390,9 +422,9 @@ def refusal(step: StepSpec, allow_destructive: bool) -> str | None:
     return "refused, destructive: " + " and ".join(missing)
 
 
-def planned_step(step: StepSpec, refusal: str | None = None) -> str:
+def planned_step(step: StepSpec, refusal: str | None = None, approval: bool = False) -> str:
     """A dry-run plan line: the step's name, its action with arguments, and the conditions
-    under which it would run (when, unless, a refusal)."""
+    under which it would run (when, unless, a refusal, waiting for an operator's approval)."""
     line = step.action.describe()
     if step.name:
         line = f"{step.name}: {line}"
@@ -407,4 +439,6 @@ def planned_step(step: StepSpec, refusal: str | None = None) -> str:
         notes.append("a failure is ignored")
     if refusal:
         notes.append(refusal)
+    elif approval:
+        notes.append("waits for an operator's approval")
     return line + (f" [{'; '.join(notes)}]" if notes else "")

@@ -116,10 +116,14 @@ class Outcome(StrEnum):
     STARTING = "starting"
     """Unhealthy, not touched: it is inside its `start_period` after an action, or its check
     says it is starting."""
+    AWAITING_APPROVAL = "awaiting_approval"
+    """Unhealthy, not touched further: the ladder reached a step that says `approval:
+    required` (or the node does) and no operator has approved it yet; a pending approval is
+    recorded and the next run after an approval acts."""
 
     @property
     def is_good(self) -> bool:
         """Counts as healthy for dependents and for the exit status. Nodes held back from
-        remediation (suppressed, backoff, paused, starting) are unhealthy, so they are not good:
-        their dependents are blocked and the exit status is 1."""
+        remediation (suppressed, backoff, paused, starting, awaiting approval) are unhealthy,
+        so they are not good: their dependents are blocked and the exit status is 1."""
         return self in (Outcome.HEALTHY, Outcome.REMEDIATED, Outcome.SKIPPED)

@@ -188,7 +188,8 @@ class Runner:
         if self.settings.mode is Mode.DRY_RUN and spec.on_upstream_recovery == "restart":
             allowed = self.settings.allow_destructive
             result.plan = [
-                f"after upstream recovery: {planned_step(s, refusal(s, allowed))}" for s in spec.remediate
+                f"after upstream recovery: {planned_step(s, refusal(s, allowed), spec.needs_approval(s))}"
+                for s in spec.remediate
             ]
         return result
 
@@ -223,6 +224,7 @@ class Runner:
             upstream_recovered=recovered,
             event=lambda event, **fields: log.info(event, **fields),
             gate=None if hooks is None else (lambda check: hooks.gate(key, spec, check)),
+            step_gate=None if hooks is None else (lambda step, check: hooks.approve(key, spec, step, check)),
             epoch=self._epoch,
         )
         if hooks is not None:

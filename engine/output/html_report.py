@@ -29,6 +29,7 @@ OUTCOME_COLOURS: dict[str, str] = {
     "backoff": "#fbc02d",
     "paused": "#0288d1",
     "starting": "#fdd835",
+    "awaiting_approval": "#00acc1",
 }
 _UNKNOWN_COLOUR = "#9e9e9e"
 
@@ -39,6 +40,7 @@ STEP_COLOURS: dict[str, str] = {
     "refused": "#8e24aa",
     "skipped": "#bdbdbd",
     "interrupted": "#b71c1c",
+    "awaiting_approval": "#00acc1",
 }
 
 _NODE_WIDTH, _NODE_HEIGHT, _COLUMN_GAP, _ROW_GAP, _MARGIN = 190, 44, 70, 18, 16

@@ -121,6 +121,7 @@ OUTCOME_STYLE: dict[Outcome, dict[str, Any]] = {
     Outcome.BACKOFF: {"fg": "yellow"},
     Outcome.PAUSED: {"fg": "cyan"},
     Outcome.STARTING: {"fg": "yellow"},
+    Outcome.AWAITING_APPROVAL: {"fg": "cyan", "bold": True},
 }
 
 

@@ -26,6 +26,8 @@ _STEP_STYLE: dict[str, dict[str, Any]] = {
     ActionStatus.REFUSED: {"fg": "magenta"},
     ActionStatus.SKIPPED: {"dim": True},
     ActionStatus.INTERRUPTED: {"fg": "red"},
+    # A rung the ladder stopped at because it needs an operator's approval first.
+    Outcome.AWAITING_APPROVAL: {"fg": "cyan", "bold": True},
 }
 
 # Fields every event carries that say nothing to a person reading one line of it.

@@ -38,7 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 
 TOP_LEVEL_FIELDS = (
     "name", "hosts", "vars", "defaults", "checks", "run_limits", "maintenance", "notify", "alembic_node",
-    "alerts",
+    "alerts", "approvals",
 )  # fmt: skip
 UNRENDERED = frozenset({"when"})
 
@@ -189,7 +189,7 @@ class _Builder:
         alembic_node = data.get("alembic_node")
         if isinstance(alembic_node, str) and alembic_node not in nodes:
             self.fail(("alembic_node",), f"{alembic_node!r} is not a node; nodes: {', '.join(sorted(nodes))}")
-        for key in ("run_limits", "maintenance", "notify", "alerts"):
+        for key in ("run_limits", "maintenance", "notify", "alerts", "approvals"):
             if key in data:
                 try:
                     header[key] = render_tree(data[key], variables, UNRENDERED)

@@ -16,6 +16,7 @@ from checks.base import Check
 from engine.core.durations import Duration
 from engine.playbook.unattended import (
     AlertRoute,
+    ApprovalsSpec,
     FlappingSpec,
     LimitSpec,
     MaintenanceWindow,
@@ -77,6 +78,8 @@ NODE_FIELDS = frozenset(
         "flapping",
         "start_period",
         "act_when_stopped_by_operator",
+        "approval",
+        "approval_expires",
     }
 )
 # Fields that expand one node into one per item (Ansible's loop and loop_control.loop_var);
@@ -85,8 +88,21 @@ LOOP_FIELDS = frozenset({"loop", "loop_var"})
 DEFAULT_LOOP_VAR = "item"
 # Fields a remediation step may have beside its one action module key.
 STEP_FIELDS = frozenset(
-    {"name", "when", "unless", "timeout", "destructive", "ignore_errors", "stop_on_failure"}
+    {
+        "name",
+        "when",
+        "unless",
+        "timeout",
+        "destructive",
+        "ignore_errors",
+        "stop_on_failure",
+        "approval",
+        "approval_expires",
+    }
 )
+Approval = Literal["required"]
+"""`approval: required`: an operator approves the step before it runs (unattended runs record
+a pending approval and the node ends `awaiting_approval`)."""
 
 
 class StepSpec(_Strict):
@@ -123,6 +139,16 @@ class StepSpec(_Strict):
         False,
         description="when this step fails, nothing after it makes sense: the attempt ends "
         "there instead of climbing to the next step",
+    )
+    approval: Approval | None = Field(
+        None,
+        description="`required`: the step runs only after an operator approved it "
+        "(`remediate approve ID` or the status page); until then the node ends `awaiting_approval`",
+    )
+    approval_expires: Duration | None = Field(
+        None,
+        description="how long a request for approval of this step stays open before it is denied "
+        "as expired (default: the node's, else the playbook's `approvals.expires`)",
     )
 
     @model_validator(mode="after")
@@ -175,6 +201,29 @@ class NodeSpec(_Strict):
         description="remediate even when the check reports the service was stopped by an operator "
         "(evidence stopped_by_operator: true)",
     )
+    approval: Approval | None = Field(
+        None,
+        description="`required`: every step of this node needs an operator's approval (one "
+        "approval covers the node's remediation in one run)",
+    )
+    approval_expires: Duration | None = Field(
+        None,
+        description="how long a request for approval stays open before it is denied as expired "
+        "(default: the playbook's `approvals.expires`)",
+    )
+
+    def needs_approval(self, step: StepSpec) -> bool:
+        """Whether `step` may run only after an operator's approval."""
+        return self.approval == "required" or step.approval == "required"
+
+    def approval_expiry(self, step: StepSpec, default: float) -> float:
+        """Seconds a request for approval of `step` stays open: the step's, the node's, else
+        `default` (the playbook's)."""
+        for expires in (step.approval_expires, self.approval_expires):
+            if expires is not None:
+                return expires
+        return default
+
     loop_vars: dict[str, Any] = Field(
         default_factory=dict,
         exclude=True,
@@ -194,6 +243,7 @@ class Playbook(_Strict):
     run_limits: RunLimitsSpec = Field(default_factory=RunLimitsSpec)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     notify: list[NotifyTarget] = Field(default_factory=list)
+    approvals: ApprovalsSpec = Field(default_factory=ApprovalsSpec)
     alerts: list[AlertRoute] = Field(
         default_factory=list, description="Alertmanager alerts that start a run of their nodes at once"
     )

@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from engine.core.registry import ACTION_TYPES, CHECK_TYPES, load_builtin_types
 from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
-from engine.playbook.unattended import AlertRoute
+from engine.playbook.unattended import AlertRoute, ApprovalsSpec
 
 REF = "#/$defs/{model}"
 TEMPLATE = {"type": "string", "pattern": "\\{\\{.*\\}\\}", "description": "a {{ }} template"}
@@ -118,6 +118,10 @@ def playbook_schema() -> dict[str, Any]:
                 "items": AlertRoute.model_json_schema(),
                 "description": "Alertmanager alerts that start a run of their nodes at once "
                 "(remediate daemon --listen, POST /hooks/alertmanager)",
+            },
+            "approvals": {
+                **ApprovalsSpec.model_json_schema(),
+                "description": "settings of approvals (steps or nodes that say approval: required)",
             },
             "alembic_node": {
                 "type": "string",

@@ -91,7 +91,7 @@ class MaintenanceWindow(_Strict):
         return zone
 
 
-NotifyEvent = Literal["escalation", "recovery", "remediation"]
+NotifyEvent = Literal["escalation", "recovery", "remediation", "approval"]
 
 
 class WebhookSpec(_Strict):
@@ -122,7 +122,7 @@ class CommandNotifySpec(_Strict):
 
 
 def _default_events() -> list[NotifyEvent]:
-    return ["escalation", "recovery"]
+    return ["escalation", "recovery", "approval"]
 
 
 class NotifyTarget(_Strict):
@@ -155,3 +155,16 @@ class AlertRoute(_Strict):
     def matches(self, labels: dict[str, str]) -> bool:
         """Whether an alert with these labels is one of this route's."""
         return all(labels.get(name) == value for name, value in self.match.items())
+
+
+class ApprovalsSpec(_Strict):
+    """Playbook-wide settings of approvals (steps or nodes that say `approval: required`)."""
+
+    expires: Duration = Field(
+        86400.0, description="how long a request stays open before it is denied as expired [1d]"
+    )
+    page: str | None = Field(
+        None,
+        description="the status page's address as people reach it (https://ops.example/remediate), "
+        "for the link in notifications; default: the daemon's --listen address",
+    )

@@ -71,6 +71,8 @@ class Daemon:
     serve: Callable[[Daemon], Any] | None = None
     """Starts what serves the daemon (engine.web's status page); returns an object with
     `shutdown()`. Called once the first plan is loaded."""
+    page: str | None = None
+    """The status page's address (`http://` + `--listen`), for the links in approval requests."""
     stopping: threading.Event = field(default_factory=threading.Event)
     plan: RunPlan | None = None
     """The plan in force (after the last accepted reload)."""
@@ -164,6 +166,7 @@ class Daemon:
                         stopping=self.stopping,
                         transports=transports,
                         trigger=trigger,
+                        page=self.page,
                     )
                 except LockHeld as exc:
                     self.logger.warning("another run holds the lock", host=exc.host, holder=exc.holder)

@@ -26,7 +26,7 @@ class Message:
     """What one notification says: where, what, why, what was tried, how bad."""
 
     event: str
-    """`escalation`, `recovery` or `remediation`."""
+    """`escalation`, `recovery`, `remediation` or `approval`."""
     severity: str
     host: str
     node: str
@@ -38,6 +38,9 @@ class Message:
     tried: list[dict[str, Any]] = field(default_factory=list)
     """The recent action attempts: when, step, action, outcome, reason."""
     controller: str = field(default_factory=socket.gethostname)
+    approval: dict[str, Any] | None = None
+    """An `approval` message's request: its id, the page link (`url`), the step, the plan,
+    when it expires, and the commands that answer it."""
 
     @property
     def summary(self) -> str:
@@ -59,6 +62,8 @@ class Message:
             "at": self.at.isoformat(),
             "controller": self.controller,
         }
+        if self.approval is not None:
+            data["approval"] = self.approval
         result: dict[str, Any] = REDACTOR.data(data)
         return result
 

@@ -9,15 +9,22 @@ recorded, escalations sent once, recoveries announced.
 3. run the graph; before an unhealthy node is remediated `engine.unattended.limits.decide` may hold it
    back (paused, starting, suppressed, backoff); every action is recorded before it runs;
 4. as each node finishes, record its outcome and update its memory (`limits.observe`);
-5. after the run: open an escalation for each newly suppressed node (once: an open one is not
+5. before a step that needs an operator's approval (`approval: required`): act on an approved
+   approval once, else record a pending one (rendered plan, masked evidence, expiry) and end
+   the node `awaiting_approval`; an expired one is denied and asked again, a denial stands
+   until its expiry; a node healthy again withdraws its open approval;
+6. after the run: open an escalation for each newly suppressed node (once: an open one is not
    sent again), close escalations of nodes that are healthy again (a recovery message), and
    send `remediation` messages to the targets that want them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +33,7 @@ from typing import Any
 from engine.core.context import alembic_revision
 from engine.core.graph import NodeKey
 from engine.core.hooks import Act, Hold
-from engine.core.node import Mode, NodeResult
+from engine.core.node import Mode, NodeResult, planned_step, refusal
 from engine.core.planning import RunPlan
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
 from engine.core.runner import NodeDone, Runner, RunSettings
@@ -38,7 +45,7 @@ from engine.unattended import limits
 from engine.unattended.locking import HostLock, LockOwner
 from engine.unattended.notify import Message, Notifier
 from engine.unattended.state import StateStore
-from engine.unattended.state.base import Escalation, VersionRecord
+from engine.unattended.state.base import APPROVED, DENIED, PENDING, Approval, Escalation, VersionRecord
 
 _SEEN_UNHEALTHY_IN_CHECK = (Outcome.UNHEALTHY, Outcome.ERROR)
 _GOOD_NOW = (Outcome.HEALTHY, Outcome.REMEDIATED)
@@ -61,6 +68,10 @@ class Guard:
     decisions: dict[NodeKey, limits.Decision] = field(default_factory=dict)
     acted: set[NodeKey] = field(default_factory=set)
     actions: int = 0
+    approved: set[NodeKey] = field(default_factory=set)
+    """Nodes acting on an approval in this run: one approval covers the node's ladder."""
+    requested: list[Approval] = field(default_factory=list)
+    """Approvals this run asked for (notified after the run)."""
 
     def __post_init__(self) -> None:
         self._mutex = threading.Lock()
@@ -106,6 +117,70 @@ class Guard:
             until=decision.until.isoformat() if decision.until else None,
         )
         return decision.outcome, decision.reason
+
+    def approve(self, key: NodeKey, spec: NodeSpec, step: StepSpec, check: CheckResult) -> Hold | None:
+        if self._stopping():
+            return Outcome.SKIPPED, "not remediated: the engine is stopping"
+        with self._mutex:
+            if key in self.approved:
+                return None
+        wait = f"step {step.title!r} needs an operator's approval"
+        if not self.recording or check.is_healthy:
+            # A dry-run asks nobody; a healthy node (a restart after its upstream recovered)
+            # is not worth an operator's time.
+            return Outcome.AWAITING_APPROVAL, wait
+        store, now = self.store, self.settings.clock.now()
+        found = store.open_approval_for(key.host, key.node)
+        if found is not None and found.status == APPROVED:
+            if store.use_approval(found.id, self.settings.run_id, now):
+                with self._mutex:
+                    self.approved.add(key)
+                self.log.info(
+                    "approved", host=key.host, node=key.node, approval=found.id, by=found.answered_by
+                )
+                return None
+            found = store.open_approval_for(key.host, key.node)  # another run used it meanwhile
+        asked_again = ""
+        if found is not None and found.status == PENDING:
+            if found.expires_at > now:
+                return Outcome.AWAITING_APPROVAL, (
+                    f"{wait}: waiting for approval {found.id} since {found.requested_at:%Y-%m-%d %H:%M}Z "
+                    f"(remediate approve {found.id}; expires {found.expires_at:%Y-%m-%d %H:%M}Z)"
+                )
+            store.expire_approval(found.id, now)
+            asked_again = f"; approval {found.id} expired unanswered (denied), asked again"
+        latest = store.approvals(host=key.host, node=key.node)
+        if latest and latest[0].status == DENIED and latest[0].expires_at > now:
+            denial = latest[0]
+            return Outcome.PAUSED, (
+                f"{wait}: denied by {denial.answered_by} (approval {denial.id}); asked again "
+                f"after {denial.expires_at:%Y-%m-%d %H:%M}Z"
+            )
+        index = spec.remediate.index(step)
+        allowed = self.settings.allow_destructive
+        plan = [planned_step(s, refusal(s, allowed), spec.needs_approval(s)) for s in spec.remediate[index:]]
+        default = self.plan.settings.approvals.expires if self.plan.settings else 86400.0
+        expires = now + timedelta(seconds=spec.approval_expiry(step, default))
+        request = store.request_approval(
+            uuid.uuid4().hex[:12],
+            key.host,
+            key.node,
+            step.title,
+            check.reason,
+            plan,
+            check.evidence,
+            now,
+            expires,
+            self.settings.run_id,
+        )
+        with self._mutex:
+            self.requested.append(request)
+        self.log.warning(
+            "approval requested", host=key.host, node=key.node, approval=request.id, step=step.title
+        )
+        return Outcome.AWAITING_APPROVAL, (
+            f"{wait}: remediate approve {request.id} (expires {expires:%Y-%m-%d %H:%M}Z){asked_again}"
+        )
 
     def wrap_act(self, key: NodeKey, spec: NodeSpec, act: Act, attempt: Callable[[], int]) -> Act:
         def recorded(step: StepSpec) -> ActionResult:
@@ -187,6 +262,12 @@ class Guard:
             self.store.add_transition(key.host, key.node, at, health)
         if result.outcome in _GOOD_NOW:
             self._remember_version(result, now)
+            waiting = self.store.open_approval_for(key.host, key.node)
+            if waiting is not None:
+                # Re-checked after the approval (or while it was asked): nothing to act on now.
+                self.store.withdraw_approval(
+                    waiting.id, now, f"not needed: {result.node} was {result.outcome}"
+                )
 
     def _remember_version(self, result: NodeResult, now: datetime) -> None:
         """A node watching a container ended verified healthy: what the container runs is a
@@ -257,11 +338,13 @@ def run_unattended(
     on_node_done: NodeDone | None = None,
     transports: TransportPool | None = None,
     trigger: str = "timer",
+    page: str | None = None,
 ) -> RunReport:
     """One run with state (see the module docstring). In RUN mode it takes the run lock first
     and raises `engine.unattended.locking.LockHeld` when another run holds it; a dry-run reads the state
     (to show what would be held back) and writes nothing. `trigger` records what started it
-    (`timer`, `alert`, `operator`)."""
+    (`timer`, `alert`, `operator`); `page` is the status page's address for the links in
+    approval requests (the playbook's `approvals.page` wins)."""
     logger = logger if logger is not None else QuietLogger()
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
@@ -295,7 +378,7 @@ def run_unattended(
 
         report = Runner(plan, settings, logger=logger, on_node_done=node_done, transports=transports).run()
         if recording:
-            Escalator(store, plan, settings, logger).after_run(report, guard)
+            Escalator(store, plan, settings, logger, page).after_run(report, guard)
             store.finish_run(
                 settings.run_id, settings.clock.now(), report.exit_code, report.counts, report.stopped_by_name
             )
@@ -310,7 +393,10 @@ def run_unattended(
 class Escalator:
     """Opens escalations once, closes them on recovery, and sends the messages."""
 
-    def __init__(self, store: StateStore, plan: RunPlan, settings: RunSettings, logger: Any) -> None:
+    def __init__(
+        self, store: StateStore, plan: RunPlan, settings: RunSettings, logger: Any, page: str | None = None
+    ) -> None:
+        self.page = (plan.settings.approvals.page if plan.settings else None) or page or ""
         self.store = store
         self.plan = plan
         self.settings = settings
@@ -341,6 +427,8 @@ class Escalator:
             if result.outcome is Outcome.REMEDIATED:
                 self._send("remediation", result, result.reason)
         self._run_level(guard, now)
+        for request in guard.requested:
+            self._ask(request)
         # Escalations not yet delivered (new ones, and any whose sending failed before).
         for escalation in self.store.escalations(open_only=True):
             if escalation.notified_at is None and self._send_escalation(escalation, report):
@@ -379,6 +467,32 @@ class Escalator:
                 evidence,
             )
         )
+
+    def _ask(self, request: Approval) -> None:
+        """Tell the `approval` targets: which step waits, why, and where to answer."""
+        spec = self.plan.specs.get(NodeKey(request.host, request.node))
+        link = (
+            f"{self.page.rstrip('/')}/nodes/{urllib.parse.quote(request.host, safe='')}/"
+            f"{urllib.parse.quote(request.node, safe='')}#approval-{request.id}"
+        )
+        message = self._message(
+            "approval",
+            request.host,
+            request.node,
+            spec.severity if spec else "P2",
+            f"step {request.step!r} waits for approval {request.id}: {request.reason}",
+            request.evidence,
+        )
+        approval = {
+            "id": request.id,
+            "url": link,
+            "step": request.step,
+            "plan": request.plan,
+            "expires_at": request.expires_at.isoformat(),
+            "approve": f"remediate approve {request.id}",
+            "deny": f"remediate deny {request.id}",
+        }
+        self.notifier.send(dataclasses.replace(message, approval=approval))
 
     def _send(self, event: str, result: NodeResult, reason: str) -> None:
         self.notifier.send(

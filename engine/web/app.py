@@ -34,7 +34,7 @@ from starlette.routing import Route
 from engine.core.clock import SystemClock
 from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
-from engine.errors import StateStoreError
+from engine.errors import ApprovalError, StateStoreError
 from engine.secrets.redact import REDACTOR
 from engine.unattended import limits
 from engine.unattended.state import StateStore, open_store
@@ -44,7 +44,7 @@ from engine.web.svg import layout
 from engine.web.tokens import Sessions, bearer, same
 
 SESSION_COOKIE = "remediate_session"
-ACTIONS = ("pause", "resume", "reset", "run")
+ACTIONS = ("pause", "resume", "reset", "run", "approve", "deny")
 MAX_FORM = 16 * 1024
 
 T = TypeVar("T")
@@ -202,6 +202,15 @@ class Web:
             return self.down(request, problem)
         return JSONResponse({"runs": runs})
 
+    def api_approvals(self, request: Request) -> Response:
+        """Approvals, newest first: the open ones, or all with `?all=1`."""
+        everything = request.query_params.get("all", "") in ("1", "true")
+        try:
+            found = self.store.use(lambda store: store.approvals(open_only=not everything))
+        except StoreDown as problem:
+            return self.down(request, problem)
+        return JSONResponse({"approvals": [a.as_json() for a in found[:1000]]})
+
     def _key(self, request: Request) -> NodeKey | None:
         key = NodeKey(request.path_params["host"], request.path_params["node"])
         return key if key in self.plan().specs else None
@@ -292,14 +301,40 @@ class Web:
             return JSONResponse({"error": "host and node are required"}, status_code=400)
         who = f"status page ({_client(request)})"
         try:
-            done = await run_in_threadpool(self._do, action, key, form.get("reason") or "", who)
+            if action in ("approve", "deny"):
+                if key is None:
+                    return JSONResponse({"error": "host and node are required"}, status_code=400)
+                done = await run_in_threadpool(self._answer, action, key, form.get("approval", ""), who)
+            else:
+                done = await run_in_threadpool(self._do, action, key, form.get("reason") or "", who)
         except StoreDown as problem:
             return self.down(request, problem)
+        except ApprovalError as problem:
+            if by_bearer is not None:
+                return JSONResponse({"error": str(problem)}, status_code=409)
+            return self.page(request, "error.html", 409, title="Not answered", message=str(problem))
         self.log.info("status page: action", action=action, node=str(key) if key else "*", by=who)
         if by_bearer is not None:
             return JSONResponse({"done": done})
         target = f"/nodes/{_quote(host)}/{_quote(node)}" if key else "/"
         return RedirectResponse(f"{target}?done={urllib.parse.quote(done)}", status_code=303)
+
+    def _answer(self, action: str, key: NodeKey, approval_id: str, who: str) -> str:
+        """Approve or deny one of the node's approvals; an approval asks for a run of the
+        node at once (it re-checks first, and acts only if the node is still unhealthy)."""
+        now = self.clock.now()
+
+        def answer(store: StateStore) -> str:
+            found = store.approval(approval_id)
+            if found is None or NodeKey(found.host, found.node) != key:
+                raise ApprovalError(f"no approval {approval_id!r} for {key.node} on {key.host}")
+            return store.answer_approval(approval_id, action == "approve", who, now).status
+
+        status = self.store.use(answer)
+        if action == "approve":
+            self.controller.request_run({key}, "operator")
+            return f"{status} {approval_id}: a run was asked for"
+        return f"{status} {approval_id}"
 
     def _do(self, action: str, key: NodeKey | None, reason: str, who: str) -> str:
         now = self.clock.now()
@@ -410,6 +445,7 @@ def application(web: Web) -> Starlette:
             Route("/nodes/{host}/{node}", web.node_page),
             Route("/api/status", web.api_status),
             Route("/api/runs", web.api_runs),
+            Route("/api/approvals", web.api_approvals),
             Route("/api/nodes/{host}/{node}", web.api_node),
             Route("/metrics", web.metrics),
             Route("/login", web.login_page, methods=["GET"]),

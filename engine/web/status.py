@@ -34,6 +34,7 @@ COLOURS = {
     "backoff": "#f9a825",
     "paused": "#1565c0",
     "starting": "#00838f",
+    "awaiting_approval": "#ad1457",
     "skipped": "#9e9e9e",
     "interrupted": "#757575",
     "unknown": "#cfd8dc",
@@ -151,6 +152,10 @@ def incident_files(directory: Path, node: str) -> list[str]:
     return sorted((p.name for p in directory.iterdir() if marker in p.name), reverse=True)[:50]
 
 
+APPROVALS_SHOWN = 10
+"""The newest approvals a node's page lists (open ones first among them)."""
+
+
 def node_detail(
     plan: RunPlan, store: StateStore, key: NodeKey, now: datetime, incident_dir: Path
 ) -> dict[str, Any]:
@@ -175,6 +180,7 @@ def node_detail(
             }
             for entry in reversed(history)
         ],
+        "approvals": [a.as_json() for a in store.approvals(host=key.host, node=key.node)[:APPROVALS_SHOWN]],
         "incidents": incident_files(incident_dir, key.node),
         "versions": [
             {

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.errors import StateStoreError
+from engine.errors import ApprovalError, StateStoreError
 from engine.secrets.redact import REDACTOR
 from engine.unattended.locking import HostLock, LockOwner
 
@@ -173,6 +173,71 @@ class LatestResult:
     severity: str
 
 
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+EXPIRED = "expired"
+"""Nobody answered before `expires_at`: denied, and it says so."""
+USED = "used"
+"""Approved, and a run acted on it (an approval acts once)."""
+WITHDRAWN = "withdrawn"
+"""The node was healthy again before the approval was used: nothing to approve any more."""
+OPEN_APPROVALS = (PENDING, APPROVED)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A request for an operator's approval of a step (or a whole node's remediation), and
+    its answer. At most one is open (pending or approved) per host and node."""
+
+    id: str
+    host: str
+    node: str
+    step: str
+    """The step the ladder stopped at."""
+    status: str
+    """pending, approved, denied, expired, used or withdrawn."""
+    reason: str
+    """Why the node is unhealthy (the check's reason, masked)."""
+    plan: list[str]
+    """The steps the node would run from that step on, rendered and masked."""
+    evidence: dict[str, Any]
+    requested_at: datetime
+    expires_at: datetime
+    run_id: str
+    """The run that asked."""
+    answered_at: datetime | None = None
+    answered_by: str = ""
+    note: str = ""
+    """What the answer says (who denied it and why, that it expired, that it was used)."""
+    used_at: datetime | None = None
+    used_by_run: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_APPROVALS
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host": self.host,
+            "node": self.node,
+            "step": self.step,
+            "status": self.status,
+            "reason": self.reason,
+            "plan": self.plan,
+            "evidence": self.evidence,
+            "requested_at": self.requested_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "run_id": self.run_id,
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "answered_by": self.answered_by,
+            "note": self.note,
+            "used_at": self.used_at.isoformat() if self.used_at else None,
+            "used_by_run": self.used_by_run,
+        }
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -230,6 +295,15 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 4: what started a run (the status page's timeline).
     ["ALTER TABLE runs ADD COLUMN started_by TEXT"],
+    # 5: approvals of steps that need an operator's yes.
+    [
+        """CREATE TABLE approvals (id TEXT PRIMARY KEY, host TEXT NOT NULL, node TEXT NOT NULL,
+            step TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, plan TEXT NOT NULL,
+            evidence TEXT NOT NULL, requested_at {real} NOT NULL, expires_at {real} NOT NULL,
+            run_id TEXT NOT NULL, answered_at {real}, answered_by TEXT NOT NULL, note TEXT NOT NULL,
+            used_at {real}, used_by_run TEXT NOT NULL)""",
+        "CREATE INDEX approvals_node ON approvals (host, node, status)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -241,6 +315,10 @@ _RUN_COLUMNS = (
     "started_by"
 )
 _ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, closed_at, notified_at"
+_APPROVAL_COLUMNS = (
+    "id, host, node, step, status, reason, plan, evidence, requested_at, expires_at, run_id, answered_at, "
+    "answered_by, note, used_at, used_by_run"
+)
 _VERSION_COLUMNS = (
     "host, project, service, container, image_id, image, repo_digest, config_hash, alembic_revision, node, "
     "first_seen_at, seen_at"
@@ -703,6 +781,141 @@ class SqlStateStore:
         )
         return [_version(r) for r in rows]
 
+    # --- approvals ---------------------------------------------------------------------
+
+    def request_approval(
+        self,
+        approval_id: str,
+        host: str,
+        node: str,
+        step: str,
+        reason: str,
+        plan: Sequence[str],
+        evidence: dict[str, Any],
+        at: datetime,
+        expires_at: datetime,
+        run_id: str,
+    ) -> Approval:
+        """Record a pending approval (masked); returns it."""
+        self._execute(
+            f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', '', NULL, '')",
+            (
+                approval_id,
+                host,
+                node,
+                REDACTOR.text(step),
+                PENDING,
+                REDACTOR.text(reason),
+                json.dumps([REDACTOR.text(line) for line in plan]),
+                json.dumps(REDACTOR.data(evidence), default=str),
+                to_epoch(at),
+                to_epoch(expires_at),
+                run_id,
+            ),
+        )
+        found = self.approval(approval_id)
+        assert found is not None
+        return found
+
+    def approval(self, approval_id: str) -> Approval | None:
+        rows = self._rows(f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,))
+        return _approval(rows[0]) if rows else None
+
+    def approvals(
+        self, open_only: bool = False, host: str | None = None, node: str | None = None
+    ) -> list[Approval]:
+        """Approvals, newest first; `open_only`: pending or approved and not yet used."""
+        conditions: list[str] = ["1 = 1"]
+        parameters: list[str] = []
+        if open_only:
+            conditions.append("status IN (?, ?)")
+            parameters.extend(OPEN_APPROVALS)
+        for column, value in (("host", host), ("node", node)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                parameters.append(value)
+        rows = self._rows(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE {' AND '.join(conditions)} "
+            "ORDER BY requested_at DESC, id",
+            parameters,
+        )
+        return [_approval(r) for r in rows]
+
+    def open_approval_for(self, host: str, node: str) -> Approval | None:
+        """The node's open approval (pending, or approved and not yet used), if any."""
+        found = self.approvals(open_only=True, host=host, node=node)
+        return found[0] if found else None
+
+    def answer_approval(
+        self, approval_id: str, approve: bool, by: str, at: datetime, note: str = ""
+    ) -> Approval:
+        """Approve or deny a pending approval; returns it as answered. Approving one already
+        approved by the same answer changes nothing and returns it (an approval acts once
+        however often it is approved). Raises ApprovalError for an unknown id, one answered
+        otherwise, or one past its expiry (which is then recorded `expired`)."""
+        status = APPROVED if approve else DENIED
+        with self._mutex:
+            found = self.approval(approval_id)
+            if found is None:
+                raise ApprovalError(f"no approval {approval_id!r}; `remediate approvals` lists them")
+            if found.status == PENDING and found.expires_at <= at:
+                self.expire_approval(approval_id, at)
+                raise ApprovalError(
+                    f"approval {approval_id} expired at {found.expires_at.isoformat()} unanswered: "
+                    "it is denied; the next run asks again if the node is still unhealthy"
+                )
+            if found.status != PENDING:
+                if found.status == status or (approve and found.status == USED):
+                    return found
+                by_whom = f" by {found.answered_by}" if found.answered_by else ""
+                raise ApprovalError(
+                    f"approval {approval_id} is already {found.status}{by_whom}: {found.note}"
+                )
+            text = note or f"{status} by {by}"
+            changed = self._execute(
+                "UPDATE approvals SET status = ?, answered_at = ?, answered_by = ?, note = ? "
+                "WHERE id = ? AND status = ?",
+                (status, to_epoch(at), REDACTOR.text(by), REDACTOR.text(text), approval_id, PENDING),
+            ).rowcount
+            answered = self.approval(approval_id)
+            assert answered is not None
+            if not changed:  # answered by someone else in between
+                raise ApprovalError(f"approval {approval_id} is already {answered.status}")
+            return answered
+
+    def expire_approval(self, approval_id: str, at: datetime) -> bool:
+        """Deny a pending approval past its expiry (`expired`); whether it was pending."""
+        return self._close_approval(approval_id, PENDING, EXPIRED, at, "expired unanswered: denied")
+
+    def withdraw_approval(self, approval_id: str, at: datetime, note: str) -> bool:
+        """Close an open approval that is no longer needed (the node is healthy again)."""
+        with self._mutex:
+            return any(self._close_approval(approval_id, was, WITHDRAWN, at, note) for was in OPEN_APPROVALS)
+
+    def use_approval(self, approval_id: str, run_id: str, at: datetime) -> bool:
+        """Mark an approved approval used by `run_id`; False when it was not (or no longer)
+        approved: only one run acts on one approval."""
+        return bool(
+            self._execute(
+                "UPDATE approvals SET status = ?, used_at = ?, used_by_run = ? WHERE id = ? AND status = ?",
+                (USED, to_epoch(at), run_id, approval_id, APPROVED),
+            ).rowcount
+        )
+
+    def _close_approval(self, approval_id: str, was: str, status: str, at: datetime, note: str) -> bool:
+        if was != PENDING:
+            # An approved one keeps who approved it and when (the history shows it).
+            statement = "UPDATE approvals SET status = ? WHERE id = ? AND status = ?"
+            parameters: tuple[Any, ...] = (status, approval_id, was)
+        else:
+            statement = (
+                "UPDATE approvals SET status = ?, answered_at = ?, answered_by = 'remediate', note = ? "
+                "WHERE id = ? AND status = ?"
+            )
+            parameters = (status, to_epoch(at), REDACTOR.text(note), approval_id, was)
+        return bool(self._execute(statement, parameters).rowcount)
+
     # --- history -----------------------------------------------------------------------
 
     def history(
@@ -722,7 +935,14 @@ class SqlStateStore:
             "SELECT at, run_id, host, node, 'node' AS kind, outcome, reason, '' AS action, duration_ms, "
             "'' AS step, id, 1 AS sort FROM node_results UNION ALL "
             "SELECT started_at AS at, run_id, host, node, 'action' AS kind, outcome, reason, action, "
-            "duration_ms, step, id, 0 AS sort FROM attempts"
+            "duration_ms, step, id, 0 AS sort FROM attempts UNION ALL "
+            # An approval's request and its answer (who approved or denied it) are history too.
+            "SELECT requested_at AS at, run_id, host, node, 'approval' AS kind, 'requested' AS outcome, "
+            "reason, id AS action, NULL AS duration_ms, step, 0 AS id, 0 AS sort FROM approvals UNION ALL "
+            "SELECT answered_at AS at, used_by_run AS run_id, host, node, 'approval' AS kind, "
+            "CASE WHEN status IN ('used', 'withdrawn') AND answered_by <> 'remediate' THEN 'approved' "
+            "ELSE status END AS outcome, note AS reason, id AS action, NULL AS duration_ms, step, 0 AS id, "
+            "2 AS sort FROM approvals WHERE answered_at IS NOT NULL"
             f") entries WHERE {where} ORDER BY at, sort, id",
             parameters,
         )
@@ -753,6 +973,28 @@ def _run(r: tuple[Any, ...]) -> RunRecord:
         counts,
         r[9],
         r[10] or "timer",
+    )
+
+
+def _approval(r: tuple[Any, ...]) -> Approval:
+    plan, evidence = json.loads(r[6]), json.loads(r[7])
+    return Approval(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        plan if isinstance(plan, list) else [],
+        evidence if isinstance(evidence, dict) else {},
+        _at(r[8]),
+        _at(r[9]),
+        r[10],
+        from_epoch(r[11]),
+        r[12],
+        r[13],
+        from_epoch(r[14]),
+        r[15],
     )
 
 

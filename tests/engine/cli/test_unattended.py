@@ -162,3 +162,65 @@ def test_versions_lists_each_services_healthy_versions_newest_first(state: Path)
 def test_versions_says_when_none_is_recorded(state: Path) -> None:
     result = remediate(state, "versions", "--service", "backend")
     assert (result.exit_code, result.output.strip()) == (0, "no healthy version recorded yet of backend")
+
+
+def approval_book(tmp_path: Path, switch: Switch) -> Path:
+    return write_playbook(
+        tmp_path,
+        f"""
+        name: ops
+        checks:
+          api:
+            command: {{cmd: "{switch.check()}"}}
+            verify: {{within: 0s}}
+            remediate:
+              - name: restart api
+                approval: required
+                command: {{cmd: "{switch.fixing_action()}"}}
+        """,
+    )
+
+
+def test_a_step_awaiting_approval_is_listed_approved_by_id_and_run_once(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = approval_book(tmp_path, switch)
+    waiting = remediate(state, "run", book)
+    assert waiting.exit_code == exit_codes.PROBLEMS and "awaiting_approval" in waiting.output
+    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").output.splitlines()]
+    assert (listed["node"], listed["step"], listed["status"]) == ("api", "restart api", "pending")
+    assert listed["id"] in remediate(state, "approvals").output
+    approved = remediate(state, "approve", listed["id"])
+    assert approved.exit_code == 0 and f"approved {listed['id']}" in approved.output
+    assert remediate(state, "approve", listed["id"]).exit_code == 0  # twice: still one action
+    assert remediate(state, "run", book).exit_code == 0
+    assert remediate(state, "run", book).exit_code == 0
+    assert switch.actions_run == 1
+    history = [json.loads(line) for line in remediate(state, "history", "--json").output.splitlines()]
+    [answer] = [h for h in history if h["kind"] == "approval" and h["outcome"] == "approved"]
+    assert answer["reason"].startswith("approved by ")
+
+
+def test_a_denied_step_is_not_run(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    book = approval_book(tmp_path, switch)
+    remediate(state, "run", book)
+    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").output.splitlines()]
+    denied = remediate(state, "deny", listed["id"], "--reason", "not during the sale")
+    assert denied.exit_code == 0 and f"denied {listed['id']}" in denied.output
+    result = remediate(state, "run", book)
+    assert result.exit_code == exit_codes.PROBLEMS and "denied by" in result.output
+    assert switch.actions_run == 0
+    again = remediate(state, "approve", listed["id"])
+    assert again.exit_code == exit_codes.INVALID and "already denied" in again.output
+
+
+def test_approving_an_unknown_id_is_an_invalid_input_without_a_traceback(state: Path) -> None:
+    result = remediate(state, "approve", "nosuchid")
+    assert result.exit_code == exit_codes.INVALID
+    assert "no approval 'nosuchid'" in result.output and "Traceback" not in result.output
+
+
+def test_a_dry_run_says_which_steps_would_wait_for_approval(tmp_path: Path, state: Path) -> None:
+    switch = Switch(tmp_path)
+    result = remediate(state, "run", "--dry-run", approval_book(tmp_path, switch))
+    assert "waits for an operator's approval" in result.output

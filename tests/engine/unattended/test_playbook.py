@@ -54,7 +54,7 @@ def test_playbook_level_run_limits_maintenance_and_notify_are_read(tmp_path: Pat
     assert settings.run_limits.max_actions_per_run == 3
     assert settings.maintenance[0].duration == 7200
     assert [t.on for t in settings.notify] == [
-        ["escalation", "recovery"],
+        ["escalation", "recovery", "approval"],  # the default: approval requests too
         ["escalation", "recovery", "remediation"],
     ]
 

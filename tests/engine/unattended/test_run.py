@@ -318,7 +318,9 @@ def test_a_container_seen_healthy_is_recorded_as_a_version_to_roll_back_to(
           backend_up:
             docker_container: {{project: {project}, service: backend}}
     """
-    assert run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.HEALTHY
+    assert (
+        run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.HEALTHY
+    )
     [version] = store.versions(service="backend")
     assert (version.host, version.project, version.node) == ("localhost", project, "backend_up")
     assert (version.container, version.image_id) == (container.name, container.attrs["Image"])
@@ -336,7 +338,9 @@ def test_a_container_that_is_not_healthy_records_no_version(
           backend_up:
             docker_container: {{project: {project}, service: backend}}
     """
-    assert run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.FAILED
+    assert (
+        run_once(tmp_path, playbook, store, clock).node("localhost", "backend_up").outcome is Outcome.FAILED
+    )
     assert store.versions() == []
 
 
@@ -378,3 +382,198 @@ def test_a_rollback_step_goes_back_to_the_version_an_earlier_run_recorded_health
             all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
         ):
             leftover.remove(force=True)
+
+
+# --- approvals ---------------------------------------------------------------------------
+
+
+def approval_playbook(switch: Switch, notify: str = "", first_rung: str = "") -> str:
+    """`api` whose restart needs an operator's approval (after an optional first rung that
+    does not), and `web` depending on it."""
+    return f"""
+        name: unattended
+        approvals: {{expires: 2h, page: "https://ops.example/remediate/"}}
+        {notify}
+        checks:
+          api:
+            command: {{cmd: "{switch.check()}"}}
+            verify: {{within: 0s}}
+            run_backoff: {{initial: 0s}}
+            remediate:
+              {first_rung}
+              - name: restart api
+                approval: required
+                command: {{cmd: "{switch.fixing_action()}"}}
+          web:
+            depends_on: [api]
+            command: {{cmd: "true"}}
+    """
+
+
+def test_a_step_needing_approval_ends_its_node_awaiting_approval_and_blocks_dependents(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    report = run_once(tmp_path, approval_playbook(switch), store, clock)
+    api, web = report.node("localhost", "api"), report.node("localhost", "web")
+    [pending] = store.approvals(open_only=True)
+    assert api.outcome is Outcome.AWAITING_APPROVAL
+    assert f"remediate approve {pending.id}" in api.reason
+    assert web.outcome is Outcome.BLOCKED and web.blocked_by == ["api"]
+    assert switch.actions_run == 0
+    assert report.exit_code == 1
+    assert (pending.status, pending.step, pending.host, pending.node) == (
+        "pending",
+        "restart api",
+        "localhost",
+        "api",
+    )
+    assert pending.plan == [
+        f"restart api: command: {switch.fixing_action()} [waits for an operator's approval]"
+    ]
+    assert pending.evidence["exit_code"] == 1
+    assert pending.expires_at == clock.now() + timedelta(hours=2)
+
+
+def test_a_second_run_before_an_answer_asks_nothing_new(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    outcomes = run_every_minute(tmp_path, approval_playbook(switch), store, clock, 3)
+    assert outcomes == [Outcome.AWAITING_APPROVAL] * 3
+    assert len(store.approvals()) == 1 and switch.actions_run == 0
+
+
+def test_the_approval_request_is_sent_with_its_id_and_page_link(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    notify = f'notify: [{{command: {{cmd: "{command}"}}}}]'
+    run_every_minute(tmp_path, approval_playbook(switch, notify), store, clock, 2)
+    [message] = messages(log)  # asked once, not once per run
+    [pending] = store.approvals()
+    assert message["event"] == "approval"
+    assert message["approval"]["id"] == pending.id
+    assert (
+        message["approval"]["url"]
+        == f"https://ops.example/remediate/nodes/localhost/api#approval-{pending.id}"
+    )
+    assert message["approval"]["approve"] == f"remediate approve {pending.id}"
+
+
+def test_after_approval_the_next_run_acts_once_and_who_approved_is_in_the_history(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [pending] = store.approvals()
+    store.answer_approval(pending.id, True, "alice", clock.now())
+    store.answer_approval(pending.id, True, "alice", clock.now())  # approving twice acts once
+    clock.sleep(60)
+    assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.REMEDIATED
+    switch.break_()
+    clock.sleep(60)
+    again = run_once(tmp_path, text, store, clock).node("localhost", "api")
+    assert again.outcome is Outcome.AWAITING_APPROVAL  # a new request: the old approval was used
+    assert switch.actions_run == 1
+    used = store.approval(pending.id)
+    assert used is not None and used.status == "used"
+    answers = [e for e in store.history(node="api") if e.kind == "approval" and e.outcome == "approved"]
+    assert [a.reason for a in answers] == ["approved by alice"]
+
+
+def test_an_approved_node_that_is_healthy_again_is_not_touched(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [pending] = store.approvals()
+    store.answer_approval(pending.id, True, "alice", clock.now())
+    switch.heal()
+    clock.sleep(60)
+    assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.HEALTHY
+    assert switch.actions_run == 0
+    withdrawn = store.approval(pending.id)
+    assert withdrawn is not None and withdrawn.status == "withdrawn"
+
+
+def test_an_expired_approval_is_denied_and_says_so_and_the_next_run_asks_again(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    from engine.errors import ApprovalError
+
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [first] = store.approvals()
+    clock.sleep(3 * 3600)
+    with pytest.raises(ApprovalError, match=f"approval {first.id} expired .* unanswered: it is denied"):
+        store.answer_approval(first.id, True, "alice", clock.now())
+    expired = store.approval(first.id)
+    assert expired is not None and expired.status == "expired"
+    result = run_once(tmp_path, text, store, clock).node("localhost", "api")
+    assert result.outcome is Outcome.AWAITING_APPROVAL
+    [second] = store.approvals(open_only=True)
+    assert second.id != first.id and switch.actions_run == 0
+
+
+def test_an_approval_expiring_before_any_answer_is_denied_by_the_next_run(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [first] = store.approvals()
+    clock.sleep(3 * 3600)
+    result = run_once(tmp_path, text, store, clock).node("localhost", "api")
+    assert f"approval {first.id} expired unanswered (denied), asked again" in result.reason
+    expired = store.approval(first.id)
+    assert expired is not None and expired.status == "expired"
+
+
+def test_a_denied_step_is_not_run_and_the_node_is_paused_until_the_denial_expires(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [pending] = store.approvals()
+    store.answer_approval(pending.id, False, "bob", clock.now())
+    clock.sleep(60)
+    result = run_once(tmp_path, text, store, clock).node("localhost", "api")
+    assert result.outcome is Outcome.PAUSED
+    assert f"denied by bob (approval {pending.id})" in result.reason
+    assert switch.actions_run == 0
+    clock.sleep(3 * 3600)
+    assert (
+        run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.AWAITING_APPROVAL
+    )
+
+
+def test_the_ladder_climbs_the_rungs_without_approval_before_asking(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    first = f'- name: try gently\n                command: {{cmd: "{switch.unfixable_action()}"}}'
+    report = run_once(tmp_path, approval_playbook(switch, first_rung=first), store, clock)
+    api = report.node("localhost", "api")
+    assert api.outcome is Outcome.AWAITING_APPROVAL
+    assert [(s.step, s.status) for s in api.steps] == [
+        ("try gently", "changed"),
+        ("restart api", "awaiting_approval"),
+    ]
+    assert switch.actions_run == 1
+
+
+def test_a_dry_run_shows_which_steps_would_wait_for_approval_and_asks_nothing(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    report = run_once(tmp_path, approval_playbook(switch), store, clock, mode=Mode.DRY_RUN)
+    api = report.node("localhost", "api")
+    assert api.outcome is Outcome.WOULD_REMEDIATE
+    assert api.plan == [f"restart api: command: {switch.fixing_action()} [waits for an operator's approval]"]
+    assert store.approvals() == []

@@ -241,3 +241,38 @@ def test_a_run_records_what_started_it_and_the_newest_runs_come_first(tmp_path: 
     assert [(r.run_id, r.trigger) for r in store.latest_runs(5)] == [("r2", "alert"), ("r1", "timer")]
     assert [r.run_id for r in store.latest_runs(1)] == ["r2"]
     store.close()
+
+
+def test_an_approval_is_stored_masked_and_answered_once(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.errors import ApprovalError
+    from engine.secrets.redact import MASK
+
+    redactor = Redactor()
+    redactor.add_secret("hunter2-secret-value")
+    monkeypatch.setattr(base, "REDACTOR", redactor)
+    asked = store.request_approval(
+        "a1", "h", "api", "restart", "down: hunter2-secret-value", ["restart: x"],
+        {"token": "hunter2-secret-value"}, T0, T0 + timedelta(hours=1), "r1",
+    )  # fmt: skip
+    assert asked.status == "pending" and asked.reason == f"down: {MASK}" and MASK in str(asked.evidence)
+    assert store.open_approval_for("h", "api") == asked
+    approved = store.answer_approval("a1", True, "alice", T0 + timedelta(minutes=5))
+    assert (approved.status, approved.answered_by) == ("approved", "alice")
+    assert store.answer_approval("a1", True, "bob", T0 + timedelta(minutes=6)).answered_by == "alice"
+    assert store.use_approval("a1", "r2", T0 + timedelta(minutes=7))
+    assert not store.use_approval("a1", "r3", T0 + timedelta(minutes=8))  # acts once
+    with pytest.raises(ApprovalError, match="already used"):
+        store.answer_approval("a1", False, "bob", T0 + timedelta(minutes=9))
+    assert store.open_approval_for("h", "api") is None
+
+
+def test_an_approval_answered_after_its_expiry_is_denied_as_expired(store: StateStore) -> None:
+    from engine.errors import ApprovalError
+
+    store.request_approval("a2", "h", "api", "restart", "down", [], {}, T0, T0 + timedelta(hours=1), "r1")
+    with pytest.raises(ApprovalError, match="expired"):
+        store.answer_approval("a2", True, "alice", T0 + timedelta(hours=2))
+    found = store.approval("a2")
+    assert found is not None and found.status == "expired"

@@ -127,3 +127,58 @@ def test_an_action_without_the_token_is_refused(browser: Any, page: tuple[str, P
     b.find_element(By.ID, "pause").click()
     assert "refused" in b.find_element(By.ID, "message").text
     assert paused(state) == []
+
+
+def test_an_approval_approved_from_the_page_heals_the_node_at_once(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    healthy, actions = tmp_path / "cache.ok", tmp_path / "cache.actions"
+    book = write_playbook(
+        tmp_path,
+        f"""
+        name: shop
+        checks:
+          cache:
+            command: {{cmd: "test -e {healthy}"}}
+            verify: {{within: 0s}}
+            remediate:
+              - name: rebuild the cache
+                approval: required
+                command: {{cmd: "echo run >> {actions}; touch {healthy}"}}
+        """,
+    )
+    state, port = tmp_path / "state.db", free_port()
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    token.chmod(0o600)
+    daemon: subprocess.Popen[str] = start(
+        "daemon", book, "--interval", "1h", "--listen", f"127.0.0.1:{port}", "--token-file", token,
+        state=state, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        eventually(lambda: runs(state) >= 1, "the first run")
+        store = open_store(str(state))
+        try:
+            [pending] = store.approvals(open_only=True)
+        finally:
+            store.close()
+        base, b = f"http://127.0.0.1:{port}", browser
+        b.get(base + "/login?next=/nodes/localhost/cache")
+        b.find_element(By.ID, "token").send_keys(TOKEN)
+        b.find_element(By.ID, "login").click()
+        row = b.find_element(By.ID, f"approval-{pending.id}")
+        assert "rebuild the cache" in row.text and "pending" in row.text
+        b.find_element(By.ID, f"approve-{pending.id}").click()
+        assert b.find_element(By.ID, "done").text.startswith(f"approved {pending.id}")
+        eventually(lambda: runs(state) >= 2, "the run the approval asked for")  # not the 1h timer
+        eventually(lambda: healthy.exists(), "the node healed")
+        assert actions.read_text().split() == ["run"]
+        store = open_store(str(state))
+        try:
+            used = store.approval(pending.id)
+            assert used is not None and used.status == "used"
+            assert used.answered_by.startswith("status page")
+        finally:
+            store.close()
+    finally:
+        stop(daemon)
