@@ -109,8 +109,10 @@ class RolloutUndoAction(DeploymentAction):
     """`kubectl rollout undo`: the pod template of the ReplicaSet of an earlier revision is
     written back to the deployment (JSON patch of `spec.template` and the annotations, the
     `pod-template-hash` label removed), and the controller rolls it out as a new revision.
-    Without `to_revision` it goes to the previous revision, skipping templates an earlier undo
-    rolled away from (so a second undo goes further back, never forth). Refused when the
+    Without `to_revision` it goes to the newest revision that runs something else: unlike
+    kubectl, a revision that differs only by a `rollout restart` is not a version to go back to
+    (kubectl's undo after a restart only undoes the restart), and templates an earlier undo
+    rolled away from are skipped (a second undo goes further back, never forth). Refused when the
     database's alembic revision (the playbook's `alembic_node`) moved since that template was
     recorded healthy, or when no healthy record of it says which revision it ran with, unless
     `allow_schema_change`."""

@@ -422,9 +422,16 @@ def same_template(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def template_id(template: Mapping[str, Any]) -> str:
-    """A stable identity of a pod template (hash label ignored): how the healthy versions of a
-    deployment are recorded and matched to its ReplicaSets."""
-    text = json.dumps(without_hash(template), sort_keys=True, separators=(",", ":"))
+    """A stable identity of what a pod template runs: the hash label and the restart
+    annotation are left out, because a `rollout restart` runs the same version again. How the
+    healthy versions of a deployment are recorded and matched to its ReplicaSets."""
+    plain = without_hash(template)
+    annotations = (plain.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(RESTARTED_AT, None)
+        if not annotations:
+            del plain["metadata"]["annotations"]
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
     return "template:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

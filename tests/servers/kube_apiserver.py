@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 REVISION = "deployment.kubernetes.io/revision"
 TOKEN = "stand-in-token"
 
@@ -579,3 +581,28 @@ def kube_apiserver(cluster: Cluster) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass
+class StandIn:
+    """A served stand-in: its state, its URL, a kubeconfig for it and the host variables
+    that point a host at it (kubernetes.core's names)."""
+
+    cluster: Cluster
+    url: str
+    kubeconfig: Path
+
+    @property
+    def hostvars(self) -> dict[str, Any]:
+        return {"ansible_connection": "kubernetes", "ansible_kubectl_kubeconfig": str(self.kubeconfig)}
+
+
+@pytest.fixture
+def kube_standin(tmp_path: Path) -> Iterator[StandIn]:
+    """A stand-in API server with a rolled-out `backend` deployment (image `backend:1`, two
+    replicas) behind a service `backend`, in namespace `production`."""
+    cluster = Cluster()
+    cluster.add_deployment("backend", "backend:1")
+    cluster.add_service("backend", "backend")
+    with kube_apiserver(cluster) as url:
+        yield StandIn(cluster, url, write_kubeconfig(tmp_path / "kubeconfig", url, cluster.namespace))
