@@ -157,11 +157,13 @@ def test_a_host_naming_no_cluster_is_not_checked_for_a_kubeconfig() -> None:
 
 def test_an_api_server_that_does_not_answer_is_a_client_error_saying_what_was_asked(tmp_path: Path) -> None:
     config = write_kubeconfig(tmp_path / "config", f"http://127.0.0.1:{free_port()}", "production")
-    with api_client("prod", {"ansible_kubectl_kubeconfig": str(config)}) as client:
-        with pytest.raises(
+    with (
+        api_client("prod", {"ansible_kubectl_kubeconfig": str(config)}) as client,
+        pytest.raises(
             KubernetesError, match="cannot reach the Kubernetes API server to get deployments backend"
-        ):
-            Kube(client, "production", 2).deployment("backend")
+        ),
+    ):
+        Kube(client, "production", 2).deployment("backend")
 
 
 def test_forbidden_names_the_verb_the_resource_and_the_role_rule_that_would_allow_it(
