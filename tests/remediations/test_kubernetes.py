@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.clients.kubernetes import REVISION, RESTARTED_AT, template_id
+from engine.clients.kubernetes import RESTARTED_AT, REVISION, template_id
 from engine.core.context import ActionContext, HealthyVersion
 from engine.core.results import ActionStatus, CheckResult
 from remediations.kubernetes import (
@@ -75,7 +75,11 @@ def test_rollout_undo_writes_the_previous_replica_sets_template_back_as_kubectl_
     assert len(cluster.replica_sets) == replica_sets
     assert cluster.revision_of("backend") == 3
     method, path, content_type = cluster.requests[-1]
-    assert (method, content_type) == ("PATCH", "application/json-patch+json")
+    assert (method, path, content_type) == (
+        "PATCH",
+        "/apis/apps/v1/namespaces/production/deployments/backend",
+        "application/json-patch+json",
+    )
     assert "pod-template-hash" not in _template(kube_standin)["metadata"]["labels"]
 
 
