@@ -226,24 +226,32 @@ class ScaleAction(DeploymentAction):
 
 @action_type("k8s_delete_pod")
 class DeletePodAction(Action, KubeRef):
-    """`kubectl delete pod`: one pod by name, or the pods of a deployment that are not ready
-    (their ReplicaSet starts fresh ones). `ok` when there is nothing to delete (the pod is gone,
-    every pod is ready)."""
+    """`kubectl delete pod`: one pod by name, or the pods of a deployment (or carrying some
+    labels, as a StatefulSet's do) that are not ready: their controller starts fresh ones.
+    `ok` when there is nothing to delete (the pod is gone, every pod is ready)."""
 
     pod: str | None = Field(None, description="the pod's name")
     deployment: str | None = Field(None, description="delete this deployment's pods that are not ready")
+    selector: dict[str, str] | None = Field(
+        None, description="delete the pods with these labels that are not ready"
+    )
 
     @model_validator(mode="after")
     def _names_pods(self) -> DeletePodAction:
-        if (self.pod is None) == (self.deployment is None):
-            raise ValueError("name the pods either by `pod` or by `deployment`, one of them")
+        if sum(option is not None for option in (self.pod, self.deployment, self.selector)) != 1:
+            raise ValueError("name the pods by one of `pod`, `deployment` or `selector`")
         return self
 
     def describe(self) -> str:
         namespace = f" -n {self.namespace}" if self.namespace else ""
         if self.pod is not None:
             return f"kubectl delete pod {self.pod}{namespace}"
-        return f"kubectl delete pod{namespace}: the pods of deployment/{self.deployment} that are not ready"
+        return f"kubectl delete pod{namespace}: the pods of {self._owner()} that are not ready"
+
+    def _owner(self) -> str:
+        if self.deployment is not None:
+            return f"deployment/{self.deployment}"
+        return "-l " + ",".join(f"{k}={v}" for k, v in sorted((self.selector or {}).items()))
 
     def apply(self, ctx: ActionContext) -> ActionResult:
         try:
@@ -252,11 +260,13 @@ class DeletePodAction(Action, KubeRef):
                     if api.delete_pod(self.pod):
                         return ActionResult.changed(f'pod "{self.pod}" deleted')
                     return ActionResult.ok(f'pod "{self.pod}" is already gone')
-                assert self.deployment is not None
-                pods = api.pods(api.deployment(self.deployment)["spec"]["selector"])
-                stuck = [p["metadata"]["name"] for p in pods if not _ready(p)]
+                if self.deployment is not None:
+                    selector = api.deployment(self.deployment)["spec"]["selector"]
+                else:
+                    selector = {"matchLabels": self.selector}
+                stuck = [p["metadata"]["name"] for p in api.pods(selector) if not _ready(p)]
                 if not stuck:
-                    return ActionResult.ok(f"every pod of deployment/{self.deployment} is ready")
+                    return ActionResult.ok(f"every pod of {self._owner()} is ready")
                 deleted = [name for name in stuck if api.delete_pod(name)]
                 return ActionResult.changed(
                     f"deleted {len(deleted)} pods that were not ready: {', '.join(deleted)}"

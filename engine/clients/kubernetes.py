@@ -69,6 +69,8 @@ class KubeSettings:
     context: str | None
     namespace: str | None
     """None: the context's namespace, else `default`."""
+    source: str = "ansible_kubectl_kubeconfig"
+    """Where `kubeconfig` came from (a variable or the environment), for error messages."""
 
 
 def uses_kubernetes(hostvars: Mapping[str, Any]) -> bool:
@@ -81,16 +83,17 @@ def uses_kubernetes(hostvars: Mapping[str, Any]) -> bool:
 
 def kube_settings(hostvars: Mapping[str, Any]) -> KubeSettings:
     """The host's cluster settings, from its variables, then the environment kubectl reads."""
-    kubeconfig = (
-        hostvars.get("ansible_kubectl_kubeconfig")
-        or os.environ.get("K8S_AUTH_KUBECONFIG")
-        or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-        or str(Path.home() / ".kube" / "config")
+    candidates = (
+        ("ansible_kubectl_kubeconfig", hostvars.get("ansible_kubectl_kubeconfig")),
+        ("$K8S_AUTH_KUBECONFIG", os.environ.get("K8S_AUTH_KUBECONFIG")),
+        ("$KUBECONFIG", (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]),
+        ("the default", str(Path.home() / ".kube" / "config")),
     )
+    source, kubeconfig = next((name, value) for name, value in candidates if value)
     context = hostvars.get("ansible_kubectl_context") or os.environ.get("K8S_AUTH_CONTEXT")
     namespace = hostvars.get("ansible_kubectl_namespace")
     return KubeSettings(
-        str(kubeconfig), str(context) if context else None, str(namespace) if namespace else None
+        str(kubeconfig), str(context) if context else None, str(namespace) if namespace else None, source
     )
 
 
@@ -100,7 +103,7 @@ def _read_kubeconfig(settings: KubeSettings, host: str) -> dict[str, Any]:
     import yaml
 
     path = Path(settings.kubeconfig).expanduser()
-    where = f"host {host}: kubeconfig {path}"
+    where = f"host {host}: kubeconfig {path} ({settings.source})"
     try:
         with path.open("rb") as handle:
             raw = handle.read(4 * 1024 * 1024 + 1)

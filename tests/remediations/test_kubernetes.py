@@ -209,6 +209,19 @@ def test_deleting_a_deployments_pods_deletes_only_those_not_ready(kube_standin: 
     assert stuck.isdisjoint(kube_standin.cluster.pods)
 
 
+def test_deleting_pods_by_labels_deletes_those_not_ready(kube_standin: StandIn) -> None:
+    kube_standin.cluster.crashing.add("backend:2")
+    kube_standin.cluster.set_image("backend", "backend:2")
+    result = DeletePodAction(selector={"app": "backend"}).apply(_context(kube_standin))
+    assert result.status is ActionStatus.CHANGED
+    assert result.detail.startswith("deleted 2 pods that were not ready")
+
+
+def test_pods_must_be_named_one_way() -> None:
+    with pytest.raises(ValueError, match="one of `pod`, `deployment` or `selector`"):
+        DeletePodAction(pod="a", selector={"app": "b"})
+
+
 def test_rollout_wait_returns_once_the_rollout_is_done(kube_standin: StandIn) -> None:
     kube_standin.cluster.set_image("backend", "backend:2")
     started = time.monotonic()
@@ -249,6 +262,10 @@ def test_a_forbidden_action_fails_naming_the_rule_and_changes_nothing(kube_stand
         ),
         (ScaleAction(deployment="backend", replicas=0), "kubectl scale deployment/backend --replicas=0"),
         (DeletePodAction(pod="backend-abc"), "kubectl delete pod backend-abc"),
+        (
+            DeletePodAction(selector={"app": "postgres"}, namespace="db"),
+            "kubectl delete pod -n db: the pods of -l app=postgres that are not ready",
+        ),
         (
             RolloutWaitAction(deployment="backend", timeout=30),
             "kubectl rollout status deployment/backend --timeout=30s",

@@ -134,7 +134,10 @@ def test_templates_running_other_images_are_other_versions() -> None:
 
 def test_a_missing_kubeconfig_is_invalid_input_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "config"
-    with pytest.raises(KubeconfigError, match=f"host prod: kubeconfig {missing} cannot be read"):
+    with pytest.raises(
+        KubeconfigError,
+        match=f"host prod: kubeconfig {missing} \\(ansible_kubectl_kubeconfig\\) cannot be read",
+    ):
         check_settings(
             "prod", {"ansible_connection": "kubernetes", "ansible_kubectl_kubeconfig": str(missing)}
         )
