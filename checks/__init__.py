@@ -14,6 +14,7 @@ MODULES: dict[str, str] = {
     "docker_container": "docker",
     "docker_env": "docker",
     "http": "http",
+    "k8s_command": "kubernetes",
     "k8s_deployment": "kubernetes",
     "k8s_pods": "kubernetes",
     "k8s_service": "kubernetes",

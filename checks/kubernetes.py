@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from checks.base import Check
+from checks.base import Check, CommandLine
+from checks.expectations import CommandExpectation, command_text
 from engine.clients.kubernetes import (
     Kube,
     KubeRef,
     condition,
     images,
     kube,
+    pod_ready,
     revision,
     rollout_status,
     template_id,
@@ -194,3 +196,59 @@ class ServiceCheck(Check, KubeRef):
                 **evidence,
             )
         return CheckResult.healthy(f"service {self.service} has {len(ready)} ready endpoints", **evidence)
+
+
+@check_type("k8s_command")
+class PodCommandCheck(Check, KubeRef, CommandExpectation):
+    """Runs a read-only command in a pod's container, as `kubectl exec` does (and as
+    `docker_command` does in a container): healthy when it exits with `exit_code` and, if
+    given, its output matches `stdout_regex`. The pod is named, or the first ready pod of a
+    deployment (or with some labels); no ready pod is unhealthy (the service is down)."""
+
+    cmd: CommandLine = Field(
+        description="command line (run with sh -c in the container) or argument list (run as is)"
+    )
+    pod: str | None = Field(None, description="the pod's name")
+    deployment: str | None = Field(None, description="run it in a ready pod of this deployment")
+    selector: dict[str, str] | None = Field(None, description="run it in a ready pod with these labels")
+    container: str | None = Field(None, description="the container (default: the pod's first)")
+
+    @model_validator(mode="after")
+    def _names_a_pod(self) -> PodCommandCheck:
+        if sum(option is not None for option in (self.pod, self.deployment, self.selector)) != 1:
+            raise ValueError("name the pod by one of `pod`, `deployment` or `selector`")
+        return self
+
+    def probe(self, ctx: ProbeContext) -> CheckResult:
+        argv = ["sh", "-c", self.cmd] if isinstance(self.cmd, str) else list(self.cmd)
+        try:
+            with kube(ctx, self.namespace, self.timeout) as api:
+                pod = self.pod if self.pod is not None else self._ready_pod(api)
+                if pod is None:
+                    return CheckResult.unhealthy(
+                        f"no ready pod of {self._owner()} to run `{command_text(self.cmd)}` in"
+                    )
+                code, stdout, stderr = api.exec(pod, self.container, argv, self.timeout)
+        except KubeObjectNotFound as exc:
+            return CheckResult.unhealthy(f"missing: {exc}")
+        except (KubernetesError, KubeconfigError) as exc:
+            return CheckResult.error(str(exc))
+        if code is None:
+            return CheckResult.error(
+                f"`{command_text(self.cmd)}` did not finish within {self.timeout:g}s in {pod}"
+            )
+        output = ctx.redactor.text(stdout + stderr)
+        return self.judge(code, stdout, output, f"`{command_text(self.cmd)}` in {pod}", pod=pod)
+
+    def _owner(self) -> str:
+        if self.deployment is not None:
+            return f"deployment/{self.deployment}"
+        return ",".join(f"{k}={v}" for k, v in sorted((self.selector or {}).items()))
+
+    def _ready_pod(self, api: Kube) -> str | None:
+        if self.deployment is not None:
+            selector = api.deployment(self.deployment)["spec"]["selector"]
+        else:
+            selector = {"matchLabels": self.selector}
+        ready = [p["metadata"]["name"] for p in api.pods(selector) if pod_ready(p)]
+        return min(ready) if ready else None

@@ -17,6 +17,7 @@ from engine.clients.kubernetes import (
     KubeRef,
     images,
     kube,
+    pod_ready,
     revision,
     rollout_status,
     same_template,
@@ -264,7 +265,7 @@ class DeletePodAction(Action, KubeRef):
                     selector = api.deployment(self.deployment)["spec"]["selector"]
                 else:
                     selector = {"matchLabels": self.selector}
-                stuck = [p["metadata"]["name"] for p in api.pods(selector) if not _ready(p)]
+                stuck = [p["metadata"]["name"] for p in api.pods(selector) if not pod_ready(p)]
                 if not stuck:
                     return ActionResult.ok(f"every pod of {self._owner()} is ready")
                 deleted = [name for name in stuck if api.delete_pod(name)]
@@ -273,11 +274,6 @@ class DeletePodAction(Action, KubeRef):
                 )
         except (KubernetesError, KubeconfigError) as exc:
             return ActionResult.failed(str(exc))
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 @action_type("k8s_rollout_wait")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from engine.clients.sizes import HeadTail
 from engine.core.context import ProbeContext
 from engine.errors import KubeconfigError, KubeObjectNotFound, KubernetesError
 
@@ -259,6 +261,40 @@ class Kube:
             return False
         return True
 
+    def exec(
+        self, pod: str, container: str | None, argv: list[str], timeout: float
+    ) -> tuple[int | None, str, str]:
+        """Run `argv` in a pod's container as `kubectl exec` does (a websocket, channels for
+        stdout, stderr and the status): the exit code (None when it did not finish within
+        `timeout`), stdout and stderr (each a bounded head and tail; the client buffers what
+        the command writes until it ends)."""
+        from kubernetes.stream import stream
+
+        with kube_errors("create", "pods/exec", self.namespace, "", pod):
+            socket = stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                self.namespace,
+                command=argv,
+                container=container,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        try:
+            socket.run_forever(timeout=timeout)
+            stdout, stderr = HeadTail(), HeadTail()
+            stdout.write(str(socket.read_stdout(timeout=0)).encode())
+            stderr.write(str(socket.read_stderr(timeout=0)).encode())
+            if socket.is_open():
+                return None, stdout.text(), stderr.text()
+            return _exit_code(socket.read_channel(3), pod), stdout.text(), stderr.text()
+        finally:
+            socket.close()
+
     def endpoints(self, name: str) -> dict[str, Any]:
         with kube_errors("get", "endpoints", self.namespace, "", name):
             return self._json(
@@ -289,18 +325,42 @@ def kube_errors(verb: str, resource: str, namespace: str, group: str = "", name:
         yield
     except ApiException as exc:
         message = _status_message(exc)
-        if exc.status == 403:
+        status = exc.status
+        if status == 0:  # a websocket (exec) whose upgrade was answered with an HTTP error
+            handshake = re.search(r"Handshake status (\d+)", str(exc.reason))
+            if handshake is None:
+                raise KubernetesError(
+                    f"cannot reach the Kubernetes API server to {what}: {exc.reason}"
+                ) from exc
+            status, message = int(handshake.group(1)), _handshake_message(str(exc.reason))
+        if status == 403:
             raise KubernetesError(
                 f"forbidden: {what}: {message}; a Role in namespace {namespace} with the rule "
                 f"{role_rule(verb, resource, group)} bound to this user would allow it"
             ) from exc
-        if exc.status == 404:
+        if status == 404 or (status == 400 and message.startswith("container not found")):
             raise KubeObjectNotFound(f"not found: {what}: {message}") from exc
-        if exc.status == 401:
+        if status == 401:
             raise KubernetesError(f"unauthorized: {what}: the kubeconfig's credentials were refused") from exc
-        raise KubernetesError(f"{what}: API server answered {exc.status}: {message}") from exc
+        raise KubernetesError(f"{what}: API server answered {status}: {message}") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise KubernetesError(f"cannot reach the Kubernetes API server to {what}: {_reason(exc)}") from exc
+
+
+def _exit_code(status_text: str, pod: str) -> int:
+    """The exit code from an exec's status channel (a v1 Status: Success, or NonZeroExitCode
+    with the code as its cause); KubernetesError for any other failure."""
+    try:
+        status = json.loads(status_text or "{}")
+    except ValueError as exc:
+        raise KubernetesError(f"exec in pod {pod}: unreadable status {status_text[:200]!r}") from exc
+    if status.get("status") == "Success":
+        return 0
+    if status.get("reason") == "NonZeroExitCode":
+        for cause in (status.get("details") or {}).get("causes") or []:
+            if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+                return int(cause["message"])
+    raise KubernetesError(f"exec in pod {pod}: {status.get('message') or 'no exit status'}")
 
 
 def role_rule(verb: str, resource: str, group: str) -> str:
@@ -314,6 +374,12 @@ def _status_message(exc: Any) -> str:
     except (TypeError, ValueError):
         return str(exc.reason or exc.status)
     return str(body.get("message") or exc.reason) if isinstance(body, dict) else str(exc.reason)
+
+
+def _handshake_message(reason: str) -> str:
+    """The Status message in a refused websocket upgrade's body, else the reason as is."""
+    found = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', reason)
+    return found.group(1).replace('\\"', '"') if found else reason[:300]
 
 
 def _reason(exc: BaseException) -> str:
@@ -401,6 +467,12 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
 def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     """The status condition of one type, or None."""
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's Ready condition is True (it passes its readiness probe)."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def revision(obj: Mapping[str, Any]) -> int:

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from checks.kubernetes import DeploymentCheck, PodsCheck, ServiceCheck
+from checks.kubernetes import DeploymentCheck, PodCommandCheck, PodsCheck, ServiceCheck
 from engine.core.results import Health
 from tests.servers.kube_apiserver import StandIn, write_kubeconfig
 from tests.support.clock import FakeClock
@@ -137,3 +137,53 @@ def test_a_service_with_ready_endpoints_is_healthy_and_without_them_unhealthy(ku
     result = check.probe(probe_context(hostvars=kube_standin.hostvars))
     assert result.health is Health.UNHEALTHY
     assert result.reason == "service backend has 0 ready endpoints (2 not ready), needs 2"
+
+
+def test_a_command_in_a_ready_pod_that_exits_as_expected_is_healthy(kube_standin: StandIn) -> None:
+    check = PodCommandCheck(
+        deployment="backend", cmd="echo accepting connections; echo note >&2", stdout_regex="accepting"
+    )
+    result = check.probe(probe_context(hostvars=kube_standin.hostvars))
+    assert result.health is Health.HEALTHY, result.reason
+    assert result.evidence["output"] == "accepting connections\nnote"
+    assert result.evidence["pod"] == min(kube_standin.cluster.pods)
+
+
+def test_a_command_exiting_otherwise_is_unhealthy_with_its_exit_code(kube_standin: StandIn) -> None:
+    result = PodCommandCheck(deployment="backend", cmd=["sh", "-c", "echo no response; exit 2"]).probe(
+        probe_context(hostvars=kube_standin.hostvars)
+    )
+    assert result.health is Health.UNHEALTHY
+    assert result.reason.endswith("exited 2, expected 0: no response")
+
+
+def test_a_command_that_does_not_finish_in_time_is_an_error(kube_standin: StandIn) -> None:
+    result = PodCommandCheck(selector={"app": "backend"}, cmd="sleep 3", timeout=0.5).probe(
+        probe_context(hostvars=kube_standin.hostvars)
+    )
+    assert result.health is Health.ERROR
+    assert result.reason.startswith("`sleep 3` did not finish within 0.5s")
+
+
+def test_no_ready_pod_to_run_the_command_in_is_unhealthy(kube_standin: StandIn) -> None:
+    kube_standin.cluster.crashing.add("backend:2")
+    kube_standin.cluster.set_image("backend", "backend:2")
+    by_deployment = PodCommandCheck(deployment="backend", cmd="true").probe(
+        probe_context(hostvars=kube_standin.hostvars)
+    )
+    assert by_deployment.health is Health.UNHEALTHY
+    assert by_deployment.reason == "no ready pod of deployment/backend to run `true` in"
+    named = PodCommandCheck(pod=min(kube_standin.cluster.pods), cmd="true").probe(
+        probe_context(hostvars=kube_standin.hostvars)
+    )
+    assert named.health is Health.UNHEALTHY
+    assert 'container not found ("backend")' in named.reason
+
+
+def test_a_forbidden_exec_is_an_error_naming_the_pods_exec_rule(kube_standin: StandIn) -> None:
+    kube_standin.cluster.forbid.add(("create", "pods/exec"))
+    result = PodCommandCheck(deployment="backend", cmd="true").probe(
+        probe_context(hostvars=kube_standin.hostvars)
+    )
+    assert result.health is Health.ERROR
+    assert '{apiGroups: [""], resources: ["pods/exec"], verbs: ["create"]}' in result.reason

@@ -13,6 +13,10 @@ bookkeeping so that the real `kubernetes` client and kubectl's rules can be exer
   controller does on `kubectl rollout undo`) and the deployment carries the same annotation.
 - `v1` pods: list by label selector, delete (the ReplicaSet replaces the pod under a new name).
 - `v1` endpoints: get; `v1` events: list by field selector.
+- `v1` pods/exec over a websocket (`v4.channel.k8s.io`: stdout on channel 1, stderr on 2, the
+  Status on 3): the command runs as a subprocess of this process, standing in for the
+  container; a pod that is not ready refuses the upgrade as the kubelet does (container not
+  running).
 - Pod health follows the template's first image: an image listed in `crashing` gives pods in
   CrashLoopBackOff (restarting, last terminated with `Error`), in `oom` pods last terminated
   `OOMKilled`; others are ready. A deployment whose new pods never become ready shows its
@@ -24,10 +28,13 @@ Every change is observed after `observe_delay` seconds, so that waiting for a ro
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
 import re
+import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -535,7 +542,79 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        self._serve("GET")
+        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self._exec()
+        else:
+            self._serve("GET")
+
+    def _exec(self) -> None:
+        """`kubectl exec`: refuse as the API server would, or upgrade and stream the command."""
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        cluster = self.cluster
+        match = re.fullmatch(
+            rf"/api/v1/namespaces/{re.escape(cluster.namespace)}/pods/([^/]+)/exec", parts.path
+        )
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._send(401, _status(401, "Unauthorized", "Unauthorized"))
+            return
+        with cluster.lock:
+            cluster.requests.append(("GET", parts.path, "websocket"))
+            name = match.group(1) if match else ""
+            pod = cluster.pods.get(name)
+            if ("create", "pods/exec") in cluster.forbid:
+                self._send(*cluster._forbidden("create", "pods/exec", "", name))
+                return
+            if pod is None:
+                self._send(404, _status(404, "NotFound", f'pods "{name}" not found'))
+                return
+            if not cluster._pod_ready(pod):
+                container = pod["spec"]["containers"][0]["name"]
+                self._send(400, _status(400, "BadRequest", f'container not found ("{container}")'))
+                return
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        )
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept.decode())
+        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        self.end_headers()
+        argv = query.get("command") or []
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=float(query.get("timeout", ["20"])[0]))
+        except subprocess.TimeoutExpired:
+            return  # the connection drops, as a killed exec's would
+        self._frame(b"\x01" + done.stdout)
+        self._frame(b"\x02" + done.stderr)
+        if done.returncode == 0:
+            status: dict[str, Any] = {"metadata": {}, "status": "Success"}
+        else:
+            status = {
+                "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                "message": f"command terminated with non-zero exit code: error executing command {argv}, exit code {done.returncode}",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(done.returncode)}]},
+            }  # fmt: skip
+        self._frame(b"\x03" + json.dumps(status).encode())
+        self._frame(struct.pack("!H", 1000), opcode=0x8)
+        self.close_connection = True
+
+    def _frame(self, payload: bytes, opcode: int = 0x2) -> None:
+        """One unmasked server-to-client websocket frame."""
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x80 | opcode, size)
+        elif size < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+        try:
+            self.wfile.write(header + payload)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True  # the client gave up (its timeout): nothing to tell it
 
     def do_PATCH(self) -> None:
         self._serve("PATCH")
