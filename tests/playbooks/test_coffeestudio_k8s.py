@@ -131,6 +131,11 @@ def test_a_crash_looping_backend_is_restarted_then_rolled_back_and_verified(
     assert 'deployment "backend" exceeded its progress deadline' in backend["steps"][1]["detail"]
     assert coffeestudio.cluster.image_of("backend") == "backend:1"
     assert nodes["frontend"]["outcome"] == "healthy"
+    # The verified template is recorded as a version a later undo's schema guard matches.
+    versions = remediate("versions", "--service", "backend", "--json", state=tmp_path / "s", cwd=tmp_path)
+    recorded = [json.loads(line) for line in versions.stdout.splitlines()]
+    assert [(v["project"], v["image"]) for v in recorded] == [("production", "backend:1")]
+    assert recorded[0]["image_id"].startswith("template:")
 
 
 def test_an_unreachable_api_server_is_an_error_and_nothing_is_acted_on(tmp_path: Path) -> None:
