@@ -12,6 +12,7 @@
     │   ├── ComposeError                    a compose file (remediate init)
     │   ├── SecretError                     a secret a playbook points at cannot be read
     │   ├── TokenError                      the status page's token: unreadable, short, world-readable
+    │   ├── KubeconfigError                 a kubeconfig file or context that does not exist
     │   ├── StateStoreError                 the state store named cannot be opened or used
     │   └── ApprovalError                   an approval named that does not exist or cannot be answered
     ├── LockHeld                            exit 3: another run holds a host's lock
@@ -22,6 +23,8 @@
     │   │   └── ContainerNotRunning         an answer about the container, not a failure
     │   ├── PostgresConnectError
     │   ├── HttpFetchError
+    │   ├── KubernetesError                 the API server cannot be reached or refused
+    │   │   └── KubeObjectNotFound          an answer: the object asked about does not exist
     │   └── ComposeNotFound
     ├── NotifyError                         a notification target did not take the message
     ├── LabError                            the lab cannot be built or brought to health
@@ -120,6 +123,10 @@ class TokenError(InvalidInput, ValueError):
     in a file every user can read (the message gives the chmod that fixes it)."""
 
 
+class KubeconfigError(InvalidInput, ValueError):
+    """A host's kubeconfig file, or the context it names, does not exist or cannot be read."""
+
+
 class StateStoreError(InvalidInput, RuntimeError):
     """The state store cannot be opened or used (bad path, unreachable database, newer schema)."""
 
@@ -185,6 +192,16 @@ class PostgresConnectError(ClientError):
 
 class HttpFetchError(ClientError):
     """No HTTP answer: refused, timed out, unreachable."""
+
+
+class KubernetesError(ClientError):
+    """The Kubernetes API server could not be reached, timed out, or refused the request
+    (a 403 names the verb, the resource and the Role rule that would allow it)."""
+
+
+class KubeObjectNotFound(KubernetesError):
+    """The API server answered 404 for the object asked about: an answer (it is missing), not
+    a failure to ask."""
 
 
 class ComposeNotFound(ClientError):

@@ -6,8 +6,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.core.context import ActionContext
-from engine.core.results import ActionResult
+from engine.core.context import ActionContext, HealthyVersion, alembic_revision
+from engine.core.results import ActionResult, Health
 
 
 class Action(BaseModel):
@@ -40,3 +40,22 @@ class Action(BaseModel):
 
     def apply(self, ctx: ActionContext) -> ActionResult:
         raise NotImplementedError
+
+
+def schema_refusal(ctx: ActionContext, service: str, target: HealthyVersion) -> str | None:
+    """Why rolling `service` back to `target` would run old code against a newer schema (the
+    playbook's `alembic_node` reads the database's revision now; `target` recorded the one it
+    was healthy with), or None when it would not or cannot be told. Shared by every rollback."""
+    if not target.alembic_revision or ctx.schema_revision is None:
+        return None
+    check = ctx.schema_revision()
+    if check.health is Health.ERROR:
+        return f"refused: cannot read the database's alembic revision to compare ({check.reason})"
+    now = alembic_revision(check.evidence)
+    if now == target.alembic_revision:
+        return None
+    return (
+        f"refused: the database schema moved since {target.image or target.image_id} was healthy "
+        f"(alembic revision {target.alembic_revision} then, {now or 'none'} now); the old "
+        f"{service} would run against the newer schema (allow_schema_change: true to do it anyway)"
+    )

@@ -39,13 +39,11 @@ from engine.kit import (
     ActionResult,
     ActionStatus,
     Duration,
-    Health,
     HealthyVersion,
     action_type,
-    alembic_revision,
     tail_line,
 )
-from remediations.base import Action
+from remediations.base import Action, schema_refusal
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -446,19 +444,7 @@ class DockerRollbackAction(Action, ContainerRef):
 
     def _schema_refusal(self, ctx: ActionContext, service: str, target: HealthyVersion) -> str | None:
         """Why going back to `target` would run old code against a newer schema, or None."""
-        if self.allow_schema_change or not target.alembic_revision or ctx.schema_revision is None:
-            return None
-        check = ctx.schema_revision()
-        if check.health is Health.ERROR:
-            return f"refused: cannot read the database's alembic revision to compare ({check.reason})"
-        now = alembic_revision(check.evidence)
-        if now == target.alembic_revision:
-            return None
-        return (
-            f"refused: the database schema moved since {target.image or target.image_id} was healthy "
-            f"(alembic revision {target.alembic_revision} then, {now or 'none'} now); the old "
-            f"{service} would run against the newer schema (allow_schema_change: true to do it anyway)"
-        )
+        return None if self.allow_schema_change else schema_refusal(ctx, service, target)
 
     def _save_evidence(self, ctx: ActionContext, container: Container) -> tuple[str, ...]:
         """The failing container's logs and inspect output, masked, in the incident folder."""

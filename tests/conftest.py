@@ -21,6 +21,7 @@ pytest_plugins: list[str] = [
     "tests.servers.prometheus",
     "tests.servers.state_postgres",
     "tests.servers.sshd",
+    "tests.servers.kube_apiserver",
 ]
 
 

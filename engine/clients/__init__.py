@@ -1,4 +1,5 @@
-"""Client code shared by check and action types: how to reach Docker, PostgreSQL and Redis.
+"""Client code shared by check and action types: how to reach Docker, Kubernetes, PostgreSQL
+and Redis.
 
 Every module here imports its client library lazily, inside functions, so that registering
 the check and action types (which imports their modules) stays cheap.

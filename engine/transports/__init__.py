@@ -1,4 +1,5 @@
-"""How commands and connections reach a host: local subprocess, SSH, docker exec.
+"""How commands and connections reach a host: local subprocess, SSH, docker exec (and a
+cluster's host, whose commands run on the controller).
 
 Checks and actions ask a `Transport`; they never care where they run. A
 transport is opened lazily, once per host per run, and closed at the end of
@@ -19,6 +20,7 @@ MODULES: dict[str, str] = {
     "paramiko": "ssh",
     "smart": "ssh",
     "docker": "docker_exec",
+    "kubernetes": "kubernetes",
 }
 
 __all__ = ["MODULES", "CommandResult", "Transport", "TransportError", "TransportPool", "register_transport"]

@@ -25,7 +25,7 @@ def test_an_unknown_connection_type_names_the_known_ones() -> None:
     with pytest.raises(TransportError) as raised:
         factory_for("telnet")
     assert (
-        str(raised.value) == "unknown connection type 'telnet' (known: docker, local, paramiko, smart, ssh)"
+        str(raised.value) == "unknown connection type 'telnet' (known: docker, kubernetes, local, paramiko, smart, ssh)"
     )
 
 
