@@ -32,6 +32,8 @@ BACKEND_LADDER = (
     "wait up to 30s",
     "docker compose -p {p} up -d --build backend",
     "wait up to 30s",
+    "roll the backend back to its last healthy version",
+    "wait up to 30s",
 )
 AFTER_BACKEND = frozenset({("worker", "docker_restart"), ("beat", "docker_restart")})
 """Worker and beat hold connections to the backend's broker: they restart after it recovers."""
@@ -84,13 +86,13 @@ EXPECTED = {
     ),
     "frontend-down": Expect(
         "frontend",
-        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s", "roll the {s} back", "wait up to 30s"),
         frozenset({"memory_frontend"}),
         (frozenset({("frontend", "docker_restart")}),),
     ),
     "worker-killed": Expect(
         "worker",
-        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s", "roll the {s} back", "wait up to 30s"),
         frozenset({"worker_queue", "memory_worker"}),
         (frozenset({("worker", "docker_restart")}),),
     ),
