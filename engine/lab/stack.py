@@ -147,7 +147,7 @@ class Lab:
         (a scenario removed a limit, shortened a secret), start stopped ones, apply pending
         migrations, then wait until every service answers."""
         for service in SERVICES:
-            self._tag_service_image(service)
+            self.tag_good_image(service)
             self._ensure_container(service, Overrides())
         self._remove_broken_images(dangling_only=True)
         self._migrate()
@@ -188,7 +188,8 @@ class Lab:
         the image it builds for a service)."""
         return f"{self.project}-{service}:latest"
 
-    def _tag_service_image(self, service: str) -> None:
+    def tag_good_image(self, service: str) -> None:
+        """Point the service's tag at the lab's good image again (what `reset` does first)."""
         repository, tag = self.service_image(service).rsplit(":", 1)
         self.client.images.get(IMAGE).tag(repository, tag)
 

@@ -36,7 +36,10 @@ BACKEND_LADDER = (
     "wait up to 30s",
     "docker compose -p {p} up -d --build backend",
     "wait up to 30s",
+    "roll back {p}/backend to its last healthy recorded image",
+    "wait up to 30s",
 )
+ROLLBACK_AND_WAIT = ("roll back {p}/{s} to its last healthy recorded image", "wait up to 30s")
 AFTER_BACKEND = frozenset({("worker", "docker_restart"), ("beat", "docker_restart")})
 """Worker and beat hold connections to the backend's broker: they restart after it recovers."""
 
@@ -88,13 +91,13 @@ EXPECTED = {
     ),
     "frontend-down": Expect(
         "frontend",
-        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s", *ROLLBACK_AND_WAIT),
         frozenset({"memory_frontend"}),
         (frozenset({("frontend", "docker_restart")}),),
     ),
     "worker-killed": Expect(
         "worker",
-        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s", *ROLLBACK_AND_WAIT),
         frozenset({"worker_queue", "memory_worker"}),
         (frozenset({("worker", "docker_restart")}),),
     ),
