@@ -158,9 +158,11 @@ class DockerEnvCheck(Check, ContainerRef):
         try:
             with docker_client(ctx, self.docker_host, self.timeout) as client:
                 container = find_container(client, self)
-                container_state(container)  # fresh inspect
+                running = bool(container_state(container).get("Running"))  # fresh inspect
                 env_list = container.attrs.get("Config", {}).get("Env") or []
-                version = container_version(client, container)
+                # Only a running container's image is a version that works: the environment
+                # of one that exited at start (a bad deploy) can be right all the same.
+                version = container_version(client, container) if running else None
         except ContainerNotFound as exc:
             return CheckResult.error(f"cannot read the environment: {exc}", container=self.label())
         except DockerError as exc:
@@ -170,7 +172,7 @@ class DockerEnvCheck(Check, ContainerRef):
         if value is not None and is_secret_key(self.name):
             ctx.redactor.add_secret(value)
         result = self._judge(value)
-        if result.is_healthy:
+        if result.is_healthy and version is not None:
             result.evidence["version"] = version
         return result
 

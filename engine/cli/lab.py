@@ -1,4 +1,4 @@
-"""`remediate lab up|down|break|status|vars`: a CoffeeStudio-shaped stack to try the engine on.
+"""`remediate lab up|down|break|deploy-broken|status|vars`: a CoffeeStudio-shaped stack to try the engine on.
 
 The lab itself is `engine.lab` (installed with remediate, so this works outside a checkout);
 this module is only its command line.
@@ -19,6 +19,7 @@ Examples:
   remediate run --dry-run -e @lab-vars.json         # the bundled playbook against the lab
   remediate lab break postgres-stopped
   remediate run -e @lab-vars.json                   # heal it
+  remediate lab deploy-broken backend               # a bad deploy: restart and rebuild do not help
   remediate lab status
   remediate lab down
 """
@@ -145,3 +146,16 @@ def break_(project: str, scenario: str) -> None:
 
     stack = _lab(project)
     click.echo(_guard(lambda: break_lab(stack, scenario)))
+
+
+@lab.command(name="deploy-broken", epilog=LAB_EXAMPLES)
+@_project_option
+@click.argument("service")
+def deploy_broken(project: str, service: str) -> None:
+    """A bad deploy of SERVICE: build an image of it that fails at start, tag it as the
+    service's image (PROJECT-SERVICE:latest, as compose tags what it builds) and recreate the
+    service's container from it. A restart or a rebuild does not help; a rollback to the last
+    healthy version does, once a run has recorded one (`remediate versions`). `remediate lab
+    reset` goes back to the good image."""
+    stack = _lab(project)
+    click.echo(_guard(lambda: stack.deploy_broken(service)))

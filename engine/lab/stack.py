@@ -6,10 +6,12 @@ redis, backend (needs both), worker and beat (Celery on redis), frontend (needs 
 backend). Ports are published on 127.0.0.1 only.
 
 No image registry is needed: the image is a `docker import` of a root filesystem holding
-a static busybox, and the host's `/usr` (PostgreSQL, Redis, libraries) and Python (the
-interpreter and the virtual environment remediate runs in, with celery, psycopg, redis,
-alembic, prometheus_client) are bind-mounted read-only at their own paths. So the
-servers are the real ones, the containers are small, and nothing is downloaded.
+a static busybox, tagged per service as compose tags the images it builds
+(``PROJECT-SERVICE:latest``, so a bad deploy can re-point one service's tag: `deploy_broken`),
+and the host's `/usr` (PostgreSQL, Redis, libraries) and Python (the interpreter and the
+virtual environment remediate runs in, with celery, psycopg, redis, alembic,
+prometheus_client) are bind-mounted read-only at their own paths. So the servers are the
+real ones, the containers are small, and nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ IMAGE = "remediate-lab/base:1"
 LAB_LABEL = "remediate.lab"
 SPEC_LABEL = "remediate.lab.spec"
 PORTS_LABEL = "remediate.lab.ports"
+BROKEN_LABEL = "remediate.lab.broken"
+"""On an image `deploy_broken` built: the lab project it was built for (`down` removes it).
+Not `LAB_LABEL`: a label a container inherits from its image is not its own (a rollback
+leaves it to the image it goes back to)."""
+BROKEN_EXIT = 3
+"""How a container of a broken image exits, at once."""
 
 SERVICES = ("postgres", "redis", "backend", "worker", "beat", "frontend")
 """In start order: every service comes after what it needs."""
@@ -139,9 +147,59 @@ class Lab:
         (a scenario removed a limit, shortened a secret), start stopped ones, apply pending
         migrations, then wait until every service answers."""
         for service in SERVICES:
+            self.tag_good_image(service)
             self._ensure_container(service, Overrides())
+        self._remove_broken_images(dangling_only=True)
         self._migrate()
         self.wait_healthy(timeout)
+
+    def deploy_broken(self, service: str) -> str:
+        """A bad deploy: build an image of `service` whose process fails at start (its
+        entrypoint exits with `BROKEN_EXIT`), tag it as the service's image and recreate the
+        service's container from it, as `docker compose up -d` after a build would. The
+        container keeps its configuration; only the image changed. `reset` goes back to the
+        good image."""
+        if service not in SERVICES:
+            raise LabError(f"unknown service {service!r}; services: {', '.join(SERVICES)}")
+        repository, tag = self.service_image(service).rsplit(":", 1)
+        builder = self.client.containers.create(IMAGE, command=["true"])
+        try:
+            fails = json.dumps(
+                ["sh", "-c", f"echo 'bad build: {service} cannot start' >&2; exit {BROKEN_EXIT}"]
+            )
+            # A new image ID every time (its creation time differs): a rollback can tell it
+            # from the good one.
+            image = builder.commit(
+                repository=repository,
+                tag=tag,
+                changes=[f"ENTRYPOINT {fails}", f"LABEL {BROKEN_LABEL}={self.project}"],
+            )
+        finally:
+            builder.remove(force=True)
+        container = self._ensure_container(service, Overrides())
+        container.wait(timeout=30)
+        return (
+            f"deployed a broken {service} image ({image.short_id.removeprefix('sha256:')}, tagged "
+            f"{self.service_image(service)}): its container exits with {BROKEN_EXIT} at start"
+        )
+
+    def service_image(self, service: str) -> str:
+        """The image reference a service's container is created from (compose's name for
+        the image it builds for a service)."""
+        return f"{self.project}-{service}:latest"
+
+    def tag_good_image(self, service: str) -> None:
+        """Point the service's tag at the lab's good image again (what `reset` does first)."""
+        repository, tag = self.service_image(service).rsplit(":", 1)
+        self.client.images.get(IMAGE).tag(repository, tag)
+
+    def _remove_broken_images(self, dangling_only: bool) -> None:
+        filters: dict[str, Any] = {"label": f"{BROKEN_LABEL}={self.project}"}
+        if dangling_only:
+            filters["dangling"] = True
+        for image in self.client.images.list(filters=filters):
+            with contextlib.suppress(Exception):  # still used by a container: the next reset
+                self.client.images.remove(image.id, force=True)
 
     def down(self) -> None:
         """Remove the project's containers and network (the image stays, it is shared)."""
@@ -151,6 +209,10 @@ class Lab:
         for network in self._networks():
             with contextlib.suppress(Exception):
                 network.remove()
+        for service in SERVICES:
+            with contextlib.suppress(Exception):  # only the tag goes: the base image is shared
+                self.client.images.remove(self.service_image(service))
+        self._remove_broken_images(dangling_only=False)
 
     def _networks(self) -> list[Network]:
         """The lab's network (Docker's name filter also matches longer names: other labs')."""
@@ -192,12 +254,17 @@ class Lab:
         spec = self._spec(service, overrides)
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         existing = self._containers(service)
+        image = self.service_image(service)
+        image_id = self.client.images.get(image).id
         if existing and existing[0].labels.get(SPEC_LABEL) == digest:
             container = existing[0]
             container.reload()
-            if not container.attrs["State"].get("Running"):
-                container.start()
-            return container
+            # A container of another image (a bad deploy, or a rollback away from it) is
+            # replaced: the lab's service runs its tagged image.
+            if container.attrs["Image"] == image_id:
+                if not container.attrs["State"].get("Running"):
+                    container.start()
+                return container
         for old in existing:
             old.remove(force=True)
         labels = {
@@ -208,7 +275,7 @@ class Lab:
             SPEC_LABEL: digest,
         }
         container = self.client.containers.create(
-            IMAGE,
+            image,
             name=f"{self.project}-{service}-1",
             hostname=service,
             labels=labels,

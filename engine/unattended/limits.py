@@ -19,6 +19,15 @@ The rules, in the order they are applied (the first that holds decides):
    ``failures`` failed runs (initial * factor ** (failures - 1),
    capped) has not passed                                      -> backoff
 
+Escalation (what the run tells a person, once per node while the escalation is open):
+
+- a node that ends ``failed`` after an action ran has climbed its whole ladder, every
+  attempt, and is still down: the run escalates with the node's severity
+  (`ladder_spent_reason`);
+- rules 5 and 6 escalate too; when the node's escalation is already open because its
+  ladder was spent, it is sent once more with the new reason (the engine has now stopped
+  trying: `renotify`); any other open escalation is not sent again.
+
 An *attempt* is one pass over the node's steps in which at least one action ran (a run with
 ``retries: 2`` can make three); runs that do not act do not count (Monit counts cycles, and its
 limits drift with the cron interval). Attempts, failures and state changes are forgotten only
@@ -246,6 +255,30 @@ def observe(
         new.failures = state.failures + 1
         new.last_failure_at = now
     return new, changes
+
+
+LADDER_SPENT = "still down after its whole ladder"
+"""How the reason of an escalation opened by a spent ladder begins (`renotify` reads it)."""
+
+
+def ladder_spent_reason(
+    outcome: Outcome, attempted: bool, rungs: int, attempts: int, reason: str
+) -> str | None:
+    """Why the run escalates a node that climbed its whole ladder and is still down, or None
+    when it did not (it ended otherwise, or no action ran: a report-only node, a held-back
+    one, or one whose action a stopped run interrupted)."""
+    if outcome is not Outcome.FAILED or not attempted:
+        return None
+    tried = (
+        f"{rungs} rung{'s' if rungs != 1 else ''} tried in {attempts} attempt{'s' if attempts != 1 else ''}"
+    )
+    return f"{LADDER_SPENT} ({tried}): {reason}" if reason else f"{LADDER_SPENT} ({tried})"
+
+
+def renotify(open_reason: str) -> bool:
+    """Whether a hold that escalates (limit, flapping) sends the node's open escalation again:
+    only when the ladder opened it, so a person hears once that the engine stopped trying."""
+    return open_reason.startswith(LADDER_SPENT)
 
 
 def reset(state: NodeState, now: datetime) -> NodeState:

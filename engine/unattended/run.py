@@ -13,8 +13,10 @@ recorded, escalations sent once, recoveries announced.
    approval once, else record a pending one (rendered plan, masked evidence, expiry) and end
    the node `awaiting_approval`; an expired one is denied and asked again, a denial stands
    until its expiry; a node healthy again withdraws its open approval;
-6. after the run: open an escalation for each newly suppressed node (once: an open one is not
-   sent again), close escalations of nodes that are healthy again (a recovery message), and
+6. after the run: open an escalation for each node still down after its whole ladder and
+   each newly suppressed node (once: an open one is not sent again, except that a node
+   escalated for its spent ladder is sent once more when its limit is reached; see
+   `engine.unattended.limits`), close escalations of nodes that are healthy again (a recovery message), and
    send `remediation` messages to the targets that want them.
 """
 
@@ -72,6 +74,8 @@ class Guard:
     """Nodes acting on an approval in this run: one approval covers the node's ladder."""
     requested: list[Approval] = field(default_factory=list)
     """Approvals this run asked for (notified after the run)."""
+    spent: dict[NodeKey, str] = field(default_factory=dict)
+    """Nodes still down after climbing their whole ladder, with the escalation's reason."""
 
     def __post_init__(self) -> None:
         self._mutex = threading.Lock()
@@ -256,6 +260,15 @@ class Guard:
         interrupted = any(step.status == ActionStatus.INTERRUPTED for step in result.steps)
         attempted = key in self.acted and not interrupted
         new, changes = limits.observe(state, result.outcome, attempted, now, limits.reset_after(spec))
+        spent = limits.ladder_spent_reason(
+            result.outcome,
+            attempted,
+            sum(1 for step in result.steps if step.status != ActionStatus.SKIPPED),
+            result.attempts,
+            result.reason,
+        )
+        if spent is not None:
+            self.spent[key] = spent
         if new != state:
             self.store.save_node_state(new)
         for at, health in changes:
@@ -409,12 +422,11 @@ class Escalator:
             key = NodeKey(result.host, result.node)
             decision = guard.decisions.get(key)
             scope = f"{result.host}:{result.node}"
+            spent = guard.spent.get(key)
             if decision is not None and decision.escalate:
-                opened = self.store.open_escalation(
-                    scope, result.host, result.node, result.severity, decision.reason, now
-                )
-                if opened is not None:
-                    self.log.warning("escalated", host=result.host, node=result.node, reason=decision.reason)
+                self._escalate(scope, result, decision.reason, now, renotify=True)
+            elif spent is not None:
+                self._escalate(scope, result, spent, now, renotify=False)
             elif result.outcome in _GOOD_NOW:
                 closed = self.store.close_escalation(scope, now)
                 if closed is not None:
@@ -433,6 +445,18 @@ class Escalator:
         for escalation in self.store.escalations(open_only=True):
             if escalation.notified_at is None and self._send_escalation(escalation, report):
                 self.store.mark_notified(escalation.id, now)
+
+    def _escalate(self, scope: str, result: NodeResult, reason: str, now: datetime, renotify: bool) -> None:
+        """Open the node's escalation, or with `renotify` send an open one opened by its
+        spent ladder again with this reason (the rule: `engine.unattended.limits`)."""
+        opened = self.store.open_escalation(scope, result.host, result.node, result.severity, reason, now)
+        if opened is not None:
+            self.log.warning("escalated", host=result.host, node=result.node, reason=reason)
+            return
+        current = self.store.open_escalation_for(scope)
+        if renotify and current is not None and limits.renotify(current.reason):
+            self.store.renotify_escalation(current.id, result.severity, reason)
+            self.log.warning("escalated again", host=result.host, node=result.node, reason=reason)
 
     def _run_level(self, guard: Guard, now: datetime) -> None:
         if self.plan.max_unhealthy_share is None:

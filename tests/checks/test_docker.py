@@ -244,7 +244,11 @@ def test_a_healthy_container_reports_the_version_it_runs(make_container: Contain
     container = make_container(compose=(project, "backend"))
     result = DockerContainerCheck(project=project, service="backend").probe(probe_context())
     version = result.evidence["version"]
-    assert (version["project"], version["service"], version["container"]) == (project, "backend", container.name)
+    assert (version["project"], version["service"], version["container"]) == (
+        project,
+        "backend",
+        container.name,
+    )
     assert version["image_id"] == container.attrs["Image"]
     assert version["image"] == container.attrs["Config"]["Image"]
 
@@ -254,3 +258,20 @@ def test_an_unhealthy_container_reports_no_version(make_container: ContainerFact
     make_container(compose=(project, "backend"), start=False)
     result = DockerContainerCheck(project=project, service="backend").probe(probe_context())
     assert (result.health, "version" in result.evidence) == (Health.UNHEALTHY, False)
+
+
+def test_env_of_a_running_container_reports_the_version_it_runs(make_container: ContainerFactory) -> None:
+    container = make_container(environment={"JWT_SECRET": SECRET})
+    result = DockerEnvCheck(container=container.name, name="JWT_SECRET", min_length=32).probe(probe_context())
+    assert (result.health, result.evidence["version"]["image_id"]) == (
+        Health.HEALTHY,
+        container.attrs["Image"],
+    )
+
+
+def test_env_of_a_stopped_container_reports_no_version(make_container: ContainerFactory) -> None:
+    # Its configuration is right, but nothing says its image starts (a bad deploy exits at
+    # once): a rollback must not take it for a healthy version.
+    check = DockerEnvCheck(container=env_container(make_container), name="JWT_SECRET", min_length=32)
+    result = check.probe(probe_context())
+    assert (result.health, "version" in result.evidence) == (Health.HEALTHY, False)

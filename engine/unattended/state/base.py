@@ -714,6 +714,15 @@ class SqlStateStore:
             self._execute("UPDATE escalations SET closed_at = ? WHERE id = ?", (to_epoch(at), open_one.id))
             return open_one
 
+    def renotify_escalation(self, escalation_id: int, severity: str, reason: str) -> None:
+        """Give an open escalation a new reason and mark it not yet delivered, so the run
+        sends it again (the engine has stopped trying: it was escalated when the node's
+        ladder was spent, and its limit is now reached)."""
+        self._execute(
+            "UPDATE escalations SET severity = ?, reason = ?, notified_at = NULL WHERE id = ?",
+            (severity, REDACTOR.text(reason), escalation_id),
+        )
+
     def mark_notified(self, escalation_id: int, at: datetime) -> None:
         self._execute("UPDATE escalations SET notified_at = ? WHERE id = ?", (to_epoch(at), escalation_id))
 

@@ -448,7 +448,7 @@ checks:
 
     assert [r.returncode for r in results] == [1, 1, 1, 1, 0, 0, 2], [r.stderr[-2000:] for r in results]
     assert "login failed for ***" in results[0].stdout + results[0].stderr  # the sinks still say what failed
-    assert receiver.events == ["escalation"]
+    assert receiver.events == ["escalation", "escalation"]  # its ladder spent, then its limit reached
     database = sqlite3.connect(state)
     dump = "\n".join(database.iterdump())
     database.close()

@@ -77,7 +77,10 @@ def test_reset_clears_a_suppression(tmp_path: Path, state: Path) -> None:
     assert remediate(state, "reset", "api").output == "reset api on localhost\n"
     remediate(state, "run", book)
     assert switch.actions_run == 2
-    assert "escalated:" not in remediate(state, "status").output
+    status = remediate(state, "status").output
+    assert "suppressed (not remediated)" not in status
+    # The reset closed the escalation; the new one is for the ladder this run climbed in vain.
+    assert "escalated: localhost:api [P2]" in status and "still down after its whole ladder" in status
 
 
 def test_history_lists_actions_outcomes_and_escalations_for_a_node(tmp_path: Path, state: Path) -> None:
@@ -92,8 +95,8 @@ def test_history_lists_actions_outcomes_and_escalations_for_a_node(tmp_path: Pat
     assert [(line["kind"], line["outcome"]) for line in lines] == [
         ("action", "changed"),
         ("node", "failed"),
+        ("escalation", "escalated"),  # its ladder spent in the first run
         ("node", "suppressed"),
-        ("escalation", "escalated"),
     ]
     assert lines[0]["action"] == "command" and lines[0]["host"] == "localhost"
 

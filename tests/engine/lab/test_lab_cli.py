@@ -13,7 +13,9 @@ from engine.lab.stack import Lab
 pytestmark = pytest.mark.docker
 
 
-@pytest.mark.parametrize("command", [["lab"], ["lab", "up"], ["lab", "break"], ["init"]])
+@pytest.mark.parametrize(
+    "command", [["lab"], ["lab", "up"], ["lab", "break"], ["lab", "deploy-broken"], ["init"]]
+)
 def test_lab_and_init_commands_have_help_with_examples(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
@@ -53,3 +55,11 @@ def test_commands_on_a_missing_lab_say_how_to_create_it() -> None:
     result = CliRunner().invoke(cli, ["lab", "vars", "--project", "coffeestudio-lab-nonexistent"])
     assert result.exit_code == 1
     assert "run `remediate lab up`" in result.stderr
+
+
+def test_deploy_broken_refuses_an_unknown_service_with_the_list(lab: Lab) -> None:
+    result = CliRunner().invoke(cli, ["lab", "deploy-broken", "--project", lab.project, "api"])
+    assert result.exit_code == 1
+    assert (
+        "unknown service 'api'; services: postgres, redis, backend, worker, beat, frontend" in result.stderr
+    )

@@ -8,13 +8,17 @@ runbook's symptom describes, then `remediate run --dry-run`, `remediate run` and
 
 from __future__ import annotations
 
+import json
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from engine.lab.scenarios import SCENARIOS, SHORT_JWT_SECRET
-from engine.lab.stack import Lab
+from engine.lab.stack import BROKEN_EXIT, Lab
 from tests.engine.lab.conftest import Episodes
+from tests.engine.lab.harness import REMEDIATE, remediate, snapshot
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -32,9 +36,10 @@ BACKEND_LADDER = (
     "wait up to 30s",
     "docker compose -p {p} up -d --build backend",
     "wait up to 30s",
-    "roll the backend back to its last healthy version",
+    "roll back {p}/backend to its last healthy recorded image",
     "wait up to 30s",
 )
+ROLLBACK_AND_WAIT = ("roll back {p}/{s} to its last healthy recorded image", "wait up to 30s")
 AFTER_BACKEND = frozenset({("worker", "docker_restart"), ("beat", "docker_restart")})
 """Worker and beat hold connections to the backend's broker: they restart after it recovers."""
 
@@ -86,13 +91,13 @@ EXPECTED = {
     ),
     "frontend-down": Expect(
         "frontend",
-        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s", "roll the {s} back", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart backend", "wait up to 30s", *ROLLBACK_AND_WAIT),
         frozenset({"memory_frontend"}),
         (frozenset({("frontend", "docker_restart")}),),
     ),
     "worker-killed": Expect(
         "worker",
-        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s", "roll the {s} back", "wait up to 30s"),
+        (*RESTART_AND_WAIT, "restart beat", "wait up to 30s", *ROLLBACK_AND_WAIT),
         frozenset({"worker_queue", "memory_worker"}),
         (frozenset({("worker", "docker_restart")}),),
     ),
@@ -288,4 +293,67 @@ def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes:
         in planned
     )
     migration = planned[0]
-    assert migration.endswith("[when check.health != 'healthy'; unless docker_command check passes; a failure is ignored]")
+    assert migration.endswith(
+        "[when check.health != 'healthy'; unless docker_command check passes; a failure is ignored]"
+    )
+
+
+# --- a bad deploy: the last rungs -----------------------------------------------------------
+
+
+def test_bad_deploy_is_healed_by_the_rollback_after_restart_and_rebuild_did_not_help(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A new backend image that fails at start (`remediate lab deploy-broken backend`) after a
+    run saw the good one healthy: the dry-run plans the whole ladder, the run climbs it (the
+    restart and the rebuild do not heal, the rollback does), the backend runs the good image
+    again, the history and the version record say so, and a second run changes nothing."""
+    lab.reset()
+    good = lab.container("backend").image.id
+    short_waits = ("-e", json.dumps({"wait_timeout": "5s"}))  # the waits after rungs that cannot heal
+    recorded = remediate(lab, tmp_path, *short_waits)  # a healthy run records the good version
+    assert recorded.exit_code == 0, recorded
+
+    lab.deploy_broken("backend")
+    broken = lab.container("backend")
+    assert broken.image.id != good and broken.attrs["State"]["ExitCode"] == BROKEN_EXIT
+    plan = remediate(lab, tmp_path, "--dry-run", *short_waits)
+    assert plan.exit_code == 1 and plan.outcome("backend") == "would_remediate", plan
+    assert plan.node("backend")["plan"][-2].startswith(
+        f"roll the backend back to its last healthy version: roll back {lab.project}/backend"
+    )
+
+    run = remediate(lab, tmp_path, *short_waits)
+    health = lab.health()
+    assert run.exit_code == 0 and run.outcome("backend") == "remediated", run
+    assert health == dict.fromkeys(health, "ok")
+    climbed = [(step["action"], step["status"]) for step in run.node("backend")["steps"]]
+    assert climbed[climbed.index(("docker_restart", "changed")) + 1] == ("wait", "failed")
+    assert climbed[climbed.index(("compose", "failed")) + 1] == ("wait", "failed")
+    assert climbed[-1] == ("docker_rollback", "changed")  # verified: its wait is not needed
+    backend = lab.container("backend")
+    assert backend.image.id == good  # the previous image, with the lab's configuration
+    assert backend.name == f"{lab.project}-backend-1" and backend.labels["remediate.lab"] == lab.project
+    assert not [c for c in lab.client.containers.list(all=True) if c.name.startswith(backend.name + ".")]
+
+    state = str(tmp_path / "state.db")
+    history = [
+        json.loads(line)
+        for line in subprocess.run(
+            [REMEDIATE, "history", "--node", "backend", "--json", "--state", state],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.splitlines()
+    ]  # fmt: skip
+    [rollback] = [entry for entry in history if entry.get("action") == "docker_rollback"]
+    assert (rollback["outcome"], history[-1]["outcome"]) == ("changed", "remediated")
+    assert good.removeprefix("sha256:")[:12] in rollback["reason"], rollback
+    versions = subprocess.run(
+        [REMEDIATE, "versions", "--service", "backend", "--json", "--state", state],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert [json.loads(line)["image_id"] for line in versions.splitlines()] == [good]
+
+    before_again = snapshot(lab)
+    again = remediate(lab, tmp_path, *short_waits)
+    assert again.exit_code == 0 and again.changed() == [], again
+    assert snapshot(lab) == before_again

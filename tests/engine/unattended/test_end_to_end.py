@@ -22,7 +22,7 @@ def receiver() -> Iterator[Receiver]:
     served.close()
 
 
-def test_an_unfixable_service_is_restarted_only_up_to_its_limit_escalated_once_and_recovers_alone(
+def test_an_unfixable_service_is_restarted_only_up_to_its_limit_escalated_and_recovers_alone(
     tmp_path: Path, http_service: Service, receiver: Receiver, state_location: str
 ) -> None:
     http_service.set_state("broken")  # restarting does not help: it comes back broken
@@ -58,11 +58,13 @@ def test_an_unfixable_service_is_restarted_only_up_to_its_limit_escalated_once_a
 
     assert statuses == [exit_codes.PROBLEMS] * 6
     assert http_service.starts == 1 + 2  # started by the test, then restarted twice: the limit
-    assert receiver.events == ["escalation"]  # once, not once per run
-    [escalation] = receiver.delivered
-    assert escalation["node"] == "api" and escalation["severity"] == "P1"
-    assert [t["step"] for t in escalation["tried"] if t["action"] == "command"] == ["restart api"] * 2
-    assert "limit reached" in escalation["reason"]
+    # Not once per run: when its ladder is spent, and once more when the engine stops trying.
+    assert receiver.events == ["escalation", "escalation"]
+    spent, held = receiver.delivered
+    assert spent["node"] == "api" and spent["severity"] == "P1"
+    assert spent["reason"].startswith("still down after its whole ladder (2 rungs tried in 1 attempt)")
+    assert [t["step"] for t in held["tried"] if t["action"] == "command"] == ["restart api"] * 2
+    assert "limit reached" in held["reason"]
     text = metrics.read_text()
     assert 'remediate_node_suppressed{host="localhost",node="api"} 1.0' in text
     assert "remediate_escalations_open 1.0" in text
@@ -75,7 +77,7 @@ def test_an_unfixable_service_is_restarted_only_up_to_its_limit_escalated_once_a
     assert run() == exit_codes.OK
 
     assert http_service.starts == 3  # nothing more was done to it
-    assert receiver.events == ["escalation", "recovery"]
+    assert receiver.events == ["escalation", "escalation", "recovery"]
     text = metrics.read_text()
     assert 'remediate_node_healthy{host="localhost",node="api"} 1.0' in text
     assert 'remediate_node_suppressed{host="localhost",node="api"} 0.0' in text

@@ -353,3 +353,34 @@ def test_a_remediation_is_two_state_changes_from_healthy_and_one_from_unhealthy(
 def test_nodes_that_were_not_looked_at_leave_the_memory_as_it_was(outcome: Outcome) -> None:
     state = NodeState("h", "api", state="unhealthy", failures=2, last_failure_at=T0)
     assert observe(state, outcome, False, T0 + MIN, 600) == (state, [])
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempted"),
+    [
+        (Outcome.FAILED, False),  # nothing ran: report only, refused or held back
+        (Outcome.REMEDIATED, True),
+        (Outcome.SUPPRESSED, False),
+        (Outcome.ERROR, False),
+    ],
+)
+def test_only_a_node_that_acted_and_ended_failed_has_spent_its_ladder(
+    outcome: Outcome, attempted: bool
+) -> None:
+    assert limits.ladder_spent_reason(outcome, attempted, 3, 1, "HTTP 502") is None
+
+
+def test_a_spent_ladder_says_how_many_rungs_and_attempts_and_the_last_reason() -> None:
+    assert limits.ladder_spent_reason(Outcome.FAILED, True, 8, 2, "HTTP 502") == (
+        "still down after its whole ladder (8 rungs tried in 2 attempts): HTTP 502"
+    )
+    assert limits.ladder_spent_reason(Outcome.FAILED, True, 1, 1, "") == (
+        "still down after its whole ladder (1 rung tried in 1 attempt)"
+    )
+
+
+def test_only_an_escalation_opened_by_a_spent_ladder_is_sent_again_when_the_node_is_held() -> None:
+    spent = limits.ladder_spent_reason(Outcome.FAILED, True, 2, 1, "down")
+    assert spent is not None and limits.renotify(spent)
+    assert not limits.renotify("limit reached: 3 remediation attempts within 1h (max 3)")
+    assert not limits.renotify("flapping: 4 state changes within 1h (more than 3)")

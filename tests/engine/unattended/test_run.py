@@ -80,7 +80,46 @@ def test_an_unfixable_node_is_acted_on_no_more_often_than_its_limit_across_runs(
     assert outcomes == [Outcome.FAILED] * 3 + [Outcome.SUPPRESSED] * 9
 
 
-def test_a_suppressed_node_escalates_once_not_once_per_run(
+def test_a_node_still_down_after_its_whole_ladder_escalates_at_once_with_its_severity(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "severity: P0\n            retries: 1\n            backoff: {initial: 0s}",
+        notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
+    )
+    report = run_once(tmp_path, text, store, clock)
+    assert report.node("localhost", "api").outcome is Outcome.FAILED
+    [escalation] = messages(log)
+    assert (escalation["event"], escalation["node"], escalation["severity"]) == ("escalation", "api", "P0")
+    assert escalation["reason"].startswith(
+        "still down after its whole ladder (2 rungs tried in 2 attempts): "
+    )
+    assert [t["step"] for t in escalation["tried"]] == ["restart api", "restart api"]
+    [opened] = store.escalations(open_only=True)
+    assert (opened.scope, opened.severity) == ("localhost:api", "P0")
+
+
+def test_a_node_that_only_reports_or_was_not_acted_on_does_not_escalate(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    report_only = f"""
+        name: unattended
+        notify: [{{command: {{cmd: "{command}"}}}}]
+        checks:
+          api:
+            command: {{cmd: "{switch.check()}"}}
+    """
+    assert run_once(tmp_path, report_only, store, clock).exit_code == 1
+    assert messages(log) == [] and store.escalations() == []
+
+
+def test_an_unfixable_node_escalates_when_its_ladder_is_spent_and_once_more_when_its_limit_is_reached(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
     switch = Switch(tmp_path)
@@ -92,13 +131,41 @@ def test_a_suppressed_node_escalates_once_not_once_per_run(
         notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
     )
     run_every_minute(tmp_path, text, store, clock, 8)
-    [escalation] = messages(log)
-    assert escalation["event"] == "escalation"
-    assert (escalation["host"], escalation["node"], escalation["severity"]) == ("localhost", "api", "P1")
-    assert "limit reached: 2 remediation attempts within 1h" in escalation["reason"]
-    assert [t["step"] for t in escalation["tried"]] == ["restart api", "restart api"]
-    assert escalation["evidence"]["exit_code"] == 1
-    assert len(store.escalations(open_only=True)) == 1
+    spent, held = messages(log)  # not once per run: once for the ladder, once for the limit
+    assert (spent["event"], spent["host"], spent["node"], spent["severity"]) == (
+        "escalation",
+        "localhost",
+        "api",
+        "P1",
+    )
+    assert spent["reason"].startswith("still down after its whole ladder (1 rung tried in 1 attempt)")
+    assert [t["step"] for t in spent["tried"]] == ["restart api"]
+    assert held["event"] == "escalation"
+    assert "limit reached: 2 remediation attempts within 1h" in held["reason"]
+    assert [t["step"] for t in held["tried"]] == ["restart api", "restart api"]
+    assert held["evidence"]["exit_code"] == 1
+    [escalation] = store.escalations(open_only=True)  # one per node while open
+    assert escalation.reason.startswith("limit reached")
+
+
+def test_a_node_held_back_with_no_spent_ladder_escalates_once_for_the_hold(
+    tmp_path: Path, store: StateStore, clock: FakeClock
+) -> None:
+    switch = Switch(tmp_path)
+    command, log = notify_log(tmp_path)
+    text = one_node(
+        switch,
+        switch.unfixable_action(),
+        "limit: {max: 1, within: 1h}",
+        notify=f'notify: [{{command: {{cmd: "{command}"}}}}]',
+    )
+    run_once(tmp_path, text, store, clock)
+    store.close_escalation("localhost:api", clock.now())  # an operator dealt with the spent ladder
+    run_every_minute(tmp_path, text, store, clock, 3)
+    assert [m["reason"].split(":")[0] for m in messages(log)] == [
+        "still down after its whole ladder (1 rung tried in 1 attempt)",
+        "limit reached",
+    ]
 
 
 def test_a_node_that_recovers_by_itself_closes_its_escalation_with_one_recovery_message(
@@ -115,7 +182,7 @@ def test_a_node_that_recovers_by_itself_closes_its_escalation_with_one_recovery_
     run_every_minute(tmp_path, text, store, clock, 3)
     switch.heal()
     assert run_every_minute(tmp_path, text, store, clock, 3) == [Outcome.HEALTHY] * 3
-    assert [m["event"] for m in messages(log)] == ["escalation", "recovery"]
+    assert [m["event"] for m in messages(log)] == ["escalation", "escalation", "recovery"]
     assert store.escalations(open_only=True) == []
 
 

@@ -96,6 +96,20 @@ def test_an_escalation_opens_once_until_it_is_closed(store: StateStore) -> None:
     assert len(store.escalations(open_only=True)) == 1
 
 
+def test_an_escalation_sent_again_keeps_its_id_and_takes_the_new_reason(store: StateStore) -> None:
+    opened = store.open_escalation("h:api", "h", "api", "P1", "still down after its whole ladder", T0)
+    assert opened is not None
+    store.mark_notified(opened.id, T0)
+    store.renotify_escalation(opened.id, "P0", "limit reached")
+    [again] = store.escalations(open_only=True)
+    assert (again.id, again.severity, again.reason, again.notified_at) == (
+        opened.id,
+        "P0",
+        "limit reached",
+        None,
+    )
+
+
 def test_history_interleaves_actions_and_outcomes_in_time_order(store: StateStore) -> None:
     attempt_id = store.begin_attempt("r1", "h", "api", 1, "restart", "command", T0)
     store.finish_attempt(attempt_id, T0 + timedelta(seconds=1), "changed", 1000.0, "")
