@@ -10,7 +10,15 @@ from contextlib import contextmanager
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+)
+WAIT = 15
+"""Seconds a lookup waits for its element (a page still loading after a click, a loaded machine)."""
 
 
 @contextmanager
@@ -24,6 +32,8 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
     for flag in (*FLAGS, f"--window-size={width},{height}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.implicitly_wait(WAIT)
+    driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:

@@ -4,8 +4,6 @@ the node, and an action refused without the token."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ import pytest
 
 from engine.unattended.state import open_store
 from tests.engine.unattended.test_daemon import eventually, runs, stop
+from tests.support.browser import chromium
 from tests.support.cli import start
 from tests.support.playbooks import write_playbook
 from tests.support.services import free_port
@@ -36,27 +35,8 @@ checks:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        message = (
-            "chromium and chromium-driver are not installed (scripts/install-system-deps.sh installs them)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    session = webdriver.Chrome(service=Service(driver), options=options)
-    session.set_page_load_timeout(30)
-    try:
+    with chromium() as session:
         yield session
-    finally:
-        session.quit()
 
 
 @pytest.fixture
