@@ -226,6 +226,16 @@ def test_a_step_whose_unless_guard_passes_is_ok_without_running() -> None:
     result = evaluate(node(guarded), script)
     assert script.acted == []
     assert result.steps[0].status == "ok"
+    assert result.steps[0].detail == "not needed: up"
+    # the guard's pass is followed by a re-check, which found the node healthy
+    assert (result.outcome, script.probes) == (Outcome.REMEDIATED, 3)
+
+
+def test_a_step_whose_unless_guard_fails_runs() -> None:
+    guarded = step("migrate", unless=CommandCheck(cmd="alembic current"))
+    script = Script([DOWN, DOWN, HEALTHY])
+    result = evaluate(node(guarded), script)
+    assert (result.outcome, script.acted, result.steps[0].status) == (Outcome.REMEDIATED, ["migrate"], "changed")
 
 
 def test_a_step_whose_when_is_false_is_skipped() -> None:
@@ -270,3 +280,183 @@ def test_check_output_in_a_when_is_data_never_a_template() -> None:
     result = evaluate(node(step("restart", when="check.reason != ''")), script)
     assert result.outcome is Outcome.REMEDIATED
     assert script.acted == ["restart"]
+
+
+def test_an_ok_step_is_followed_by_a_re_check_that_ends_the_steps_when_healthy() -> None:
+    # a `wait` that saw the check pass says ok: the node is then healthy, the rebuild not run
+    script = Script([DOWN, HEALTHY], {"wait": ActionResult.ok("check passed")})
+    result = evaluate(node(step("wait"), step("rebuild")), script)
+    assert (result.outcome, script.acted, script.probes) == (Outcome.REMEDIATED, ["wait"], 2)
+
+
+def test_a_skipped_or_refused_step_is_not_followed_by_a_re_check() -> None:
+    script = Script([DOWN, HEALTHY])
+    spec = node(step("restart", when="false"), step("wipe", destructive=True), verify=QUICK)
+    result = evaluate(spec, script)
+    assert [s.status for s in result.steps] == ["skipped", "refused"]
+    assert (result.outcome, script.probes) == (Outcome.FAILED, 1)
+
+
+def test_a_failed_restart_after_upstream_recovery_is_reported_failed_not_remediated() -> None:
+    script = Script([HEALTHY], {"restart": ActionResult.failed("exit 1")})
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "restart after upstream recovery: upstream recovered")
+    assert result.attempts == 1
+
+
+def test_a_restart_after_upstream_recovery_that_leaves_the_node_down_is_failed() -> None:
+    script = Script([HEALTHY, DOWN])
+    spec = node(step("restart"), on_upstream_recovery="restart", verify=QUICK)
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "restart after upstream recovery: down")
+
+
+def test_a_restart_after_upstream_recovery_is_verified_and_reported_remediated() -> None:
+    script = Script([HEALTHY])
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason, result.attempts) == (
+        Outcome.REMEDIATED,
+        "restarted after its upstream recovered",
+        1,
+    )
+    assert script.probes == 2
+
+
+def test_no_restart_after_upstream_recovery_in_a_dry_run_or_without_steps() -> None:
+    for spec, mode in (
+        (node(step("restart"), on_upstream_recovery="restart"), Mode.DRY_RUN),
+        (node(on_upstream_recovery="restart"), Mode.RUN),
+        (node(step("restart")), Mode.RUN),
+    ):
+        script = Script([HEALTHY])
+        result = evaluate(spec, script, upstream_recovered=True, mode=mode)
+        assert (result.outcome, script.acted) == (Outcome.HEALTHY, [])
+
+
+def test_a_gate_holding_a_restart_after_upstream_recovery_leaves_the_node_healthy() -> None:
+    script = Script([HEALTHY])
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True, gate=lambda check: (Outcome.SUPPRESSED, "limit reached"))
+    assert (result.outcome, script.acted) == (Outcome.HEALTHY, [])
+    assert result.reason == "healthy; not restarted after its upstream recovered: limit reached"
+
+
+def test_a_gate_holding_an_unhealthy_node_ends_it_with_the_gates_outcome_untouched() -> None:
+    seen: list[CheckResult] = []
+
+    def gate(check: CheckResult) -> tuple[Outcome, str]:
+        seen.append(check)
+        return Outcome.SUPPRESSED, "3 attempts in 1h"
+
+    script = Script([DOWN])
+    result = evaluate(node(step("restart")), script, gate=gate)
+    assert (result.outcome, result.reason, script.acted, seen) == (Outcome.SUPPRESSED, "3 attempts in 1h", [], [DOWN])
+
+
+def test_a_gate_letting_a_node_through_lets_it_be_remediated() -> None:
+    script = Script([DOWN, HEALTHY])
+    result = evaluate(node(step("restart")), script, gate=lambda check: None)
+    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["restart"])
+
+
+def test_a_remediated_node_says_what_was_fixed_and_a_failed_one_how_many_attempts() -> None:
+    fixed = evaluate(node(step("restart")), Script([DOWN, HEALTHY]))
+    assert fixed.reason == "fixed: down"
+    failed = evaluate(node(step("restart"), retries=1, verify=QUICK), Script([DOWN]), FakeClock())
+    assert failed.reason == "still unhealthy after 2 attempt(s): down"
+
+
+def test_a_check_that_errors_after_a_step_ends_the_attempt_and_the_node_is_error() -> None:
+    script = Script([DOWN, BROKEN])
+    result = evaluate(node(step("restart"), step("rebuild"), retries=2), script, FakeClock())
+    # the rebuild is not run on a check that cannot look; the retries still try the restart
+    assert (result.outcome, result.reason, script.acted) == (Outcome.ERROR, "cannot look", ["restart"] * 3)
+
+
+def test_retries_are_one_attempt_plus_the_number_given() -> None:
+    script = Script([DOWN])
+    result = evaluate(node(step("restart"), retries=1, verify=QUICK), script, FakeClock())
+    assert (result.attempts, script.acted) == (2, ["restart", "restart"])
+    script = Script([DOWN])
+    result = evaluate(node(step("restart"), verify=QUICK), script, FakeClock())
+    assert (result.attempts, script.acted) == (1, ["restart"])
+
+
+def test_each_backoff_is_announced_with_its_attempt_and_delay() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    script = Script([DOWN])
+    evaluate(
+        node(step("restart"), retries=2, verify=QUICK),
+        script,
+        FakeClock(),
+        event=lambda name, **fields: events.append((name, fields)),
+    )
+    assert [f for name, f in events if name == "backoff"] == [
+        {"attempt": 1, "delay_s": 1.0},
+        {"attempt": 2, "delay_s": 2.0},
+    ]
+    actions = [f for name, f in events if name == "action"]
+    assert [(a["step"], a["attempt"], a["outcome"]) for a in actions] == [("restart", n, "changed") for n in (1, 2, 3)]
+    checks = [(name, f["attempt"], f["outcome"]) for name, f in events if name in ("check", "verify")]
+    assert checks == [("check", 0, "unhealthy"), ("verify", 1, "unhealthy"), ("verify", 2, "unhealthy"), ("verify", 3, "unhealthy")]
+
+
+def test_a_node_healthy_but_not_often_enough_in_a_row_says_so() -> None:
+    spec = node(step("restart"), verify=VerifySpec(successes=2, within=2.5, interval=1))
+    result = evaluate(spec, Script([DOWN, HEALTHY, DOWN, HEALTHY]), FakeClock())
+    assert (result.outcome, result.reason) == (
+        Outcome.FAILED,
+        "still unhealthy after 1 attempt(s): healthy, but not 2 times in a row within 2.5s",
+    )
+    spec = node(step("restart"), verify=VerifySpec(successes=2, within=3, interval=1))
+    assert evaluate(spec, Script([DOWN, HEALTHY, DOWN, HEALTHY]), FakeClock()).outcome is Outcome.REMEDIATED
+
+
+def test_verification_ends_when_the_next_poll_would_pass_the_window() -> None:
+    clock = FakeClock()
+    script = Script([DOWN])
+    evaluate(node(step("restart"), verify=VerifySpec(within=2.5, interval=1)), script, clock)
+    assert clock.sleeps == [1, 1]
+    clock = FakeClock()
+    evaluate(node(step("restart"), verify=VerifySpec(within=2, interval=1)), Script([DOWN]), clock)
+    assert clock.sleeps == [1, 1]
+
+
+def test_a_node_whose_when_is_true_is_checked() -> None:
+    script = Script([HEALTHY])
+    result = evaluate(node(step("restart"), when="env == 'prod'"), script, variables={"env": "prod"})
+    assert (result.outcome, script.probes) == (Outcome.HEALTHY, 1)
+    skipped = evaluate(node(step("restart"), when="env == 'prod'"), Script([DOWN]), variables={"env": "dev"})
+    assert skipped.reason == "when: env == 'prod' is false"
+
+
+def test_a_step_when_sees_the_loop_item_and_the_checks_evidence() -> None:
+    script = Script([CheckResult.unhealthy("down", free=5), HEALTHY])
+    spec = node(step("restart", when="check.evidence.free < 10 and item == 'redis' and check.health == 'unhealthy'"))
+    spec = spec.model_copy(update={"loop_vars": {"item": "redis"}})
+    assert evaluate(spec, script).outcome is Outcome.REMEDIATED
+    assert script.acted == ["restart"]
+
+
+def test_the_dry_run_plan_names_when_and_unless_conditions() -> None:
+    guarded = step("migrate", when="env == 'prod'", unless=CommandCheck(cmd="alembic current"))
+    (line,) = evaluate(node(guarded), Script([DOWN]), mode=Mode.DRY_RUN).plan
+    assert line == "migrate: command: migrate [when env == 'prod'; unless command check passes]"
+
+
+def test_steps_record_their_action_attempt_and_artifacts() -> None:
+    saved = ActionResult(ActionStatus.OK, "saved", artifacts=("/var/log/x.log",))
+    script = Script([DOWN, HEALTHY], {"save": saved})
+    result = evaluate(node(step("save")), script)
+    (record,) = result.steps
+    assert (record.step, record.action, record.status, record.detail, record.attempt, record.artifacts) == (
+        "save",
+        "command",
+        "ok",
+        "saved",
+        1,
+        ("/var/log/x.log",),
+    )
+    assert result.evidence == {}
