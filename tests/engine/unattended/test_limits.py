@@ -81,6 +81,13 @@ class Simulated:
         return outcome
 
 
+def limited(held: Decision | None) -> bool:
+    """The decision holds the node back because its remediation limit is spent."""
+    assert held is not None
+    assert (held.outcome, held.escalate, held.details["rule"]) == (Outcome.SUPPRESSED, True, "limit")
+    return True
+
+
 # --- the remediation limit ------------------------------------------------------------
 
 
@@ -110,7 +117,7 @@ def test_the_limit_counts_attempts_not_runs() -> None:
     # One run with retries makes three attempts: the limit of three is spent at once.
     sim = Simulated(node(limit=LimitSpec(max=3, within=3600)))
     sim.run(T0, healthy=False, attempts=3)
-    assert sim.decide(T0 + MIN) is not None
+    assert limited(sim.decide(T0 + MIN))
 
 
 def test_several_actions_in_one_attempt_count_once() -> None:
@@ -132,7 +139,7 @@ def test_suppression_lifts_when_the_oldest_counted_attempt_leaves_the_window() -
     sim.run(T0, healthy=False)
     sim.run(T0 + 10 * MIN, healthy=False)
     held = sim.decide(T0 + 59 * MIN)
-    assert held is not None and held.until == T0 + 60 * MIN
+    assert limited(held) and held is not None and held.until == T0 + 60 * MIN
     assert sim.decide(T0 + 60 * MIN + timedelta(seconds=1)) is None
 
 
@@ -144,7 +151,7 @@ def test_a_brief_recovery_does_not_reset_the_count() -> None:
         sim.run(at, healthy=False, fix_works=True)
         sim.run(at + 2 * MIN, healthy=True)  # healthy, but for less than reset_after
         at += 5 * MIN
-    assert sim.decide(at) is not None
+    assert limited(sim.decide(at))
 
 
 def test_staying_healthy_for_reset_after_resets_the_count() -> None:
@@ -155,7 +162,7 @@ def test_staying_healthy_for_reset_after_resets_the_count() -> None:
         sim.run(T0 + i * MIN, healthy=False, fix_works=True)
     sim.run(T0 + 3 * MIN, healthy=True)
     sim.run(T0 + 11 * MIN, healthy=True)
-    assert sim.decide(T0 + 12 * MIN) is not None  # healthy 9 minutes since the last fix: not yet
+    assert limited(sim.decide(T0 + 12 * MIN))  # healthy 9 minutes since the last fix: not yet
     sim.run(T0 + 13 * MIN, healthy=True)  # 11 minutes healthy: reset
     assert sim.decide(T0 + 14 * MIN) is None
 
@@ -166,7 +173,7 @@ def test_a_break_in_the_healthy_streak_starts_it_again() -> None:
     sim.run(T0 + 5 * MIN, healthy=True)
     sim.run(T0 + 8 * MIN, healthy=False, fix_works=True)  # broke at 8 min: streak starts again
     sim.run(T0 + 15 * MIN, healthy=True)  # 7 minutes since the fix
-    assert sim.decide(T0 + 16 * MIN) is not None
+    assert limited(sim.decide(T0 + 16 * MIN))
     sim.run(T0 + 19 * MIN, healthy=True)  # 11 minutes since the fix
     assert sim.decide(T0 + 20 * MIN) is None
 
@@ -174,7 +181,7 @@ def test_a_break_in_the_healthy_streak_starts_it_again() -> None:
 def test_an_operator_reset_forgives_the_count() -> None:
     sim = Simulated(node(limit=LimitSpec(max=1, within=3600)))
     sim.run(T0, healthy=False)
-    assert sim.decide(T0 + MIN) is not None
+    assert limited(sim.decide(T0 + MIN))
     sim.state = limits.reset(sim.state, T0 + 2 * MIN)
     assert sim.decide(T0 + 3 * MIN) is None
 
@@ -200,7 +207,7 @@ def test_a_failed_node_is_left_alone_until_its_backoff_passes() -> None:
     assert sim.run(T0 + 30 * timedelta(seconds=1), healthy=False) is Outcome.BACKOFF
     assert sim.run(T0 + 61 * timedelta(seconds=1), healthy=False) is Outcome.FAILED
     held = sim.decide(T0 + 61 * timedelta(seconds=1) + MIN)
-    assert held is not None and held.until == T0 + timedelta(seconds=61 + 120)
+    assert held is not None and held.outcome is Outcome.BACKOFF and held.until == T0 + timedelta(seconds=61 + 120)
 
 
 def test_backoff_does_not_escalate() -> None:
@@ -310,7 +317,9 @@ def test_a_maintenance_window_is_read_in_its_time_zone() -> None:
     # 02:00 in Berlin is 01:00 UTC in winter.
     window = MaintenanceWindow(cron="0 2 * * *", duration=1800, timezone="Europe/Berlin")
     memory = limits.Memory(NodeState("h", "api"))
-    assert decide(node(), memory, {}, T0.replace(hour=1, minute=10), [window]) is not None
+    inside = decide(node(), memory, {}, T0.replace(hour=1, minute=10), [window])
+    assert inside is not None and inside.outcome is Outcome.PAUSED
+    assert inside.until == T0.replace(hour=1, minute=30)
     assert decide(node(), memory, {}, T0.replace(hour=2, minute=10), [window]) is None
 
 
