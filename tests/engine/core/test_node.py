@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+
 from checks.command import CommandCheck
 from engine.core.node import Mode, NodeEvaluation
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
@@ -460,3 +462,136 @@ def test_steps_record_their_action_attempt_and_artifacts() -> None:
         ("/var/log/x.log",),
     )
     assert result.evidence == {}
+
+
+EVIDENCE = {"code": 503}
+DOWN_WITH = CheckResult.unhealthy("down", **EVIDENCE)
+UP_WITH = CheckResult.healthy("up", **EVIDENCE)
+BROKEN_WITH = CheckResult.error("cannot look", **EVIDENCE)
+STOPPED = ActionResult(ActionStatus.INTERRUPTED, "interrupted")
+
+
+@pytest.mark.parametrize(
+    ("answers", "spec", "options", "outcome", "reason"),
+    [
+        ([BROKEN_WITH], node(step("restart")), {}, Outcome.ERROR, "cannot look"),
+        ([UP_WITH], node(step("restart")), {}, Outcome.HEALTHY, "up"),
+        ([DOWN_WITH], node(step("restart")), {"mode": Mode.CHECK}, Outcome.UNHEALTHY, "down"),
+        ([DOWN_WITH], node(), {}, Outcome.FAILED, "down (no remediation given)"),
+        ([DOWN_WITH], node(step("restart")), {"gate": lambda c: (Outcome.PAUSED, "paused")}, Outcome.PAUSED, "paused"),
+        ([DOWN_WITH], node(step("restart")), {"mode": Mode.DRY_RUN}, Outcome.WOULD_REMEDIATE, "down"),
+        ([DOWN, UP_WITH], node(step("restart")), {}, Outcome.REMEDIATED, "fixed: down"),
+        ([DOWN, DOWN_WITH], node(step("restart"), verify=QUICK), {}, Outcome.FAILED, "still unhealthy after 1 attempt(s): down"),
+        ([DOWN, BROKEN_WITH], node(step("restart")), {}, Outcome.ERROR, "cannot look"),
+        ([UP_WITH], node(step("restart"), on_upstream_recovery="restart"), {"upstream_recovered": True}, Outcome.REMEDIATED, "restarted after its upstream recovered"),
+        ([UP_WITH, DOWN_WITH], node(step("restart"), on_upstream_recovery="restart", verify=QUICK), {"upstream_recovered": True}, Outcome.FAILED, "restart after upstream recovery: down"),
+    ],
+)
+def test_a_node_ends_with_the_evidence_of_its_last_check(
+    answers: list[CheckResult], spec: NodeSpec, options: dict[str, Any], outcome: Outcome, reason: str
+) -> None:
+    result = evaluate(spec, Script(answers), FakeClock(), **options)
+    assert (result.outcome, result.reason, result.evidence) == (outcome, reason, EVIDENCE)
+    assert (result.host, result.node, result.severity) == ("h", "svc", "P2")
+
+
+def test_a_node_ends_with_the_evidence_of_the_check_before_an_interrupted_or_undecidable_step() -> None:
+    script = Script([DOWN_WITH], {"restart": STOPPED})
+    result = evaluate(node(step("restart")), script)
+    assert (result.outcome, result.reason, result.evidence) == (Outcome.FAILED, "interrupted (was: down)", EVIDENCE)
+    script = Script([DOWN_WITH])
+    result = evaluate(node(step("restart", when="1 / 0")), script)
+    assert (result.outcome, result.evidence) == (Outcome.ERROR, EVIDENCE)
+    assert result.steps[0].status == "failed" and "division by zero" in result.steps[0].detail
+    script = Script([UP_WITH])
+    spec = node(step("restart", when="1 / 0"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.evidence) == (Outcome.ERROR, {})
+    assert result.reason.startswith("step 'restart': ") and "division by zero" in result.reason
+
+
+def test_an_interrupted_restart_after_upstream_recovery_is_failed_saying_so() -> None:
+    script = Script([HEALTHY], {"restart": STOPPED})
+    spec = node(step("restart"), step("rebuild"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason, script.acted) == (
+        Outcome.FAILED,
+        "restart after upstream recovery: interrupted",
+        ["restart"],
+    )
+
+
+def test_a_restart_after_upstream_recovery_is_attempt_one_and_the_gate_sees_a_healthy_check() -> None:
+    seen: list[CheckResult] = []
+
+    def gate(check: CheckResult) -> None:
+        seen.append(check)
+
+    result = evaluate(node(step("restart"), on_upstream_recovery="restart"), Script([HEALTHY]), upstream_recovered=True, gate=gate)
+    assert seen == [CheckResult.healthy("upstream recovered")]
+    assert [s.attempt for s in result.steps] == [1]
+
+
+def test_each_check_and_action_is_announced_with_what_it_saw() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    script = Script([DOWN, HEALTHY], {"restart": ActionResult.changed("restarted")})
+    evaluate(node(step("restart")), script, event=lambda name, **fields: events.append((name, fields)))
+    for _, fields in events:
+        assert isinstance(fields.pop("duration_ms"), float)
+    assert events == [
+        ("check", {"check": "command", "attempt": 0, "outcome": "unhealthy", "reason": "down"}),
+        ("action", {"action": "command", "step": "restart", "attempt": 1, "outcome": "changed", "reason": "restarted"}),
+        ("verify", {"check": "command", "attempt": 1, "outcome": "healthy", "reason": "up"}),
+    ]
+
+
+def test_durations_are_measured_in_milliseconds_to_two_decimals() -> None:
+    import time as real_time
+
+    class Slow(Script):
+        def probe(self, check: Any) -> CheckResult:
+            real_time.sleep(0.02)
+            return super().probe(check)
+
+        def act(self, step: StepSpec) -> ActionResult:
+            real_time.sleep(0.02)
+            return super().act(step)
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    result = evaluate(node(step("restart")), Slow([DOWN, HEALTHY]), event=lambda n, **f: events.append((n, f)))
+    measured = [result.duration_ms, result.steps[0].duration_ms, *(f["duration_ms"] for _, f in events)]
+    for duration in measured:
+        # at least the 20 ms slept (lower bounds only: a busy machine makes them longer)
+        assert isinstance(duration, float) and duration >= 20 and round(duration, 2) == duration
+    assert result.duration_ms >= 60
+
+
+def test_a_step_not_run_records_no_duration_and_says_why() -> None:
+    script = Script([DOWN])
+    result = evaluate(node(step("restart", when="false"), verify=QUICK), script)
+    (record,) = result.steps
+    assert (record.status, record.detail, record.duration_ms) == ("skipped", "when: false is false", 0.0)
+
+
+def test_an_unless_guard_is_its_own_check_and_a_silent_pass_says_only_not_needed() -> None:
+    probed: list[Any] = []
+    guard = CommandCheck(cmd="alembic current")
+
+    def probe(check: Any) -> CheckResult:
+        probed.append(check)
+        if check is guard:
+            return CheckResult.healthy("")
+        return DOWN if len(probed) == 1 else HEALTHY
+
+    result = NodeEvaluation("h", node(step("migrate", unless=guard)), probe, Script([]).act, FakeClock()).run()
+    assert probed[1] is guard
+    assert result.steps[0].detail == "not needed"
+
+
+def test_a_refusal_names_each_missing_consent() -> None:
+    purge = StepSpec(action=DestructiveAction(cmd="purge"), name="purge")
+    result = evaluate(node(purge, verify=QUICK), Script([DOWN]))
+    assert result.steps[0].detail == (
+        "refused, destructive: the playbook step does not say destructive: true"
+        " and the command line does not say --allow-destructive"
+    )
