@@ -121,3 +121,23 @@ def test_any_sum_of_parts_with_or_without_decimals_is_their_total(
 @given(st.one_of(st.integers(0, 999).map(lambda ms: ms / 1000), st.integers(1, 59), st.integers(60, int(MAX_DURATION))))
 def test_any_printed_duration_reads_back_as_itself(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-3, "a duration cannot be negative, got -3"),
+        (4e8, "a duration can be at most 3650d (ten years), got 400000000.0"),
+        ("400000000", "a duration can be at most 3650d (ten years), got '400000000'"),
+        ("3651d", "a duration can be at most 3650d (ten years), got '3651d'"),
+        (10**400, f"a duration can be at most 3650d (ten years), got {10**400!r}"),
+    ],
+)
+def test_an_out_of_range_duration_is_quoted_in_its_error(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_duration(value)
+    assert str(raised.value) == message
+
+
+def test_one_second_prints_in_seconds_not_milliseconds() -> None:
+    assert (format_duration(1), format_duration(0.999)) == ("1s", "999ms")
