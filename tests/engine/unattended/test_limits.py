@@ -362,3 +362,67 @@ def test_a_remediation_is_two_state_changes_from_healthy_and_one_from_unhealthy(
 def test_nodes_that_were_not_looked_at_leave_the_memory_as_it_was(outcome: Outcome) -> None:
     state = NodeState("h", "api", state="unhealthy", failures=2, last_failure_at=T0)
     assert observe(state, outcome, False, T0 + MIN, 600) == (state, [])
+
+
+# --- what each hold says -------------------------------------------------------------------
+
+
+def test_each_hold_says_exactly_why_and_until_when() -> None:
+    sim = Simulated(node(limit=LimitSpec(max=2, within=3600)))
+    sim.run(T0, healthy=False)
+    sim.run(T0 + MIN, healthy=False)
+    held = sim.decide(T0 + 2 * MIN)
+    assert held is not None and held.details == {"rule": "limit", "attempts": 2}
+    assert held.reason == (
+        "limit reached: 2 remediation attempts within 1h (max 2); left alone until "
+        "2026-01-01 01:00:00 UTC or until `remediate reset api`"
+    )
+    sim = Simulated(node(limit=None, run_backoff=RunBackoffSpec(initial=60)))
+    sim.run(T0, healthy=False)
+    held = sim.decide(T0 + timedelta(seconds=59))
+    assert held is not None
+    assert held.reason == "backing off after 1 failed run(s): next try after 2026-01-01 00:01:00 UTC"
+    assert sim.decide(T0 + timedelta(seconds=60)) is None
+
+
+def test_a_start_period_hold_names_the_action_and_ends_exactly_at_its_end() -> None:
+    sim = Simulated(node(limit=None, start_period=90))
+    sim.run(T0, healthy=False, fix_works=True)
+    held = sim.decide(T0 + timedelta(seconds=89))
+    assert held is not None and held.outcome is Outcome.STARTING
+    assert held.reason == "inside its start_period (1m30s) after the action at 2026-01-01 00:00:00 UTC"
+    assert sim.decide(T0 + timedelta(seconds=90)) is None
+
+
+def test_a_flapping_hold_counts_the_changes_it_saw() -> None:
+    sim = Simulated(node(limit=None, flapping=FlappingSpec(changes=2, within=600)))
+    sim.run(T0, healthy=True)
+    sim.run(T0 + MIN, healthy=False, fix_works=True)
+    held = sim.decide(T0 + 2 * MIN)
+    assert held is not None and held.details == {"rule": "flapping", "changes": 3}
+    assert held.reason == "flapping: 3 state changes within 10m (more than 2)"
+
+
+def test_exactly_the_flapping_threshold_is_not_flapping() -> None:
+    sim = Simulated(node(limit=None, flapping=FlappingSpec(changes=3, within=600)))
+    sim.run(T0, healthy=True)
+    sim.run(T0 + MIN, healthy=False, fix_works=True)
+    assert sim.decide(T0 + 2 * MIN) is None
+
+
+def test_a_pause_with_an_end_says_until_when() -> None:
+    until = T0 + 2 * MIN
+    sim = Simulated(node(), pause=Pause("*", "api", until, "deploy", T0, "bob"))
+    held = sim.decide(T0)
+    assert held is not None and held.until == until
+    assert held.reason == "paused by bob until 2026-01-01 00:02:00 UTC: deploy"
+
+
+@pytest.mark.parametrize("evidence", [{"state": "STARTING"}, {"health": "Starting"}])
+def test_starting_is_recognised_in_any_case(evidence: dict[str, str]) -> None:
+    assert limits.is_starting(evidence)
+
+
+def test_no_backoff_without_an_initial_delay_or_a_failure() -> None:
+    assert limits.backoff_delay(RunBackoffSpec(initial=0, factor=2, max=300), 3) == 0
+    assert limits.backoff_delay(RunBackoffSpec(initial=30, factor=2, max=300), -1) == 0
