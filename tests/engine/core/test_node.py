@@ -563,6 +563,7 @@ def test_durations_are_measured_in_milliseconds_to_two_decimals() -> None:
     for duration in measured:
         # at least the 20 ms slept (lower bounds only: a busy machine makes them longer)
         assert isinstance(duration, float) and duration >= 20 and round(duration, 2) == duration
+        assert duration < 60_000  # measured from the start, not since the clock's epoch
     assert result.duration_ms >= 60
 
 
@@ -583,9 +584,17 @@ def test_an_unless_guard_is_its_own_check_and_a_silent_pass_says_only_not_needed
             return CheckResult.healthy("")
         return DOWN if len(probed) == 1 else HEALTHY
 
-    result = NodeEvaluation("h", node(step("migrate", unless=guard)), probe, Script([]).act, FakeClock()).run()
+    spec = node(step("migrate", unless=guard))
+    result = NodeEvaluation("h", spec, probe, Script([]).act, FakeClock()).run()
+    assert (probed[0], probed[1], probed[2]) == (spec.check, guard, spec.check)
     assert probed[1] is guard
     assert result.steps[0].detail == "not needed"
+
+
+def test_an_unless_guards_reason_is_kept_whole() -> None:
+    guarded = step("migrate", unless=CommandCheck(cmd="alembic current"))
+    script = Script([DOWN, CheckResult.healthy("at revision X"), HEALTHY])
+    assert evaluate(node(guarded), script).steps[0].detail == "not needed: at revision X"
 
 
 def test_a_refusal_names_each_missing_consent() -> None:
@@ -595,3 +604,15 @@ def test_a_refusal_names_each_missing_consent() -> None:
         "refused, destructive: the playbook step does not say destructive: true"
         " and the command line does not say --allow-destructive"
     )
+
+
+def test_a_backoff_delay_is_announced_in_seconds_to_three_decimals() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    spec = node(step("restart"), retries=1, verify=QUICK, backoff=BackoffSpec(initial=1 / 3, factor=2, max=30, jitter=False))
+    evaluate(spec, Script([DOWN]), FakeClock(), event=lambda name, **fields: events.append((name, fields)))
+    assert [f for name, f in events if name == "backoff"] == [{"attempt": 1, "delay_s": 0.333}]
+
+
+def test_a_node_result_carries_the_nodes_severity() -> None:
+    result = evaluate(node(step("restart"), severity="P0"), Script([HEALTHY]))
+    assert result.severity == "P0"
