@@ -426,3 +426,72 @@ def test_starting_is_recognised_in_any_case(evidence: dict[str, str]) -> None:
 def test_no_backoff_without_an_initial_delay_or_a_failure() -> None:
     assert limits.backoff_delay(RunBackoffSpec(initial=0, factor=2, max=300), 3) == 0
     assert limits.backoff_delay(RunBackoffSpec(initial=30, factor=2, max=300), -1) == 0
+
+
+def test_an_operator_reset_clears_failures_and_the_last_failure() -> None:
+    failing = NodeState("h", "api", state="unhealthy", failures=3, last_failure_at=T0)
+    cleared = limits.reset(failing, T0 + MIN)
+    assert (cleared.reset_at, cleared.failures, cleared.last_failure_at) == (T0 + MIN, 0, None)
+
+
+def test_a_failed_run_that_acted_counts_a_failure_and_one_that_did_not_act_does_not() -> None:
+    healthy = NodeState("h", "api", state="healthy", healthy_since=T0)
+    new, changes = observe(healthy, Outcome.FAILED, True, T0 + MIN, 600)
+    assert (new.state, new.healthy_since, new.failures, new.last_failure_at) == ("unhealthy", None, 1, T0 + MIN)
+    assert changes == [(T0 + MIN, "unhealthy")]
+    new, _ = observe(healthy, Outcome.FAILED, False, T0 + MIN, 600)
+    assert (new.failures, new.last_failure_at) == (0, None)
+    new, _ = observe(healthy, Outcome.SUPPRESSED, True, T0 + MIN, 600)
+    assert (new.state, new.failures) == ("unhealthy", 0)
+
+
+def test_a_remediation_of_a_node_last_seen_healthy_records_both_changes() -> None:
+    healthy = NodeState("h", "api", state="healthy", healthy_since=T0)
+    _, changes = observe(healthy, Outcome.REMEDIATED, True, T0 + MIN, 600)
+    assert changes == [(T0 + MIN, "unhealthy"), (T0 + MIN, "healthy")]
+
+
+def test_healthy_for_exactly_reset_after_resets() -> None:
+    streak = NodeState("h", "api", state="healthy", healthy_since=T0, failures=2, last_failure_at=T0)
+    new, _ = observe(streak, Outcome.HEALTHY, False, T0 + 10 * MIN, 600)
+    assert (new.reset_at, new.failures) == (T0, 0)
+    again, _ = observe(new, Outcome.HEALTHY, False, T0 + 20 * MIN, 600)
+    assert again.reset_at == T0  # the same streak is forgiven once
+
+
+def test_reset_after_comes_from_the_limit_or_its_default() -> None:
+    assert limits.reset_after(node(limit=LimitSpec(reset_after=60))) == 60
+    assert limits.reset_after(node(limit=None)) == LimitSpec().reset_after
+
+
+def test_an_attempt_exactly_a_window_ago_no_longer_counts() -> None:
+    sim = Simulated(node(limit=LimitSpec(max=1, within=3600)))
+    sim.run(T0, healthy=False)
+    assert sim.decide(T0 + 60 * MIN) is None
+
+
+def test_the_start_period_runs_from_the_end_of_the_last_action() -> None:
+    action = Attempt(1, "r1", "h", "api", 1, "s", "command", T0, T0 + MIN, "changed", 60.0, "")
+    memory = limits.Memory(NodeState("h", "api"), [action])
+    held = decide(node(limit=None, start_period=120), memory, {}, T0 + 2 * MIN + timedelta(seconds=30))
+    assert held is not None and held.until == T0 + 3 * MIN
+
+
+def test_stopped_by_an_operator_starting_and_maintenance_say_why() -> None:
+    assert Simulated(node()).decide(T0, stopped_by_operator=True) == Decision(
+        Outcome.PAUSED, "stopped by an operator (act_when_stopped_by_operator is not set)"
+    )
+    assert Simulated(node()).decide(T0, state="starting") == Decision(
+        Outcome.STARTING, "its check says it is starting; left alone"
+    )
+    nightly = MaintenanceWindow(cron="0 2 * * *", duration=3600, reason="backup")
+    held = decide(node(), limits.Memory(NodeState("h", "api")), {}, T0.replace(hour=2), [nightly])
+    assert held is not None and held.reason == "backup until 2026-01-01 03:00:00 UTC"
+
+
+def test_a_backoff_shorter_than_a_second_still_holds() -> None:
+    assert limits.backoff_delay(RunBackoffSpec(initial=0.5, factor=2, max=300), 2) == 1.0
+
+
+def test_one_unhealthy_node_of_one_exceeds_a_share_below_one() -> None:
+    assert limits.blast_radius_exceeded(1, 1, 0.5)
