@@ -59,6 +59,7 @@ def test_wrong_password_is_unhealthy_auth_failed(
     result = check_of(postgres_db, password_env="WRONG_PG_PASSWORD").probe(probe_context())
     assert result.health is Health.UNHEALTHY
     assert result.evidence["kind"] == "auth_failed"
+    assert "password authentication failed" in result.reason
     assert "not-the-password" not in result.reason
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import HostPatternError
-from inventory.hostpatterns import expand
+from inventory.hostpatterns import expand, expand_entry, has_range, parse_address
 from inventory.model import MAX_HOSTS
 
 
@@ -50,3 +50,68 @@ def test_ranges_past_the_cap_are_refused_without_being_built(size: int, parts: i
 
 def test_the_largest_range_allowed_expands() -> None:
     assert len(expand(f"web[1:{MAX_HOSTS}]")) == MAX_HOSTS
+
+
+@pytest.mark.parametrize(
+    ("entry", "address"),
+    [
+        ("web1.example.com", ("web1.example.com", None)),
+        ("web1.example.com:2222", ("web1.example.com", 2222)),
+        ("web[01:20].example.com:22", ("web[01:20].example.com", 22)),
+        ("10.0.0.[1:3]", ("10.0.0.[1:3]", None)),
+        ("10.0.0.1:2200", ("10.0.0.1", 2200)),
+        ("[2001:db8::1]:22", ("2001:db8::1", 22)),
+        ("[2001:db8::1]", ("2001:db8::1", None)),
+        ("2001:db8::1", ("2001:db8::1", None)),
+    ],
+)
+def test_an_entry_splits_into_its_name_and_port(entry: str, address: tuple[str, int | None]) -> None:
+    assert parse_address(entry) == address
+
+
+@pytest.mark.parametrize("entry", ["web one", "a:b", "web:port", ""])
+def test_an_entry_that_is_no_address_is_refused_naming_it(entry: str) -> None:
+    with pytest.raises(ValueError, match=f"not a host address: {entry!r}"):
+        parse_address(entry)
+
+
+def test_an_inventory_entry_expands_with_its_port_and_a_bad_one_is_kept_as_its_name() -> None:
+    assert expand_entry("web[1:3]:2222") == (["web1", "web2", "web3"], 2222)
+    assert expand_entry("web one") == (["web one"], None)
+
+
+@pytest.mark.parametrize(
+    ("name", "ranged"),
+    [("web[1:3]", True), ("db-[a:f]", True), ("web[:3]", True), ("web[1:9:2]", True), ("web[1]", False), ("web", False), ("x[a:bc]", False)],
+)
+def test_a_range_is_recognised_only_in_its_forms(name: str, ranged: bool) -> None:
+    assert has_range(name) is ranged
+
+
+@pytest.mark.parametrize(
+    ("name", "hosts"),
+    [
+        ("web[:2]", ["web0", "web1", "web2"]),
+        ("web[0:4:2]", ["web0", "web2", "web4"]),
+        ("web[08:10]", ["web08", "web09", "web10"]),
+        ("db-[A:C]", ["db-A", "db-B", "db-C"]),
+        ("db-[a:e:2]", ["db-a", "db-c", "db-e"]),
+        ("web[3:3]", ["web3"]),
+    ],
+)
+def test_ranges_at_their_edges(name: str, hosts: list[str]) -> None:
+    assert expand(name) == hosts
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("web[1:3:0]", "host range [1:3:0] must have a positive step"),
+        ("db-[f:a]", "host range [f:a] must have begin <= end"),
+        ("web[01:100]", "host range [01:100] must give begin and end in the same width"),
+    ],
+)
+def test_bad_ranges_are_refused_saying_why(name: str, message: str) -> None:
+    with pytest.raises(HostPatternError) as raised:
+        expand(name)
+    assert str(raised.value) == message

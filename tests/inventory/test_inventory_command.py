@@ -29,10 +29,11 @@ def test_graph_can_start_at_a_group(tmp_path: Path) -> None:
     assert result.output.splitlines() == ["@web:", "  |--@front:", "  |  |--f1"]
 
 
-def test_bad_inventory_exits_non_zero_naming_file_and_line(tmp_path: Path) -> None:
+def test_bad_inventory_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "hosts").write_text("[web]\nweb1 port\n")
     result = CliRunner().invoke(cli, ["inventory", "-i", str(tmp_path / "hosts"), "--list"])
-    assert result.exit_code != 0
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
     assert f"{tmp_path / 'hosts'}:2:" in result.output
 
 

@@ -59,32 +59,43 @@ APPLETS = [
 SECOND = 1_000_000_000  # Docker's healthcheck durations are nanoseconds
 
 
-def _engine() -> DockerClient | None:
+def _engine() -> tuple[DockerClient | None, str]:
+    """A client of an engine that answers, or None and why none does. Only "cannot reach
+    the engine" is caught: any other exception (a bug, a refused API version) is an error."""
     import docker
+    import docker.errors
+    import requests.exceptions
 
     try:
         client = docker.from_env(timeout=30)
         client.ping()
-        return client
-    except Exception:
-        return None
+        return client, ""
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def missing_engine(why: str) -> None:
+    """Skip a docker test for the one expected reason, no engine on this machine; in CI
+    (CI=true), where scripts/test.sh starts one, its absence fails the test instead."""
+    reason = f"no Docker engine answers and none could be started (needs dockerd and root): {why}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[DockerClient]:
     """A client of a running Docker engine, started with scripts/start-dockerd.sh when none
-    answers. Skips only when no engine can be started, and never in CI (CI=true fails)."""
-    client = _engine()
+    answers. Skips only when no engine can be reached, and never in CI (CI=true fails)."""
+    client, why = _engine()
     if client is None:
         script = Path(__file__).resolve().parents[2] / "scripts" / "start-dockerd.sh"
         if shutil.which("dockerd") and os.geteuid() == 0:
             subprocess.run(["bash", str(script)], capture_output=True, timeout=60)
-            client = _engine()
+            client, why = _engine()
     if client is None:
-        reason = "no Docker engine answers and none could be started (needs dockerd and root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_engine(why)
+        raise AssertionError("unreachable: missing_engine skips or fails")
     try:
         yield client
     finally:

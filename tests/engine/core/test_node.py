@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -283,6 +284,16 @@ def test_a_step_whose_unless_guard_passes_is_ok_without_running() -> None:
     result = evaluate(node(guarded), script)
     assert script.acted == []
     assert result.steps[0].status == "ok"
+    assert result.steps[0].detail == "not needed: up"
+    # the guard's pass is followed by a re-check, which found the node healthy
+    assert (result.outcome, script.probes) == (Outcome.REMEDIATED, 3)
+
+
+def test_a_step_whose_unless_guard_fails_runs() -> None:
+    guarded = step("migrate", unless=CommandCheck(cmd="alembic current"))
+    script = Script([DOWN, DOWN, HEALTHY])
+    result = evaluate(node(guarded), script)
+    assert (result.outcome, script.acted, result.steps[0].status) == (Outcome.REMEDIATED, ["migrate"], "changed")
 
 
 def test_a_step_whose_when_is_false_is_skipped() -> None:
@@ -368,3 +379,337 @@ def test_the_ladder_is_climbed_until_a_rung_is_verified(kinds: list[str]) -> Non
     assert (result.outcome is Outcome.REMEDIATED) == (tried[-1] == "heals")
     if tried[-1] != "heals":
         assert result.outcome is Outcome.FAILED
+
+
+def test_an_ok_step_is_followed_by_a_re_check_that_ends_the_steps_when_healthy() -> None:
+    # a `wait` that saw the check pass says ok: the node is then healthy, the rebuild not run
+    script = Script([DOWN, HEALTHY], {"wait": ActionResult.ok("check passed")})
+    result = evaluate(node(step("wait"), step("rebuild")), script)
+    assert (result.outcome, script.acted, script.probes) == (Outcome.REMEDIATED, ["wait"], 2)
+
+
+def test_a_skipped_or_refused_step_is_not_followed_by_a_re_check() -> None:
+    script = Script([DOWN, HEALTHY])
+    spec = node(step("restart", when="false"), step("wipe", destructive=True), verify=QUICK)
+    result = evaluate(spec, script)
+    assert [s.status for s in result.steps] == ["skipped", "refused"]
+    assert (result.outcome, script.probes) == (Outcome.FAILED, 1)
+
+
+def test_a_failed_restart_after_upstream_recovery_is_reported_failed_not_remediated() -> None:
+    script = Script([HEALTHY], {"restart": ActionResult.failed("exit 1")})
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "restart after upstream recovery: upstream recovered")
+    assert result.attempts == 1
+
+
+def test_a_restart_after_upstream_recovery_that_leaves_the_node_down_is_failed() -> None:
+    script = Script([HEALTHY, DOWN])
+    spec = node(step("restart"), on_upstream_recovery="restart", verify=QUICK)
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "restart after upstream recovery: down")
+
+
+def test_a_restart_after_upstream_recovery_is_verified_and_reported_remediated() -> None:
+    script = Script([HEALTHY])
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason, result.attempts) == (
+        Outcome.REMEDIATED,
+        "restarted after its upstream recovered",
+        1,
+    )
+    assert script.probes == 2
+
+
+def test_no_restart_after_upstream_recovery_in_a_dry_run_or_without_steps() -> None:
+    for spec, mode in (
+        (node(step("restart"), on_upstream_recovery="restart"), Mode.DRY_RUN),
+        (node(on_upstream_recovery="restart"), Mode.RUN),
+        (node(step("restart")), Mode.RUN),
+    ):
+        script = Script([HEALTHY])
+        result = evaluate(spec, script, upstream_recovered=True, mode=mode)
+        assert (result.outcome, script.acted) == (Outcome.HEALTHY, [])
+
+
+def test_a_gate_holding_a_restart_after_upstream_recovery_leaves_the_node_healthy() -> None:
+    script = Script([HEALTHY])
+    spec = node(step("restart"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True, gate=lambda check: (Outcome.SUPPRESSED, "limit reached"))
+    assert (result.outcome, script.acted) == (Outcome.HEALTHY, [])
+    assert result.reason == "healthy; not restarted after its upstream recovered: limit reached"
+
+
+def test_a_gate_holding_an_unhealthy_node_ends_it_with_the_gates_outcome_untouched() -> None:
+    seen: list[CheckResult] = []
+
+    def gate(check: CheckResult) -> tuple[Outcome, str]:
+        seen.append(check)
+        return Outcome.SUPPRESSED, "3 attempts in 1h"
+
+    script = Script([DOWN])
+    result = evaluate(node(step("restart")), script, gate=gate)
+    assert (result.outcome, result.reason, script.acted, seen) == (Outcome.SUPPRESSED, "3 attempts in 1h", [], [DOWN])
+
+
+def test_a_gate_letting_a_node_through_lets_it_be_remediated() -> None:
+    script = Script([DOWN, HEALTHY])
+    result = evaluate(node(step("restart")), script, gate=lambda check: None)
+    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["restart"])
+
+
+def test_a_remediated_node_says_what_was_fixed_and_a_failed_one_how_many_attempts() -> None:
+    fixed = evaluate(node(step("restart")), Script([DOWN, HEALTHY]))
+    assert fixed.reason == "fixed: down"
+    failed = evaluate(node(step("restart"), retries=1, verify=QUICK), Script([DOWN]), FakeClock())
+    assert failed.reason == "still unhealthy after 2 attempt(s): down"
+
+
+def test_a_check_that_errors_after_a_step_ends_the_attempt_and_the_node_is_error() -> None:
+    script = Script([DOWN, BROKEN])
+    result = evaluate(node(step("restart"), step("rebuild"), retries=2), script, FakeClock())
+    # the rebuild is not run on a check that cannot look; the retries still try the restart
+    assert (result.outcome, result.reason, script.acted) == (Outcome.ERROR, "cannot look", ["restart"] * 3)
+
+
+def test_retries_are_one_attempt_plus_the_number_given() -> None:
+    script = Script([DOWN])
+    result = evaluate(node(step("restart"), retries=1, verify=QUICK), script, FakeClock())
+    assert (result.attempts, script.acted) == (2, ["restart", "restart"])
+    script = Script([DOWN])
+    result = evaluate(node(step("restart"), verify=QUICK), script, FakeClock())
+    assert (result.attempts, script.acted) == (1, ["restart"])
+
+
+def test_each_backoff_is_announced_with_its_attempt_and_delay() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    script = Script([DOWN])
+    evaluate(
+        node(step("restart"), retries=2, verify=QUICK),
+        script,
+        FakeClock(),
+        event=lambda name, **fields: events.append((name, fields)),
+    )
+    assert [f for name, f in events if name == "backoff"] == [
+        {"attempt": 1, "delay_s": 1.0},
+        {"attempt": 2, "delay_s": 2.0},
+    ]
+    actions = [f for name, f in events if name == "action"]
+    assert [(a["step"], a["attempt"], a["outcome"]) for a in actions] == [("restart", n, "changed") for n in (1, 2, 3)]
+    checks = [(name, f["attempt"], f["outcome"]) for name, f in events if name in ("check", "verify")]
+    assert checks == [("check", 0, "unhealthy"), ("verify", 1, "unhealthy"), ("verify", 2, "unhealthy"), ("verify", 3, "unhealthy")]
+
+
+def test_a_node_healthy_but_not_often_enough_in_a_row_says_so() -> None:
+    spec = node(step("restart"), verify=VerifySpec(successes=2, within=2.5, interval=1))
+    result = evaluate(spec, Script([DOWN, HEALTHY, DOWN, HEALTHY]), FakeClock())
+    assert (result.outcome, result.reason) == (
+        Outcome.FAILED,
+        "still unhealthy after 1 attempt(s): healthy, but not 2 times in a row within 2.5s",
+    )
+    spec = node(step("restart"), verify=VerifySpec(successes=2, within=3, interval=1))
+    assert evaluate(spec, Script([DOWN, HEALTHY, DOWN, HEALTHY]), FakeClock()).outcome is Outcome.REMEDIATED
+
+
+def test_verification_ends_when_the_next_poll_would_pass_the_window() -> None:
+    clock = FakeClock()
+    script = Script([DOWN])
+    evaluate(node(step("restart"), verify=VerifySpec(within=2.5, interval=1)), script, clock)
+    assert clock.sleeps == [1, 1]
+    clock = FakeClock()
+    evaluate(node(step("restart"), verify=VerifySpec(within=2, interval=1)), Script([DOWN]), clock)
+    assert clock.sleeps == [1, 1]
+
+
+def test_a_node_whose_when_is_true_is_checked() -> None:
+    script = Script([HEALTHY])
+    result = evaluate(node(step("restart"), when="env == 'prod'"), script, variables={"env": "prod"})
+    assert (result.outcome, script.probes) == (Outcome.HEALTHY, 1)
+    skipped = evaluate(node(step("restart"), when="env == 'prod'"), Script([DOWN]), variables={"env": "dev"})
+    assert skipped.reason == "when: env == 'prod' is false"
+
+
+def test_a_step_when_sees_the_loop_item_and_the_checks_evidence() -> None:
+    script = Script([CheckResult.unhealthy("down", free=5), HEALTHY])
+    spec = node(step("restart", when="check.evidence.free < 10 and item == 'redis' and check.health == 'unhealthy'"))
+    spec = spec.model_copy(update={"loop_vars": {"item": "redis"}})
+    assert evaluate(spec, script).outcome is Outcome.REMEDIATED
+    assert script.acted == ["restart"]
+
+
+def test_the_dry_run_plan_names_when_and_unless_conditions() -> None:
+    guarded = step("migrate", when="env == 'prod'", unless=CommandCheck(cmd="alembic current"))
+    (line,) = evaluate(node(guarded), Script([DOWN]), mode=Mode.DRY_RUN).plan
+    assert line == "migrate: command: migrate [when env == 'prod'; unless command check passes]"
+
+
+def test_steps_record_their_action_attempt_and_artifacts() -> None:
+    saved = ActionResult(ActionStatus.OK, "saved", artifacts=("/var/log/x.log",))
+    script = Script([DOWN, HEALTHY], {"save": saved})
+    result = evaluate(node(step("save")), script)
+    (record,) = result.steps
+    assert (record.step, record.action, record.status, record.detail, record.attempt, record.artifacts) == (
+        "save",
+        "command",
+        "ok",
+        "saved",
+        1,
+        ("/var/log/x.log",),
+    )
+    assert result.evidence == {}
+
+
+EVIDENCE = {"code": 503}
+DOWN_WITH = CheckResult.unhealthy("down", **EVIDENCE)
+UP_WITH = CheckResult.healthy("up", **EVIDENCE)
+BROKEN_WITH = CheckResult.error("cannot look", **EVIDENCE)
+STOPPED = ActionResult(ActionStatus.INTERRUPTED, "interrupted")
+
+
+@pytest.mark.parametrize(
+    ("answers", "spec", "options", "outcome", "reason"),
+    [
+        ([BROKEN_WITH], node(step("restart")), {}, Outcome.ERROR, "cannot look"),
+        ([UP_WITH], node(step("restart")), {}, Outcome.HEALTHY, "up"),
+        ([DOWN_WITH], node(step("restart")), {"mode": Mode.CHECK}, Outcome.UNHEALTHY, "down"),
+        ([DOWN_WITH], node(), {}, Outcome.FAILED, "down (no remediation given)"),
+        ([DOWN_WITH], node(step("restart")), {"gate": lambda c: (Outcome.PAUSED, "paused")}, Outcome.PAUSED, "paused"),
+        ([DOWN_WITH], node(step("restart")), {"mode": Mode.DRY_RUN}, Outcome.WOULD_REMEDIATE, "down"),
+        ([DOWN, UP_WITH], node(step("restart")), {}, Outcome.REMEDIATED, "fixed: down"),
+        ([DOWN, DOWN_WITH], node(step("restart"), verify=QUICK), {}, Outcome.FAILED, "still unhealthy after 1 attempt(s): down"),
+        ([DOWN, BROKEN_WITH], node(step("restart")), {}, Outcome.ERROR, "cannot look"),
+        ([UP_WITH], node(step("restart"), on_upstream_recovery="restart"), {"upstream_recovered": True}, Outcome.REMEDIATED, "restarted after its upstream recovered"),
+        ([UP_WITH, DOWN_WITH], node(step("restart"), on_upstream_recovery="restart", verify=QUICK), {"upstream_recovered": True}, Outcome.FAILED, "restart after upstream recovery: down"),
+    ],
+)
+def test_a_node_ends_with_the_evidence_of_its_last_check(
+    answers: list[CheckResult], spec: NodeSpec, options: dict[str, Any], outcome: Outcome, reason: str
+) -> None:
+    result = evaluate(spec, Script(answers), FakeClock(), **options)
+    assert (result.outcome, result.reason, result.evidence) == (outcome, reason, EVIDENCE)
+    assert (result.host, result.node, result.severity) == ("h", "svc", "P2")
+
+
+def test_a_node_ends_with_the_evidence_of_the_check_before_an_interrupted_or_undecidable_step() -> None:
+    script = Script([DOWN_WITH], {"restart": STOPPED})
+    result = evaluate(node(step("restart")), script)
+    assert (result.outcome, result.reason, result.evidence) == (Outcome.FAILED, "interrupted (was: down)", EVIDENCE)
+    script = Script([DOWN_WITH])
+    result = evaluate(node(step("restart", when="1 / 0")), script)
+    assert (result.outcome, result.evidence) == (Outcome.ERROR, EVIDENCE)
+    assert result.steps[0].status == "failed" and "division by zero" in result.steps[0].detail
+    script = Script([UP_WITH])
+    spec = node(step("restart", when="1 / 0"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.evidence) == (Outcome.ERROR, {})
+    assert result.reason.startswith("step 'restart': ") and "division by zero" in result.reason
+
+
+def test_an_interrupted_restart_after_upstream_recovery_is_failed_saying_so() -> None:
+    script = Script([HEALTHY], {"restart": STOPPED})
+    spec = node(step("restart"), step("rebuild"), on_upstream_recovery="restart")
+    result = evaluate(spec, script, upstream_recovered=True)
+    assert (result.outcome, result.reason, script.acted) == (
+        Outcome.FAILED,
+        "restart after upstream recovery: interrupted",
+        ["restart"],
+    )
+
+
+def test_a_restart_after_upstream_recovery_is_attempt_one_and_the_gate_sees_a_healthy_check() -> None:
+    seen: list[CheckResult] = []
+
+    def gate(check: CheckResult) -> None:
+        seen.append(check)
+
+    result = evaluate(node(step("restart"), on_upstream_recovery="restart"), Script([HEALTHY]), upstream_recovered=True, gate=gate)
+    assert seen == [CheckResult.healthy("upstream recovered")]
+    assert [s.attempt for s in result.steps] == [1]
+
+
+def test_each_check_and_action_is_announced_with_what_it_saw() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    script = Script([DOWN, HEALTHY], {"restart": ActionResult.changed("restarted")})
+    evaluate(node(step("restart")), script, event=lambda name, **fields: events.append((name, fields)))
+    for _, fields in events:
+        assert isinstance(fields.pop("duration_ms"), float)
+    assert events == [
+        ("check", {"check": "command", "attempt": 0, "outcome": "unhealthy", "reason": "down"}),
+        ("action", {"action": "command", "step": "restart", "attempt": 1, "outcome": "changed", "reason": "restarted"}),
+        ("verify", {"check": "command", "attempt": 1, "outcome": "healthy", "reason": "up"}),
+    ]
+
+
+def test_durations_are_measured_in_milliseconds_to_two_decimals() -> None:
+    import time as real_time
+
+    class Slow(Script):
+        def probe(self, check: Any) -> CheckResult:
+            real_time.sleep(0.02)
+            return super().probe(check)
+
+        def act(self, step: StepSpec) -> ActionResult:
+            real_time.sleep(0.02)
+            return super().act(step)
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    result = evaluate(node(step("restart")), Slow([DOWN, HEALTHY]), event=lambda n, **f: events.append((n, f)))
+    measured = [result.duration_ms, result.steps[0].duration_ms, *(f["duration_ms"] for _, f in events)]
+    for duration in measured:
+        # at least the 20 ms slept (lower bounds only: a busy machine makes them longer)
+        assert isinstance(duration, float) and duration >= 20 and round(duration, 2) == duration
+        assert duration < 60_000  # measured from the start, not since the clock's epoch
+    assert result.duration_ms >= 60
+
+
+def test_a_step_not_run_records_no_duration_and_says_why() -> None:
+    script = Script([DOWN])
+    result = evaluate(node(step("restart", when="false"), verify=QUICK), script)
+    (record,) = result.steps
+    assert (record.status, record.detail, record.duration_ms) == ("skipped", "when: false is false", 0.0)
+
+
+def test_an_unless_guard_is_its_own_check_and_a_silent_pass_says_only_not_needed() -> None:
+    probed: list[Any] = []
+    guard = CommandCheck(cmd="alembic current")
+
+    def probe(check: Any) -> CheckResult:
+        probed.append(check)
+        if check is guard:
+            return CheckResult.healthy("")
+        return DOWN if len(probed) == 1 else HEALTHY
+
+    spec = node(step("migrate", unless=guard))
+    result = NodeEvaluation("h", spec, probe, Script([]).act, FakeClock()).run()
+    assert (probed[0], probed[1], probed[2]) == (spec.check, guard, spec.check)
+    assert probed[1] is guard
+    assert result.steps[0].detail == "not needed"
+
+
+def test_an_unless_guards_reason_is_kept_whole() -> None:
+    guarded = step("migrate", unless=CommandCheck(cmd="alembic current"))
+    script = Script([DOWN, CheckResult.healthy("at revision X"), HEALTHY])
+    assert evaluate(node(guarded), script).steps[0].detail == "not needed: at revision X"
+
+
+def test_a_refusal_names_each_missing_consent() -> None:
+    purge = StepSpec(action=DestructiveAction(cmd="purge"), name="purge")
+    result = evaluate(node(purge, verify=QUICK), Script([DOWN]))
+    assert result.steps[0].detail == (
+        "refused, destructive: the playbook step does not say destructive: true"
+        " and the command line does not say --allow-destructive"
+    )
+
+
+def test_a_backoff_delay_is_announced_in_seconds_to_three_decimals() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    spec = node(step("restart"), retries=1, verify=QUICK, backoff=BackoffSpec(initial=1 / 3, factor=2, max=30, jitter=False))
+    evaluate(spec, Script([DOWN]), FakeClock(), event=lambda name, **fields: events.append((name, fields)))
+    assert [f for name, f in events if name == "backoff"] == [{"attempt": 1, "delay_s": 0.333}]
+
+
+def test_a_node_result_carries_the_nodes_severity() -> None:
+    result = evaluate(node(step("restart"), severity="P0"), Script([HEALTHY]))
+    assert result.severity == "P0"

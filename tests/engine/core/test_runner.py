@@ -266,3 +266,26 @@ def test_each_node_and_step_says_when_it_started_after_the_run_started(tmp_path:
     assert api.started_ms >= db.started_ms + db.duration_ms
     assert web.started_ms >= api.started_ms + api.duration_ms
     assert search.outcome is Outcome.BLOCKED and search.started_ms >= web.started_ms + web.duration_ms
+
+
+def test_a_skipped_upstream_counts_as_healthy_and_its_dependent_is_checked(tmp_path: Path) -> None:
+    report = run(
+        tmp_path,
+        """
+        name: skipped
+        vars: {env: dev}
+        checks:
+          db: {when: "env == 'prod'", command: {cmd: "exit 1"}}
+          api: {depends_on: [db], command: {cmd: "true"}}
+    """,
+    )
+    assert outcomes(report) == {"db": "skipped", "api": "healthy"}
+    assert report.node("localhost", "api").blocked_by == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "good"),
+    [(o, o in {Outcome.HEALTHY, Outcome.REMEDIATED, Outcome.SKIPPED}) for o in Outcome],
+)
+def test_only_healthy_remediated_and_skipped_nodes_count_as_good(outcome: Outcome, good: bool) -> None:
+    assert outcome.is_good is good

@@ -51,6 +51,7 @@ def test_a_blocked_node_names_what_blocks_it() -> None:
 
 def test_secrets_in_reasons_are_masked() -> None:
     lines = summary(NodeResult("h", "db", Outcome.ERROR, "cannot connect to postgresql://app:hunter2@db/app"))
+    assert lines[2].endswith("cannot connect to postgresql://app:***@db/app")
     assert "hunter2" not in "\n".join(lines)
 
 

@@ -4,7 +4,6 @@ template may compute; every failure is a TemplateProblem, never another exceptio
 from __future__ import annotations
 
 import contextlib
-import time
 from pathlib import Path
 
 import pytest
@@ -109,10 +108,10 @@ def test_ordinary_templates_still_render() -> None:
     ],
 )
 def test_a_template_exceeding_a_bound_stops_quickly_with_a_problem(template: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(TemplateProblem, match=r"exceeds a limit|Range too big"):
+    with pytest.raises(TemplateProblem, match=r"exceeds a limit|Range too big") as raised:
         render_string(template, {})
-    assert time.monotonic() - started < render.MAX_SECONDS - 1  # a count or size, not the clock
+    # stopped by a count or a size, not by the clock
+    assert "took longer than" not in str(raised.value)
 
 
 def test_a_template_running_past_the_time_bound_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -206,3 +206,47 @@ def test_a_rejected_value_is_shown_masked_and_not_at_all_under_a_secret_field() 
     assert describe_pydantic_error(url) == 'expected a mapping, got "redis://:***@cache:6379/0"'
     secret_field = {"type": "int_type", "loc": ("auth", "password"), "input": "Sx9secret"}
     assert describe_pydantic_error(secret_field) == f"expected an integer, got {MASK}"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # a raw `@` in a password: up to the last `@` before the path
+        ("postgresql://app:p@ss@w0rd@db/app", "postgresql://app:***@db/app"),
+        ("http://u:p@ss@host/a@b", "http://u:***@host/a@b"),
+        ("http://u:p@@h/x", "http://u:***@h/x"),
+        # each URL is looked at up to the next one, never past it
+        ("redis://:s1@r1 and postgresql://u:s2@db", "redis://:***@r1 and postgresql://u:***@db"),
+        ("a://b:c,d://e:f@g", "a://b:c,d://e:***@g"),
+        # a quote ends the authority
+        ('url="postgresql://u:pw@db" other@x', 'url="postgresql://u:***@db" other@x'),
+        # no `@`: a port, not a password
+        ("see http://host:8080 now", "see http://host:8080 now"),
+        # userinfo longer than a URL's is not looked at
+        ("http://" + "a" * 600 + ":pw@h", "http://" + "a" * 600 + ":pw@h"),
+    ],
+)
+def test_url_passwords_are_found_at_their_boundaries(text: str, masked: str) -> None:
+    assert Redactor().text(text) == masked
+
+
+def test_a_registered_secret_containing_another_is_masked_whole() -> None:
+    redactor = Redactor()
+    redactor.add_secret("abcd")
+    redactor.add_secret("abcdefgh")
+    assert redactor.text("x abcdefgh y abcd") == "x *** y ***"
+
+
+def test_a_mask_that_spells_a_secret_again_is_masked_again() -> None:
+    redactor = Redactor()
+    redactor.add_secret("abcd")
+    redactor.add_secret("***efgh")
+    assert redactor.text("abcdefgh") == "***"
+
+
+def test_empty_or_missing_values_are_not_registered() -> None:
+    redactor = Redactor()
+    redactor.add_secret(None)
+    redactor.add_secret("")
+    redactor.add_secret("abc")
+    assert redactor.text("abc and none") == "abc and none"

@@ -81,6 +81,13 @@ class Simulated:
         return outcome
 
 
+def limited(held: Decision | None) -> bool:
+    """The decision holds the node back because its remediation limit is spent."""
+    assert held is not None
+    assert (held.outcome, held.escalate, held.details["rule"]) == (Outcome.SUPPRESSED, True, "limit")
+    return True
+
+
 # --- the remediation limit ------------------------------------------------------------
 
 
@@ -110,7 +117,7 @@ def test_the_limit_counts_attempts_not_runs() -> None:
     # One run with retries makes three attempts: the limit of three is spent at once.
     sim = Simulated(node(limit=LimitSpec(max=3, within=3600)))
     sim.run(T0, healthy=False, attempts=3)
-    assert sim.decide(T0 + MIN) is not None
+    assert limited(sim.decide(T0 + MIN))
 
 
 def test_several_actions_in_one_attempt_count_once() -> None:
@@ -132,7 +139,7 @@ def test_suppression_lifts_when_the_oldest_counted_attempt_leaves_the_window() -
     sim.run(T0, healthy=False)
     sim.run(T0 + 10 * MIN, healthy=False)
     held = sim.decide(T0 + 59 * MIN)
-    assert held is not None and held.until == T0 + 60 * MIN
+    assert limited(held) and held is not None and held.until == T0 + 60 * MIN
     assert sim.decide(T0 + 60 * MIN + timedelta(seconds=1)) is None
 
 
@@ -144,7 +151,7 @@ def test_a_brief_recovery_does_not_reset_the_count() -> None:
         sim.run(at, healthy=False, fix_works=True)
         sim.run(at + 2 * MIN, healthy=True)  # healthy, but for less than reset_after
         at += 5 * MIN
-    assert sim.decide(at) is not None
+    assert limited(sim.decide(at))
 
 
 def test_staying_healthy_for_reset_after_resets_the_count() -> None:
@@ -155,7 +162,7 @@ def test_staying_healthy_for_reset_after_resets_the_count() -> None:
         sim.run(T0 + i * MIN, healthy=False, fix_works=True)
     sim.run(T0 + 3 * MIN, healthy=True)
     sim.run(T0 + 11 * MIN, healthy=True)
-    assert sim.decide(T0 + 12 * MIN) is not None  # healthy 9 minutes since the last fix: not yet
+    assert limited(sim.decide(T0 + 12 * MIN))  # healthy 9 minutes since the last fix: not yet
     sim.run(T0 + 13 * MIN, healthy=True)  # 11 minutes healthy: reset
     assert sim.decide(T0 + 14 * MIN) is None
 
@@ -166,7 +173,7 @@ def test_a_break_in_the_healthy_streak_starts_it_again() -> None:
     sim.run(T0 + 5 * MIN, healthy=True)
     sim.run(T0 + 8 * MIN, healthy=False, fix_works=True)  # broke at 8 min: streak starts again
     sim.run(T0 + 15 * MIN, healthy=True)  # 7 minutes since the fix
-    assert sim.decide(T0 + 16 * MIN) is not None
+    assert limited(sim.decide(T0 + 16 * MIN))
     sim.run(T0 + 19 * MIN, healthy=True)  # 11 minutes since the fix
     assert sim.decide(T0 + 20 * MIN) is None
 
@@ -174,7 +181,7 @@ def test_a_break_in_the_healthy_streak_starts_it_again() -> None:
 def test_an_operator_reset_forgives_the_count() -> None:
     sim = Simulated(node(limit=LimitSpec(max=1, within=3600)))
     sim.run(T0, healthy=False)
-    assert sim.decide(T0 + MIN) is not None
+    assert limited(sim.decide(T0 + MIN))
     sim.state = limits.reset(sim.state, T0 + 2 * MIN)
     assert sim.decide(T0 + 3 * MIN) is None
 
@@ -200,7 +207,7 @@ def test_a_failed_node_is_left_alone_until_its_backoff_passes() -> None:
     assert sim.run(T0 + 30 * timedelta(seconds=1), healthy=False) is Outcome.BACKOFF
     assert sim.run(T0 + 61 * timedelta(seconds=1), healthy=False) is Outcome.FAILED
     held = sim.decide(T0 + 61 * timedelta(seconds=1) + MIN)
-    assert held is not None and held.until == T0 + timedelta(seconds=61 + 120)
+    assert held is not None and held.outcome is Outcome.BACKOFF and held.until == T0 + timedelta(seconds=61 + 120)
 
 
 def test_backoff_does_not_escalate() -> None:
@@ -310,7 +317,9 @@ def test_a_maintenance_window_is_read_in_its_time_zone() -> None:
     # 02:00 in Berlin is 01:00 UTC in winter.
     window = MaintenanceWindow(cron="0 2 * * *", duration=1800, timezone="Europe/Berlin")
     memory = limits.Memory(NodeState("h", "api"))
-    assert decide(node(), memory, {}, T0.replace(hour=1, minute=10), [window]) is not None
+    inside = decide(node(), memory, {}, T0.replace(hour=1, minute=10), [window])
+    assert inside is not None and inside.outcome is Outcome.PAUSED
+    assert inside.until == T0.replace(hour=1, minute=30)
     assert decide(node(), memory, {}, T0.replace(hour=2, minute=10), [window]) is None
 
 
@@ -384,3 +393,136 @@ def test_only_an_escalation_opened_by_a_spent_ladder_is_sent_again_when_the_node
     assert spent is not None and limits.renotify(spent)
     assert not limits.renotify("limit reached: 3 remediation attempts within 1h (max 3)")
     assert not limits.renotify("flapping: 4 state changes within 1h (more than 3)")
+
+
+# --- what each hold says -------------------------------------------------------------------
+
+
+def test_each_hold_says_exactly_why_and_until_when() -> None:
+    sim = Simulated(node(limit=LimitSpec(max=2, within=3600)))
+    sim.run(T0, healthy=False)
+    sim.run(T0 + MIN, healthy=False)
+    held = sim.decide(T0 + 2 * MIN)
+    assert held is not None and held.details == {"rule": "limit", "attempts": 2}
+    assert held.reason == (
+        "limit reached: 2 remediation attempts within 1h (max 2); left alone until "
+        "2026-01-01 01:00:00 UTC or until `remediate reset api`"
+    )
+    sim = Simulated(node(limit=None, run_backoff=RunBackoffSpec(initial=60)))
+    sim.run(T0, healthy=False)
+    held = sim.decide(T0 + timedelta(seconds=59))
+    assert held is not None
+    assert held.reason == "backing off after 1 failed run(s): next try after 2026-01-01 00:01:00 UTC"
+    assert sim.decide(T0 + timedelta(seconds=60)) is None
+
+
+def test_a_start_period_hold_names_the_action_and_ends_exactly_at_its_end() -> None:
+    sim = Simulated(node(limit=None, start_period=90))
+    sim.run(T0, healthy=False, fix_works=True)
+    held = sim.decide(T0 + timedelta(seconds=89))
+    assert held is not None and held.outcome is Outcome.STARTING
+    assert held.reason == "inside its start_period (1m30s) after the action at 2026-01-01 00:00:00 UTC"
+    assert sim.decide(T0 + timedelta(seconds=90)) is None
+
+
+def test_a_flapping_hold_counts_the_changes_it_saw() -> None:
+    sim = Simulated(node(limit=None, flapping=FlappingSpec(changes=2, within=600)))
+    sim.run(T0, healthy=True)
+    sim.run(T0 + MIN, healthy=False, fix_works=True)
+    held = sim.decide(T0 + 2 * MIN)
+    assert held is not None and held.details == {"rule": "flapping", "changes": 3}
+    assert held.reason == "flapping: 3 state changes within 10m (more than 2)"
+
+
+def test_exactly_the_flapping_threshold_is_not_flapping() -> None:
+    sim = Simulated(node(limit=None, flapping=FlappingSpec(changes=3, within=600)))
+    sim.run(T0, healthy=True)
+    sim.run(T0 + MIN, healthy=False, fix_works=True)
+    assert sim.decide(T0 + 2 * MIN) is None
+
+
+def test_a_pause_with_an_end_says_until_when() -> None:
+    until = T0 + 2 * MIN
+    sim = Simulated(node(), pause=Pause("*", "api", until, "deploy", T0, "bob"))
+    held = sim.decide(T0)
+    assert held is not None and held.until == until
+    assert held.reason == "paused by bob until 2026-01-01 00:02:00 UTC: deploy"
+
+
+@pytest.mark.parametrize("evidence", [{"state": "STARTING"}, {"health": "Starting"}])
+def test_starting_is_recognised_in_any_case(evidence: dict[str, str]) -> None:
+    assert limits.is_starting(evidence)
+
+
+def test_no_backoff_without_an_initial_delay_or_a_failure() -> None:
+    assert limits.backoff_delay(RunBackoffSpec(initial=0, factor=2, max=300), 3) == 0
+    assert limits.backoff_delay(RunBackoffSpec(initial=30, factor=2, max=300), -1) == 0
+
+
+def test_an_operator_reset_clears_failures_and_the_last_failure() -> None:
+    failing = NodeState("h", "api", state="unhealthy", failures=3, last_failure_at=T0)
+    cleared = limits.reset(failing, T0 + MIN)
+    assert (cleared.reset_at, cleared.failures, cleared.last_failure_at) == (T0 + MIN, 0, None)
+
+
+def test_a_failed_run_that_acted_counts_a_failure_and_one_that_did_not_act_does_not() -> None:
+    healthy = NodeState("h", "api", state="healthy", healthy_since=T0)
+    new, changes = observe(healthy, Outcome.FAILED, True, T0 + MIN, 600)
+    assert (new.state, new.healthy_since, new.failures, new.last_failure_at) == ("unhealthy", None, 1, T0 + MIN)
+    assert changes == [(T0 + MIN, "unhealthy")]
+    new, _ = observe(healthy, Outcome.FAILED, False, T0 + MIN, 600)
+    assert (new.failures, new.last_failure_at) == (0, None)
+    new, _ = observe(healthy, Outcome.SUPPRESSED, True, T0 + MIN, 600)
+    assert (new.state, new.failures) == ("unhealthy", 0)
+
+
+def test_a_remediation_of_a_node_last_seen_healthy_records_both_changes() -> None:
+    healthy = NodeState("h", "api", state="healthy", healthy_since=T0)
+    _, changes = observe(healthy, Outcome.REMEDIATED, True, T0 + MIN, 600)
+    assert changes == [(T0 + MIN, "unhealthy"), (T0 + MIN, "healthy")]
+
+
+def test_healthy_for_exactly_reset_after_resets() -> None:
+    streak = NodeState("h", "api", state="healthy", healthy_since=T0, failures=2, last_failure_at=T0)
+    new, _ = observe(streak, Outcome.HEALTHY, False, T0 + 10 * MIN, 600)
+    assert (new.reset_at, new.failures) == (T0, 0)
+    again, _ = observe(new, Outcome.HEALTHY, False, T0 + 20 * MIN, 600)
+    assert again.reset_at == T0  # the same streak is forgiven once
+
+
+def test_reset_after_comes_from_the_limit_or_its_default() -> None:
+    assert limits.reset_after(node(limit=LimitSpec(reset_after=60))) == 60
+    assert limits.reset_after(node(limit=None)) == LimitSpec().reset_after
+
+
+def test_an_attempt_exactly_a_window_ago_no_longer_counts() -> None:
+    sim = Simulated(node(limit=LimitSpec(max=1, within=3600)))
+    sim.run(T0, healthy=False)
+    assert sim.decide(T0 + 60 * MIN) is None
+
+
+def test_the_start_period_runs_from_the_end_of_the_last_action() -> None:
+    action = Attempt(1, "r1", "h", "api", 1, "s", "command", T0, T0 + MIN, "changed", 60.0, "")
+    memory = limits.Memory(NodeState("h", "api"), [action])
+    held = decide(node(limit=None, start_period=120), memory, {}, T0 + 2 * MIN + timedelta(seconds=30))
+    assert held is not None and held.until == T0 + 3 * MIN
+
+
+def test_stopped_by_an_operator_starting_and_maintenance_say_why() -> None:
+    assert Simulated(node()).decide(T0, stopped_by_operator=True) == Decision(
+        Outcome.PAUSED, "stopped by an operator (act_when_stopped_by_operator is not set)"
+    )
+    assert Simulated(node()).decide(T0, state="starting") == Decision(
+        Outcome.STARTING, "its check says it is starting; left alone"
+    )
+    nightly = MaintenanceWindow(cron="0 2 * * *", duration=3600, reason="backup")
+    held = decide(node(), limits.Memory(NodeState("h", "api")), {}, T0.replace(hour=2), [nightly])
+    assert held is not None and held.reason == "backup until 2026-01-01 03:00:00 UTC"
+
+
+def test_a_backoff_shorter_than_a_second_still_holds() -> None:
+    assert limits.backoff_delay(RunBackoffSpec(initial=0.5, factor=2, max=300), 2) == 1.0
+
+
+def test_one_unhealthy_node_of_one_exceeds_a_share_below_one() -> None:
+    assert limits.blast_radius_exceeded(1, 1, 0.5)
