@@ -21,7 +21,7 @@ def wait_strategy(spec: BackoffSpec) -> wait_base:
 
     if spec.jitter:
         return wait_exponential_jitter(
-            initial=spec.initial, max=spec.max, exp_base=spec.factor, jitter=spec.initial
+            multiplier=spec.initial, max=spec.max, exp_base=spec.factor, jitter=spec.initial
         )
     return wait_exponential(multiplier=spec.initial, exp_base=spec.factor, max=spec.max)
 
