@@ -14,7 +14,7 @@ from engine.clients.docker import PROJECT_LABEL, SERVICE_LABEL
 from engine.core.node import Mode
 from engine.core.results import Outcome
 from engine.unattended.state import StateStore, open_store
-from engine.unattended.state.base import RUNNING
+from engine.unattended.state.base import RUNNING, Approval
 from tests.servers.docker import LABELS, ContainerFactory, ImageFactory, unique_project
 from tests.support.clock import FakeClock
 from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
@@ -477,6 +477,16 @@ def approval_playbook(switch: Switch, notify: str = "", first_rung: str = "") ->
     """
 
 
+def first_request(tmp_path: Path, store: StateStore, clock: FakeClock) -> tuple[Switch, str, Approval]:
+    """A broken node behind an approval step, run once: (its switch, the playbook, the pending
+    approval that run asked for)."""
+    switch = Switch(tmp_path)
+    text = approval_playbook(switch)
+    run_once(tmp_path, text, store, clock)
+    [pending] = store.approvals()
+    return switch, text, pending
+
+
 def test_a_step_needing_approval_ends_its_node_awaiting_approval_and_blocks_dependents(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
@@ -532,10 +542,7 @@ def test_the_approval_request_is_sent_with_its_id_and_page_link(
 def test_after_approval_the_next_run_acts_once_and_who_approved_is_in_the_history(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
-    switch = Switch(tmp_path)
-    text = approval_playbook(switch)
-    run_once(tmp_path, text, store, clock)
-    [pending] = store.approvals()
+    switch, text, pending = first_request(tmp_path, store, clock)
     store.answer_approval(pending.id, True, "alice", clock.now())
     store.answer_approval(pending.id, True, "alice", clock.now())  # approving twice acts once
     clock.sleep(60)
@@ -554,10 +561,7 @@ def test_after_approval_the_next_run_acts_once_and_who_approved_is_in_the_histor
 def test_an_approved_node_that_is_healthy_again_is_not_touched(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
-    switch = Switch(tmp_path)
-    text = approval_playbook(switch)
-    run_once(tmp_path, text, store, clock)
-    [pending] = store.approvals()
+    switch, text, pending = first_request(tmp_path, store, clock)
     store.answer_approval(pending.id, True, "alice", clock.now())
     switch.heal()
     clock.sleep(60)
@@ -572,10 +576,7 @@ def test_an_expired_approval_is_denied_and_says_so_and_the_next_run_asks_again(
 ) -> None:
     from engine.errors import ApprovalError
 
-    switch = Switch(tmp_path)
-    text = approval_playbook(switch)
-    run_once(tmp_path, text, store, clock)
-    [first] = store.approvals()
+    switch, text, first = first_request(tmp_path, store, clock)
     clock.sleep(3 * 3600)
     with pytest.raises(ApprovalError, match=f"approval {first.id} expired .* unanswered: it is denied"):
         store.answer_approval(first.id, True, "alice", clock.now())
@@ -590,10 +591,7 @@ def test_an_expired_approval_is_denied_and_says_so_and_the_next_run_asks_again(
 def test_an_approval_expiring_before_any_answer_is_denied_by_the_next_run(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
-    switch = Switch(tmp_path)
-    text = approval_playbook(switch)
-    run_once(tmp_path, text, store, clock)
-    [first] = store.approvals()
+    _, text, first = first_request(tmp_path, store, clock)
     clock.sleep(3 * 3600)
     result = run_once(tmp_path, text, store, clock).node("localhost", "api")
     assert f"approval {first.id} expired unanswered (denied), asked again" in result.reason
@@ -604,10 +602,7 @@ def test_an_approval_expiring_before_any_answer_is_denied_by_the_next_run(
 def test_a_denied_step_is_not_run_and_the_node_is_paused_until_the_denial_expires(
     tmp_path: Path, store: StateStore, clock: FakeClock
 ) -> None:
-    switch = Switch(tmp_path)
-    text = approval_playbook(switch)
-    run_once(tmp_path, text, store, clock)
-    [pending] = store.approvals()
+    switch, text, pending = first_request(tmp_path, store, clock)
     store.answer_approval(pending.id, False, "bob", clock.now())
     clock.sleep(60)
     result = run_once(tmp_path, text, store, clock).node("localhost", "api")
