@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,17 +76,40 @@ def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLo
         except Timeout:
             held.release()
             raise LockHeld(host, _read_owner(owner_file)) from None
-        owner_file.write_text(json.dumps(asdict(owner)))
-        releases.append(lock.release)
+        # Written whole and renamed into place: a run meeting the lock never reads half of it.
+        partial = owner_file.with_suffix(f".owner.{os.getpid()}")
+        partial.write_text(json.dumps(asdict(owner)))
+        os.replace(partial, owner_file)
+        releases.append(_releasing(lock, owner_file))
     return held
 
 
-def _read_owner(path: Path) -> str:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        return LockOwner(data["run_id"], int(data["pid"]), data["controller"]).describe()
-    except (OSError, ValueError, KeyError):
-        return "an unknown run"
+def _releasing(lock: Any, owner_file: Path) -> Callable[[], None]:
+    """Release a host's lock, removing its owner file first: a later run meeting a lock never
+    reads the name of a run that has finished."""
+
+    def release() -> None:
+        owner_file.unlink(missing_ok=True)
+        lock.release()
+
+    return release
+
+
+OWNER_WAIT = 1.0
+"""Seconds a run that met a held lock waits for the holder to say who it is: the holder writes
+its owner file just after taking the lock, so two runs started together can meet in between."""
+
+
+def _read_owner(path: Path, wait: float = OWNER_WAIT) -> str:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+            return LockOwner(data["run_id"], int(data["pid"]), data["controller"]).describe()
+        except (OSError, ValueError, KeyError):
+            if time.monotonic() >= deadline:
+                return "an unknown run"
+            time.sleep(0.02)
 
 
 def advisory_key(host: str) -> int:

@@ -117,3 +117,31 @@ def test_a_failed_lock_attempt_releases_the_hosts_it_had_taken(state_location: s
     held.release()
     for store in (first, second, third):
         store.close()
+
+
+def test_a_run_meeting_a_lock_waits_briefly_for_the_holder_to_name_itself(tmp_path: Path) -> None:
+    # The holder writes its owner file just after taking the lock: a run meeting the lock in
+    # between names the holder all the same, not "an unknown run".
+    import json
+    import threading
+
+    from engine.unattended.locking import _read_owner
+
+    owner = tmp_path / "host.owner"
+    late = threading.Timer(
+        0.2, lambda: owner.write_text(json.dumps({"run_id": "r1", "pid": 42, "controller": "ctl"}))
+    )
+    late.start()
+    try:
+        assert _read_owner(owner, wait=5) == "run r1 (pid 42 on ctl)"
+    finally:
+        late.join()
+    assert _read_owner(tmp_path / "never.owner", wait=0) == "an unknown run"
+
+
+def test_a_released_lock_leaves_no_owner_behind(tmp_path: Path) -> None:
+    from engine.unattended.locking import LockOwner, file_lock
+
+    with file_lock(tmp_path, ["web1"], LockOwner("r1", 42, "ctl")):
+        assert len(list(tmp_path.glob("*.owner"))) == 1
+    assert list(tmp_path.glob("*.owner")) == []
