@@ -83,6 +83,8 @@ def node_statuses(plan: RunPlan, store: StateStore, now: datetime) -> list[NodeS
     pauses = store.pauses(now)
     windows = [spec.limit.within for spec in plan.specs.values() if spec.limit is not None]
     attempts = store.attempts_since(now - timedelta(seconds=max(windows, default=3600.0)))
+    flap_windows = [spec.flapping.within for spec in plan.specs.values() if spec.flapping is not None]
+    changes = store.transitions_since(now - timedelta(seconds=max(flap_windows))) if flap_windows else {}
     maintenance = list(plan.settings.maintenance) if plan.settings else []
     found = []
     for key in plan.order():
@@ -94,11 +96,9 @@ def node_statuses(plan: RunPlan, store: StateStore, now: datetime) -> list[NodeS
                         key=lambda p: p.host == "*")),
             None,
         )  # fmt: skip
-        transitions = (
-            store.transitions(key.host, key.node, now - timedelta(seconds=spec.flapping.within))
-            if spec.flapping is not None
-            else []
-        )
+        # Each node's own window out of the widest one's changes.
+        since = now - timedelta(seconds=spec.flapping.within) if spec.flapping is not None else None
+        transitions = [c for c in changes.get((key.host, key.node), []) if since is not None and c[0] > since]
         memory = limits.Memory(state, tried, transitions, pause)
         decision = limits.decide(spec, memory, {}, now, maintenance)
         counted = len(limits.counted_attempts(tried, state, spec.limit, now)) if spec.limit else len(tried)

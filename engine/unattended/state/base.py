@@ -648,6 +648,17 @@ class SqlStateStore:
         )
         return [(_at(r[0]), r[1]) for r in rows]
 
+    def transitions_since(self, since: datetime) -> dict[tuple[str, str], list[tuple[datetime, str]]]:
+        """Every node's state changes after `since`, oldest first (one query, for the status
+        page: a query per node cost it about 30 ms at a thousand nodes)."""
+        rows = self._rows(
+            "SELECT host, node, at, state FROM transitions WHERE at > ? ORDER BY at, id", (to_epoch(since),)
+        )
+        found: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+        for r in rows:
+            found.setdefault((r[0], r[1]), []).append((_at(r[2]), r[3]))
+        return found
+
     # --- operator pauses ---------------------------------------------------------------
 
     def set_pause(

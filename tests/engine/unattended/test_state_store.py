@@ -290,3 +290,19 @@ def test_an_approval_answered_after_its_expiry_is_denied_as_expired(store: State
         store.answer_approval("a2", True, "alice", T0 + timedelta(hours=2))
     found = store.approval("a2")
     assert found is not None and found.status == "expired"
+
+
+def test_state_changes_since_a_moment_are_read_for_every_node_at_once_oldest_first(
+    store: StateStore,
+) -> None:
+    now = datetime.now(UTC)
+    store.add_transition("h1", "db", now - timedelta(minutes=30), "failed")
+    store.add_transition("h1", "db", now - timedelta(minutes=5), "healthy")
+    store.add_transition("h1", "db", now - timedelta(minutes=9), "failed")
+    store.add_transition("h2", "api", now - timedelta(minutes=1), "failed")
+    found = store.transitions_since(now - timedelta(minutes=10))
+    assert {key: [state for _, state in changes] for key, changes in found.items()} == {
+        ("h1", "db"): ["failed", "healthy"],
+        ("h2", "api"): ["failed"],
+    }
+    assert found[("h1", "db")] == store.transitions("h1", "db", now - timedelta(minutes=10))
