@@ -15,33 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Outcome -> fill colour of its node and timeline bar (Outcome's values; a new outcome is grey).
-OUTCOME_COLOURS: dict[str, str] = {
-    "healthy": "#2e7d32",
-    "remediated": "#1e88e5",
-    "skipped": "#9e9e9e",
-    "would_remediate": "#f9a825",
-    "unhealthy": "#f9a825",
-    "blocked": "#8e24aa",
-    "failed": "#c62828",
-    "error": "#ef6c00",
-    "suppressed": "#6a1b9a",
-    "backoff": "#fbc02d",
-    "paused": "#0288d1",
-    "starting": "#fdd835",
-    "awaiting_approval": "#00acc1",
-}
-_UNKNOWN_COLOUR = "#9e9e9e"
-
-STEP_COLOURS: dict[str, str] = {
-    "ok": "#66bb6a",
-    "changed": "#1e88e5",
-    "failed": "#e53935",
-    "refused": "#8e24aa",
-    "skipped": "#bdbdbd",
-    "interrupted": "#b71c1c",
-    "awaiting_approval": "#00acc1",
-}
+from engine.output.drawing import OUTCOME_COLOURS, STEP_COLOURS, UNKNOWN_COLOUR, layered_layout
 
 _NODE_WIDTH, _NODE_HEIGHT, _COLUMN_GAP, _ROW_GAP, _MARGIN = 190, 44, 70, 18, 16
 
@@ -58,41 +32,7 @@ class Box:
 
     @property
     def colour(self) -> str:
-        return OUTCOME_COLOURS.get(self.outcome, _UNKNOWN_COLOUR)
-
-
-def layered_layout(names: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, tuple[int, int]]:
-    """(column, row) of each node: the column is its depth (the longest path from a node with
-    no upstream), the row its place in that column, near its upstreams. Edges naming unknown
-    nodes are ignored."""
-    known = set(names)
-    upstream: dict[str, list[str]] = {name: [] for name in names}
-    for source, target in edges:
-        if source in known and target in known:
-            upstream[target].append(source)
-    depth: dict[str, int] = {}
-
-    def depth_of(name: str, seen: frozenset[str] = frozenset()) -> int:
-        if name not in depth:
-            # A cycle cannot come from a validated graph; a hand-edited report must not hang.
-            parents = [p for p in upstream[name] if p not in seen]
-            depth[name] = 1 + max((depth_of(p, seen | {name}) for p in parents), default=-1)
-        return depth[name]
-
-    columns: dict[int, list[str]] = {}
-    for name in names:
-        columns.setdefault(depth_of(name), []).append(name)
-    places: dict[str, tuple[int, int]] = {}
-    for column in sorted(columns):
-        # Beside its upstreams (the mean of their rows), so that fewer edges cross; ties keep
-        # the order given.
-        def beside(name: str) -> float:
-            rows = [places[p][1] for p in upstream[name] if p in places]
-            return sum(rows) / len(rows) if rows else 0.0
-
-        for row, name in enumerate(sorted(columns[column], key=beside)):
-            places[name] = (column, row)
-    return places
+        return OUTCOME_COLOURS.get(self.outcome, UNKNOWN_COLOUR)
 
 
 def _name(node: Mapping[str, Any], many_hosts: bool) -> str:
@@ -145,7 +85,7 @@ def render_html(report: Mapping[str, Any], edges: Sequence[Sequence[str]]) -> st
         total_ms=total_ms,
         outcome_colours=OUTCOME_COLOURS,
         step_colours=STEP_COLOURS,
-        unknown_colour=_UNKNOWN_COLOUR,
+        unknown_colour=UNKNOWN_COLOUR,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
+from engine.output.drawing import OUTCOME_COLOURS
 from engine.secrets.redact import REDACTOR
 from engine.unattended import limits
 from engine.unattended.state import StateStore
@@ -22,24 +23,8 @@ HISTORY_SHOWN = 200
 """History lines on a node's page (the newest)."""
 HISTORY_SINCE = timedelta(days=7)
 
-COLOURS = {
-    "healthy": "#2e7d32",
-    "remediated": "#66bb6a",
-    "failed": "#c62828",
-    "error": "#6a1b9a",
-    "unhealthy": "#e53935",
-    "would_remediate": "#ff8f00",
-    "blocked": "#ef6c00",
-    "suppressed": "#4e342e",
-    "backoff": "#f9a825",
-    "paused": "#1565c0",
-    "starting": "#00838f",
-    "awaiting_approval": "#ad1457",
-    "skipped": "#9e9e9e",
-    "interrupted": "#757575",
-    "unknown": "#cfd8dc",
-}
-"""Each outcome's colour on the graph (`unknown`: never recorded)."""
+COLOURS = {**OUTCOME_COLOURS, "unknown": "#cfd8dc"}
+"""Each outcome's colour, as the HTML report draws it (`unknown`: never recorded)."""
 
 
 def colour(outcome: str) -> str:

@@ -1,11 +1,11 @@
-"""The check graph laid out for SVG: columns by depth (a node sits one column right of its
-deepest upstream), rows in topological order within a column. Deterministic and linear in
-the graph's size; no layout engine needed for a DAG read left to right."""
+"""The check graph laid out for the status page's SVG, with the HTML report's layered layout
+(`engine.output.drawing`): columns by depth, each node beside its upstreams."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.output.drawing import layered_layout
 from engine.web.status import NodeStatus
 
 WIDTH, HEIGHT = 190, 46
@@ -41,25 +41,23 @@ class Layout:
 
 
 def layout(statuses: list[NodeStatus]) -> Layout:
-    """Boxes and edges for `statuses` (given upstreams first, as `node_statuses` returns)."""
-    depth: dict[str, int] = {}
-    rows: dict[int, int] = {}
-    boxes: dict[str, Box] = {}
-    for status in statuses:
-        name = f"{status.host}:{status.node}"
-        column = 1 + max((depth[up] for up in status.depends_on if up in depth), default=-1)
-        depth[name] = column
-        row = rows.get(column, 0)
-        rows[column] = row + 1
-        boxes[name] = Box(status, 10 + column * (WIDTH + GAP_X), 10 + row * (HEIGHT + GAP_Y))
+    """Boxes and edges for `statuses`, placed by `engine.output.drawing.layered_layout` (the HTML
+    report's layout): columns by depth, each node beside its upstreams."""
+    by_name = {f"{status.host}:{status.node}": status for status in statuses}
+    pairs = [(up, name) for name, status in by_name.items() for up in status.depends_on]
+    places = layered_layout(list(by_name), pairs)
+    boxes = {
+        name: Box(by_name[name], 10 + column * (WIDTH + GAP_X), 10 + row * (HEIGHT + GAP_Y))
+        for name, (column, row) in places.items()
+    }
     edges = [
         Edge(boxes[up].x + WIDTH, boxes[up].y + HEIGHT // 2, box.x, box.y + HEIGHT // 2)
         for box in boxes.values()
         for up in box.status.depends_on
         if up in boxes
     ]
-    columns = max(rows, default=0) + 1
-    tallest = max(rows.values(), default=1)
+    columns = 1 + max((column for column, _ in places.values()), default=0)
+    tallest = 1 + max((row for _, row in places.values()), default=0)
     return Layout(
         list(boxes.values()),
         edges,
