@@ -118,20 +118,9 @@ def load_plan(
         from playbooks import DEFAULT_PLAYBOOK
 
         playbook = str(DEFAULT_PLAYBOOK)
-    plan = plan_run(
+    return plan_run(
         playbook,
         load_inventory(list(inventories)),
         limit=limit,
         extra_vars=parse_extra_vars(list(extra_vars)),
     )
-    _check_cluster_settings(plan)
-    return plan
-
-
-def _check_cluster_settings(plan: RunPlan) -> None:
-    """A host naming a cluster whose kubeconfig or context does not exist is invalid input
-    (exit 2) before anything runs, not an error per node."""
-    from engine.clients.kubernetes import check_settings
-
-    for host in plan.hosts:
-        check_settings(host, plan.hostvars[host])

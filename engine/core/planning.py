@@ -114,7 +114,26 @@ def plan_run(
     if problems:
         raise PlaybookError(list(problems.values()))
     graph = _graph(source, specs, inventory.hosts)
+    _check_cluster_settings(hostvars)
     return RunPlan(name, source.file, graph, specs, variables, hostvars, settings)
+
+
+def _check_cluster_settings(hostvars: Mapping[str, Mapping[str, Any]]) -> None:
+    """A host naming a cluster whose kubeconfig or context does not exist is invalid input
+    (exit 2) before anything runs, not an error per node; for every caller of the plan (the
+    command line, the daemon's reload). The client module is imported only when a host names
+    a cluster: validating a playbook without one never pays for it."""
+    clusters = {
+        host: variables
+        for host, variables in hostvars.items()
+        if variables.get("ansible_connection") == "kubernetes"
+        or any(str(key).startswith("ansible_kubectl_") for key in variables)
+    }
+    if clusters:
+        from engine.clients.kubernetes import check_settings
+
+        for host, variables in clusters.items():
+            check_settings(host, variables)
 
 
 def _graph(

@@ -4,6 +4,7 @@ recovery propagation and idempotency."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,3 +290,18 @@ def test_a_skipped_upstream_counts_as_healthy_and_its_dependent_is_checked(tmp_p
 )
 def test_only_healthy_remediated_and_skipped_nodes_count_as_good(outcome: Outcome, good: bool) -> None:
     assert outcome.is_good is good
+
+
+def test_planning_a_playbook_without_a_cluster_never_loads_the_kubernetes_client() -> None:
+    # Checking cluster settings is part of planning, paid only by hosts that name a cluster.
+    code = (
+        "import sys\n"
+        "from engine.core.planning import plan_run\n"
+        "from inventory import Inventory\n"
+        "plan_run(sys.argv[1], Inventory.localhost(), extra_vars=dict(api_port=1, db_port=2, "
+        "web_port=3, start_db='a', restart_api='b', restart_web='c'))\n"
+        "assert 'engine.clients.kubernetes' not in sys.modules\n"
+    )
+    demo = FIXTURES / "playbooks" / "demo.yml"
+    result = subprocess.run([sys.executable, "-c", code, str(demo)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
