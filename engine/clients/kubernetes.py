@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -266,8 +267,7 @@ class Kube:
     ) -> tuple[int | None, str, str]:
         """Run `argv` in a pod's container as `kubectl exec` does (a websocket, channels for
         stdout, stderr and the status): the exit code (None when it did not finish within
-        `timeout`), stdout and stderr (each a bounded head and tail; the client buffers what
-        the command writes until it ends)."""
+        `timeout`), stdout and stderr, each a bounded head and tail (engine.clients.sizes)."""
         from kubernetes.stream import stream
 
         with kube_errors("create", "pods/exec", self.namespace, "", pod):
@@ -284,11 +284,15 @@ class Kube:
                 _preload_content=False,
                 _request_timeout=timeout,
             )
+        deadline = time.monotonic() + timeout
+        stdout, stderr = HeadTail(), HeadTail()
         try:
-            socket.run_forever(timeout=timeout)
-            stdout, stderr = HeadTail(), HeadTail()
-            stdout.write(str(socket.read_stdout(timeout=0)).encode())
-            stderr.write(str(socket.read_stderr(timeout=0)).encode())
+            # Read as the frames come, into bounded buffers: the client's run_forever would hold
+            # everything the command writes until it ends.
+            while socket.is_open() and (left := deadline - time.monotonic()) > 0:
+                socket.update(timeout=min(left, 0.5))
+                _drain(socket, stdout, stderr)
+            _drain(socket, stdout, stderr)
             if socket.is_open():
                 return None, stdout.text(), stderr.text()
             return _exit_code(socket.read_channel(3), pod), stdout.text(), stderr.text()
@@ -311,6 +315,12 @@ class Kube:
                 )
             ).get("items")
         return list(items or [])
+
+
+def _drain(socket: Any, stdout: HeadTail, stderr: HeadTail) -> None:
+    """Move what the exec's stdout and stderr channels hold into the bounded buffers."""
+    stdout.write(str(socket.read_channel(1, timeout=0)).encode())
+    stderr.write(str(socket.read_channel(2, timeout=0)).encode())
 
 
 @contextmanager

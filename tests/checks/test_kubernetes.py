@@ -187,3 +187,13 @@ def test_a_forbidden_exec_is_an_error_naming_the_pods_exec_rule(kube_standin: St
     )
     assert result.health is Health.ERROR
     assert '{apiGroups: [""], resources: ["pods/exec"], verbs: ["create"]}' in result.reason
+
+
+def test_a_long_command_output_is_kept_as_a_bounded_head_and_tail(kube_standin: StandIn) -> None:
+    from engine.clients.sizes import OUTPUT_HEAD, OUTPUT_TAIL
+
+    check = PodCommandCheck(deployment="backend", cmd="head -c 2000000 /dev/zero | tr '\\0' x; echo; echo the end; exit 1")
+    result = check.probe(probe_context(hostvars=kube_standin.hostvars))
+    assert result.health is Health.UNHEALTHY
+    assert result.reason.endswith("exited 1, expected 0: the end")
+    assert len(result.evidence["output"]) <= OUTPUT_HEAD + OUTPUT_TAIL + 64
