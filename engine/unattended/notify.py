@@ -5,9 +5,7 @@ message as JSON on standard input). Every message is redacted before it leaves."
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -141,25 +139,26 @@ def run_command(spec: CommandNotifySpec, message: Message) -> None:
     """Run the command with the message as JSON on stdin and REMEDIATE_* variables."""
     data = message.to_dict()
     environment = {
-        **os.environ,
         "REMEDIATE_EVENT": message.event,
         "REMEDIATE_SEVERITY": message.severity,
         "REMEDIATE_HOST": message.host,
         "REMEDIATE_NODE": message.node,
         "REMEDIATE_SUMMARY": data["summary"],
     }
+    # The local transport, as every command the engine runs: output kept as a bounded head and
+    # tail, the whole process group killed at the timeout and when the run is stopped.
+    from engine.errors import TransportError
+    from engine.transports.local import LocalTransport
+
     try:
-        result = subprocess.run(
-            ["sh", "-c", spec.cmd],
-            input=json.dumps(data, default=str),
-            text=True,
-            capture_output=True,
-            env=environment,
-            timeout=spec.timeout,
+        result = LocalTransport("localhost").run(
+            spec.cmd, timeout=spec.timeout, env=environment, stdin=json.dumps(data, default=str)
         )
-    except subprocess.TimeoutExpired:
-        raise NotifyError(f"notify command did not finish within {spec.timeout:g}s") from None
-    if result.returncode != 0:
+    except TransportError as exc:
+        raise NotifyError(f"notify command cannot start: {exc}") from None
+    if result.timed_out:
+        raise NotifyError(f"notify command did not finish within {spec.timeout:g}s")
+    if result.exit_code != 0:
         # Masked before it is cut: a secret cut in half would no longer match.
         tail = REDACTOR.text((result.stderr or result.stdout).strip())[-300:]
-        raise NotifyError(f"notify command exited {result.returncode}: {tail}")
+        raise NotifyError(f"notify command exited {result.exit_code}: {tail}")

@@ -4,6 +4,7 @@ command; what a message says; secrets masked."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,3 +154,12 @@ def test_notify_targets_are_rendered_with_the_playbook_variables(tmp_path: Path)
     ).settings
     assert settings is not None and settings.notify[0].webhook is not None
     assert settings.notify[0].webhook.url == "http://127.0.0.1:9/x"
+
+
+def test_a_notify_command_past_its_timeout_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    late = tmp_path / "late"
+    spec = CommandNotifySpec(cmd=f"(sleep 1.5; touch {late}) & wait", timeout=0.3)
+    with pytest.raises(NotifyError, match=r"did not finish within 0\.3s"):
+        notify.run_command(spec, message())
+    time.sleep(2)  # past the moment the background job would have written
+    assert not late.exists()
