@@ -94,11 +94,8 @@ def daemon(
     from pathlib import Path
 
     from engine.core.durations import parse_duration
-    from engine.core.planning import plan_run
     from engine.output import logs
-    from engine.playbook.extra_vars import parse_extra_vars
     from engine.unattended.daemon import Daemon
-    from inventory import load_inventory
 
     try:
         seconds = parse_duration(interval)
@@ -112,12 +109,7 @@ def daemon(
     logs.configure(log_format, verbose)  # type: ignore[arg-type]
 
     def load() -> RunPlan:
-        return plan_run(
-            playbook,
-            load_inventory(list(inventories)),
-            limit=limit,
-            extra_vars=parse_extra_vars(list(extra_vars)),
-        )
+        return load_plan(playbook, inventories, limit, extra_vars)
 
     code = Daemon(
         load,
