@@ -528,8 +528,11 @@ def _why_not(container: Container) -> str:
     state = container.attrs.get("State") or {}
     restarts = container.attrs.get("RestartCount") or 0
     again = f", restarted {restarts} time(s)" if restarts else ""
-    if not state.get("Running") or restarts:
+    if not state.get("Running"):
         return f"the new container exited with code {state.get('ExitCode')}{again}"
+    if restarts:
+        # Running again after a restart: its exit code is the current run's (0), not the crash's.
+        return f"the new container keeps exiting: restarted {restarts} time(s)"
     health = (state.get("Health") or {}).get("Status")
     if health not in (None, "healthy"):
         return f"the new container is {health}"
