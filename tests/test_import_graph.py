@@ -4,68 +4,11 @@ a cycle closed by a late import is still a cycle to a reader."""
 
 from __future__ import annotations
 
-import ast
 import graphlib
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("engine", "checks", "remediations", "inventory")
-
-
-@cache
-def modules() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for package in PACKAGES:
-        for path in (REPO / package).rglob("*.py"):
-            parts = list(path.relative_to(REPO).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            found[".".join(parts)] = path
-    return found
-
-
-@cache
-def imports() -> dict[str, frozenset[str]]:
-    """Each project module and the project modules it imports (the longest known prefix of
-    each imported name: `from engine.core import node` imports `engine.core.node`).
-
-    Parsed in a thread of its own: CPython 3.11 before 3.11.8 raises "AST constructor
-    recursion depth mismatch" from ast.parse in a thread that once recovered from a
-    RecursionError (as the template tests provoke on purpose)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_scan).result()
-
-
-def _scan() -> dict[str, frozenset[str]]:
-    known = modules()
-    graph: dict[str, frozenset[str]] = {}
-    for name, path in known.items():
-        targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                candidates = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                candidates = [f"{node.module}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            for candidate in candidates:
-                while candidate and candidate not in known:
-                    candidate = candidate.rpartition(".")[0]
-                if candidate and candidate != name:
-                    targets.add(candidate)
-        graph[name] = frozenset(targets)
-    return graph
-
-
-def importers_of(prefix: str) -> dict[str, set[str]]:
-    return {
-        name: {t for t in targets if t == prefix or t.startswith(prefix + ".")}
-        for name, targets in imports().items()
-    }
+from tests.support.import_graph import imports
 
 
 def test_the_project_has_no_import_cycle() -> None:

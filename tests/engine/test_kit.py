@@ -5,6 +5,7 @@ from __future__ import annotations
 import engine.kit
 from engine.core.registry import action_type, check_type
 from engine.core.results import CheckResult
+from tests.support.import_graph import imports
 
 
 def test_the_kit_exports_exactly_its_documented_names() -> None:
@@ -37,8 +38,6 @@ def test_the_kit_hands_out_the_engine_objects_themselves() -> None:
 
 
 def test_every_built_in_type_module_imports_the_engine_through_the_kit() -> None:
-    from tests.test_import_graph import imports
-
     allowed_prefixes = ("engine.kit", "engine.errors", "engine.clients", "engine.transports", "checks", "remediations")
     base_modules = {"checks.base", "remediations.base"}  # the bases sit below the kit
     offenders = {
