@@ -1,5 +1,5 @@
 """One HTTP request within a total deadline, for every type that speaks HTTP (the http check,
-metrics, prometheus_query).
+metrics, prometheus_query) and for webhook notifications.
 
 urllib3's own timeouts restart with every byte received, so a server that drips its answer
 would hold a check far past its timeout; here a timer cuts the socket at the deadline, and the
@@ -56,7 +56,7 @@ def url_headers(parts: SplitResult) -> dict[str, str]:
 
 
 def http_request(
-    ctx: ProbeContext,
+    ctx: ProbeContext | None,
     url: str,
     *,
     timeout: float,
@@ -66,17 +66,22 @@ def http_request(
     verify_tls: bool = True,
     params: dict[str, str] | None = None,
     whole: bool = False,
+    body: bytes | None = None,
+    read_body: bool = True,
 ) -> HttpAnswer:
     """Send one request (redirects not followed) and read the answer, all within `timeout`
     seconds. With `whole`, a body longer than DOCUMENT_MAX is an error (the caller parses it
-    whole); otherwise its head and tail are kept."""
+    whole); otherwise its head and tail are kept; without `read_body`, only the status is
+    read. `ctx` is None for a request from the controller itself (a notification)."""
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.exceptions import HTTPError
 
     deadline = time.monotonic() + timeout
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    host, port = ctx.endpoint(parts.hostname or "", port, via_host=via_host)
+    host = parts.hostname or ""
+    if ctx is not None:
+        host, port = ctx.endpoint(host, port, via_host=via_host)
     conn: HTTPConnection
     if parts.scheme == "https":
         conn = HTTPSConnection(
@@ -97,14 +102,16 @@ def http_request(
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
     timer.start()
     try:
-        conn.request(method, path, headers={**url_headers(parts), **(headers or {})}, preload_content=False)
+        conn.request(
+            method, path, body=body, headers={**url_headers(parts), **(headers or {})}, preload_content=False
+        )
         response = conn.getresponse()
-        body = HeadTail(BODY_HEAD, BODY_TAIL) if not whole else HeadTail(DOCUMENT_MAX, 0)
-        for chunk in response.stream(READ_CHUNK):
-            body.write(chunk)
+        received = HeadTail(BODY_HEAD, BODY_TAIL) if not whole else HeadTail(DOCUMENT_MAX, 0)
+        for chunk in response.stream(READ_CHUNK) if read_body else ():
+            received.write(chunk)
             if cut.fired:
                 break
-            if whole and body.truncated:
+            if whole and received.truncated:
                 raise HttpFetchError(f"body larger than {DOCUMENT_MAX} bytes")
     except (HTTPError, OSError, http.client.HTTPException) as exc:
         raise HttpFetchError("timed out" if cut.fired else _root_cause(exc)) from None
@@ -114,7 +121,7 @@ def http_request(
         conn.close()
     if cut.fired:  # the cut socket may look like the end of a body without a length
         raise HttpFetchError("timed out")
-    return HttpAnswer(response.status, body.text(), body.total, body.truncated)
+    return HttpAnswer(response.status, received.text(), received.total, received.truncated)
 
 
 def validate_url_port(url: str) -> None:

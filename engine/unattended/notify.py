@@ -95,10 +95,10 @@ class Notifier:
 def post_webhook(spec: WebhookSpec, message: Message) -> None:
     """POST the message; retries (exponential wait, capped) on connection errors and on any
     answer that is not 2xx. The URL and token may come from the environment or a file."""
-    import urllib3
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-    from engine.errors import SecretError
+    from engine.clients.http import http_request
+    from engine.errors import HttpFetchError, SecretError
     from engine.secrets.sources import read_secret
 
     try:
@@ -110,15 +110,17 @@ def post_webhook(spec: WebhookSpec, message: Message) -> None:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     body = json.dumps(message.to_dict(), default=str).encode()
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(total=spec.timeout), retries=False)
 
     def attempt() -> None:
         try:
-            response = http.request("POST", url, body=body, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
+            # Only the status is read: the reply's body means nothing to a notification.
+            answer = http_request(
+                None, url, method="POST", body=body, headers=headers, timeout=spec.timeout, read_body=False
+            )
+        except (HttpFetchError, ValueError) as exc:
             raise NotifyError(REDACTOR.text(f"POST {url}: {exc}")) from None
-        if response.status >= 300:
-            raise NotifyError(REDACTOR.text(f"POST {url} answered {response.status}"))
+        if answer.status >= 300:
+            raise NotifyError(REDACTOR.text(f"POST {url} answered {answer.status}"))
 
     initial, cap = WEBHOOK_RETRY_WAIT
     retrying = Retrying(
@@ -127,12 +129,9 @@ def post_webhook(spec: WebhookSpec, message: Message) -> None:
         retry=retry_if_exception_type(NotifyError),
         reraise=True,
     )
-    try:
-        for try_ in retrying:
-            with try_:
-                attempt()
-    finally:
-        http.clear()
+    for try_ in retrying:
+        with try_:
+            attempt()
 
 
 def run_command(spec: CommandNotifySpec, message: Message) -> None:

@@ -48,6 +48,24 @@ def message(**fields: Any) -> Message:
     return Message(**{**defaults, **fields})
 
 
+def test_a_webhook_reply_is_not_read_so_an_endless_one_still_counts_as_delivered() -> None:
+    endless = Receiver(endless_reply=True)
+    try:
+        notify.post_webhook(WebhookSpec(url=endless.url, retries=0, timeout=2), message())
+    finally:
+        endless.close()
+    assert endless.events == ["escalation"]
+
+
+def test_a_webhook_dripping_its_reply_fails_at_the_timeout_for_the_whole_request() -> None:
+    dripping = Receiver(drip=True)
+    try:
+        with pytest.raises(NotifyError, match="timed out"):
+            notify.post_webhook(WebhookSpec(url=dripping.url, retries=0, timeout=1), message())
+    finally:
+        dripping.close()
+
+
 def test_a_webhook_that_fails_first_is_retried_until_it_takes_the_message(
     receiver: Receiver, fast_retries: None
 ) -> None:
