@@ -130,13 +130,18 @@ def test_a_postgres_check_of_a_service_logs_in_through_the_forward(
     assert result.health is Health.HEALTHY, result.reason
 
 
-def test_a_redis_check_of_a_service_pings_through_the_forward(
-    kube_standin: StandIn, cluster_transport: KubernetesTransport, redis_db: RedisServer
+def test_a_redis_check_of_a_service_pings_through_a_forward_over_tls_with_a_client_certificate(
+    kube_standin_tls: StandIn, redis_db: RedisServer
 ) -> None:
-    _serve(kube_standin, "redis", 6379, ("127.0.0.1", redis_db.port))
-    context = probe_context(hostvars=kube_standin.hostvars, transport=cluster_transport)
-    result = RedisCheck(url="redis://redis:6379/0", password_env=redis_db.password_env).probe(context)
+    _serve(kube_standin_tls, "redis", 6379, ("127.0.0.1", redis_db.port))
+    transport = KubernetesTransport("production", kube_standin_tls.hostvars)
+    try:
+        context = probe_context(hostvars=kube_standin_tls.hostvars, transport=transport)
+        result = RedisCheck(url="redis://redis:6379/0", password_env=redis_db.password_env).probe(context)
+    finally:
+        transport.close()
     assert result.health is Health.HEALTHY, result.reason
+    assert _forwards(kube_standin_tls)
 
 
 def test_addresses_outside_the_cluster_are_reached_from_the_controller(
