@@ -55,6 +55,7 @@ class KubernetesTransport(LocalTransport):
         self._client: ApiClient | None = None
         self._stack = ExitStack()
         self._listeners: dict[tuple[str, int], socket.socket] = {}
+        self._unused: list[socket.socket] = []
         self._closed = False
 
     # -- finding and opening forwards --------------------------------------------------
@@ -119,10 +120,15 @@ class KubernetesTransport(LocalTransport):
         address = cluster_address(host)
         if address is None:
             return host, port
-        with contextlib.suppress(ConnectionRefusedError):
-            # Asking now makes an unreachable or refusing API server, or a missing service,
-            # an error of the check; no ready pod is the service's answer, seen when connecting.
+        try:
+            # Asking now makes an unreachable or refusing API server, or a missing service, an
+            # error of the check.
             self._target(address, port, API_TIMEOUT)
+        except ConnectionRefusedError as exc:
+            # No ready pod is the service's answer: its clients are refused, as a stopped
+            # server's would be (the next probe asks again).
+            log.warning("port-forward refused", host=self.host, target=f"{host}:{port}", reason=str(exc))
+            return self._refusing()
         with self._lock:
             listener = self._listeners.get((host, port))
             if listener is None:
@@ -135,6 +141,15 @@ class KubernetesTransport(LocalTransport):
                     name=f"k8s-forward-{host}:{port}",
                 ).start()
         bound: tuple[str, int] = listener.getsockname()
+        return bound
+
+    def _refusing(self) -> tuple[str, int]:
+        """A loopback port that refuses connections: bound (so no other takes it), not listening."""
+        unused = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        unused.bind(("127.0.0.1", 0))
+        with self._lock:
+            self._unused.append(unused)
+        bound: tuple[str, int] = unused.getsockname()
         return bound
 
     def _accept(self, listener: socket.socket, address: ClusterAddress, port: int) -> None:
@@ -164,6 +179,9 @@ class KubernetesTransport(LocalTransport):
             self._closed = True
             listeners, self._listeners = list(self._listeners.values()), {}
             self._client = None
+            for unused in self._unused:
+                unused.close()
+            self._unused = []
         for listener in listeners:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()

@@ -130,6 +130,20 @@ def test_a_postgres_check_of_a_service_logs_in_through_the_forward(
     assert result.health is Health.HEALTHY, result.reason
 
 
+def test_a_postgres_service_without_ready_pods_is_unhealthy_not_an_error(
+    kube_standin: StandIn, cluster_transport: KubernetesTransport, postgres_db: PostgresServer
+) -> None:
+    kube_standin.cluster.crashing.add("postgres:1")
+    _serve(kube_standin, "postgres", 5432, (postgres_db.host, postgres_db.port))
+    context = probe_context(hostvars=kube_standin.hostvars, transport=cluster_transport)
+    check = PostgresCheck(
+        host="postgres", port=5432, user=postgres_db.user, password_env=postgres_db.password_env
+    )
+    result = check.probe(context)
+    assert result.health is Health.UNHEALTHY
+    assert result.reason.endswith("connection refused")
+
+
 def test_a_redis_check_of_a_service_pings_through_a_forward_over_tls_with_a_client_certificate(
     kube_standin_tls: StandIn, redis_db: RedisServer
 ) -> None:
