@@ -31,6 +31,7 @@ from engine.errors import KubeconfigError, KubeObjectNotFound, KubernetesError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+    from kubernetes.stream.ws_client import PortForward
 
 REVISION = "deployment.kubernetes.io/revision"
 """The annotation the deployment controller numbers each ReplicaSet (and the deployment) with."""
@@ -151,6 +152,51 @@ def default_namespace(settings: KubeSettings, host: str) -> str:
         if isinstance(entry, dict) and entry.get("name") == wanted:
             return str((entry.get("context") or {}).get("namespace") or "default")
     return "default"
+
+
+@dataclass(frozen=True)
+class ClusterAddress:
+    """A name a pod would use for something in its cluster: a service (or a pod, as
+    `kubectl port-forward pod/NAME` names one)."""
+
+    kind: str
+    """`service` or `pod`."""
+    name: str
+    namespace: str | None
+    """None: the host's namespace."""
+
+
+_DNS_LABEL = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_KINDS = {
+    "pod": "pod",
+    "pods": "pod",
+    "po": "pod",
+    "svc": "service",
+    "service": "service",
+    "services": "service",
+}
+
+
+def cluster_address(address: str) -> ClusterAddress | None:
+    """What `address` names inside the cluster, read as cluster DNS reads it from a pod
+    (`NAME`: a service of the host's namespace, `NAME.NAMESPACE.svc[.cluster.local]`) or as
+    kubectl's `svc/NAME`, `pod/NAME`; None for what the controller reaches itself (an IP,
+    `localhost`, any other DNS name)."""
+    kind, slash, name = address.partition("/")
+    if slash:
+        if kind in _KINDS and re.fullmatch(_SUBDOMAIN if _KINDS[kind] == "pod" else _DNS_LABEL, name):
+            return ClusterAddress(_KINDS[kind], name, None)
+        return None
+    name = address.lower()  # DNS names are case-insensitive
+    if name != "localhost" and re.fullmatch(_DNS_LABEL, name):
+        return ClusterAddress("service", name, None)
+    found = re.fullmatch(
+        rf"(?P<name>{_DNS_LABEL})\.(?P<namespace>{_DNS_LABEL})\.svc(\.cluster\.local)?\.?", name
+    )
+    if found:
+        return ClusterAddress("service", found["name"], found["namespace"])
+    return None
 
 
 @contextmanager
@@ -299,6 +345,61 @@ class Kube:
         finally:
             socket.close()
 
+    def forward_target(self, address: ClusterAddress, port: int) -> tuple[str, int] | None:
+        """The pod and pod port that `port` of `address` reaches, as `kubectl port-forward`
+        picks them: a pod as named (it must be running); for a service, a ready endpoint's pod
+        and the endpoint port of the service port's name (the target port, named ports
+        resolved), from its Endpoints. None when the service has no ready endpoint."""
+        if address.kind == "pod":
+            with kube_errors("get", "pods", self.namespace, "", address.name):
+                pod = self._json(
+                    self.core.read_namespaced_pod(address.name, self.namespace, _request_timeout=self.timeout)
+                )
+            phase = (pod.get("status") or {}).get("phase")
+            if phase != "Running":
+                raise KubernetesError(
+                    f"pod {address.name} in namespace {self.namespace} is not running (phase {phase})"
+                )
+            return address.name, port
+        with kube_errors("get", "services", self.namespace, "", address.name):
+            service = self._json(
+                self.core.read_namespaced_service(address.name, self.namespace, _request_timeout=self.timeout)
+            )
+        wanted = next(
+            (p for p in (service.get("spec") or {}).get("ports") or [] if p.get("port") == port), None
+        )
+        if wanted is None:
+            offered = ", ".join(str(p.get("port")) for p in (service.get("spec") or {}).get("ports") or [])
+            raise KubeObjectNotFound(
+                f"service {address.name} in namespace {self.namespace} has no port {port} "
+                f"(its ports: {offered or 'none'})"
+            )
+        for subset in self.endpoints(address.name).get("subsets") or []:
+            ports = subset.get("ports") or []
+            match = next((p for p in ports if p.get("name") == wanted.get("name")), None)
+            if match is None and len(ports) == 1 and not wanted.get("name"):
+                match = ports[0]
+            pods = [
+                a["targetRef"]["name"]
+                for a in subset.get("addresses") or []
+                if (a.get("targetRef") or {}).get("kind") == "Pod"
+            ]
+            if match is not None and pods:
+                return pods[0], int(match["port"])
+        return None
+
+    def portforward(self, pod: str, port: int) -> PortForward:
+        """A forward of the pod's `port` (`kubectl port-forward`: the pods/portforward
+        subresource over a websocket, a data and an error channel per port). Its socket reads
+        EOF when the pod side ends; its error says why, when the kubelet said."""
+        from kubernetes.stream import portforward
+
+        with kube_errors("create", "pods/portforward", self.namespace, "", pod):
+            forward: PortForward = portforward(
+                self.core.connect_get_namespaced_pod_portforward, pod, self.namespace, ports=str(port)
+            )
+        return forward
+
     def endpoints(self, name: str) -> dict[str, Any]:
         with kube_errors("get", "endpoints", self.namespace, "", name):
             return self._json(
@@ -339,9 +440,7 @@ def kube_errors(verb: str, resource: str, namespace: str, group: str = "", name:
         if status == 0:  # a websocket (exec) whose upgrade was answered with an HTTP error
             handshake = re.search(r"Handshake status (\d+)", str(exc.reason))
             if handshake is None:
-                raise KubernetesError(
-                    f"cannot reach the Kubernetes API server to {what}: {exc.reason}"
-                ) from exc
+                raise KubernetesError(_unreachable(what, str(exc.reason))) from exc
             status, message = int(handshake.group(1)), _handshake_message(str(exc.reason))
         if status == 403:
             raise KubernetesError(
@@ -354,7 +453,19 @@ def kube_errors(verb: str, resource: str, namespace: str, group: str = "", name:
             raise KubernetesError(f"unauthorized: {what}: the kubeconfig's credentials were refused") from exc
         raise KubernetesError(f"{what}: API server answered {status}: {message}") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise KubernetesError(f"cannot reach the Kubernetes API server to {what}: {_reason(exc)}") from exc
+        raise KubernetesError(_unreachable(what, _reason(exc))) from exc
+
+
+def _unreachable(what: str, reason: str) -> str:
+    """Why the API server could not be asked; a certificate the kubeconfig's authority did not
+    sign (or a client certificate the server refused) is said to be TLS verification."""
+    if re.search(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL|TLS", reason):
+        return (
+            f"TLS verification with the Kubernetes API server failed, so it was not asked to {what}: "
+            f"{reason} (the kubeconfig's certificate-authority must have signed the server's certificate, "
+            "and the server must accept its client certificate)"
+        )
+    return f"cannot reach the Kubernetes API server to {what}: {reason}"
 
 
 def _exit_code(status_text: str, pod: str) -> int:

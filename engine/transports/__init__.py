@@ -1,12 +1,13 @@
 """How commands and connections reach a host: local subprocess, SSH, docker exec (and a
-cluster's host, whose commands run on the controller).
+cluster's host, whose commands run on the controller and whose connections are port-forwards).
 
 Checks and actions ask a `Transport`; they never care where they run. A
 transport is opened lazily, once per host per run, and closed at the end of
 the run by `TransportPool`.
 
-May import: engine.core.registry, engine.errors, engine.clients.sizes, engine.output.logs,
-engine.secrets. Never imports the CLI, unattended operation or the types.
+May import: engine.core.registry, engine.errors, engine.clients.sizes, engine.clients.kubernetes
+(a cluster host's port-forwards), engine.output.logs, engine.secrets. Never imports the CLI,
+unattended operation or the types.
 """
 
 from engine.errors import TransportError

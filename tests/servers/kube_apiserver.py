@@ -1,6 +1,5 @@
 """A stand-in for a Kubernetes API server, which cannot run here (no cluster, no image registry,
-no kube-apiserver binary reachable). It is NOT Kubernetes: it serves, on a loopback port over
-plain HTTP with a bearer token, the subset of the API that the kubernetes check and action
+no kube-apiserver binary reachable). It is NOT Kubernetes: it serves, on a loopback port, the subset of the API that the kubernetes check and action
 types use, with the API's real JSON shapes, and plays the deployment controller's rollout
 bookkeeping so that the real `kubernetes` client and kubectl's rules can be exercised end to end:
 
@@ -12,11 +11,22 @@ bookkeeping so that the real `kubernetes` client and kubectl's rules can be exer
   ReplicaSet; the newest gets `deployment.kubernetes.io/revision` = highest + 1 (as the
   controller does on `kubectl rollout undo`) and the deployment carries the same annotation.
 - `v1` pods: list by label selector, delete (the ReplicaSet replaces the pod under a new name).
-- `v1` endpoints: get; `v1` events: list by field selector.
+- `v1` services: get; `v1` endpoints: get (a service's ports, named target ports resolved
+  through the pods' container ports, its ready and not-ready pods); `v1` pods: get; `v1`
+  events: list by field selector.
 - `v1` pods/exec over a websocket (`v4.channel.k8s.io`: stdout on channel 1, stderr on 2, the
   Status on 3): the command runs as a subprocess of this process, standing in for the
   container; a pod that is not ready refuses the upgrade as the kubelet does (container not
   running).
+- `v1` pods/portforward over a websocket (`v4.channel.k8s.io`, as the kubelet speaks it: per
+  requested port a data channel 2i and an error channel 2i+1, each opened by a frame holding
+  the port as 2 little-endian bytes); a pod's port is a real loopback server set with
+  `Cluster.listen` (PostgreSQL, Redis, HTTP from tests/servers), connected when the websocket
+  opens; a refusal is written on the error channel in the kubelet's words and the websocket
+  closed, as is the end of the server's side.
+- Optionally HTTPS (`Pki`): a CA it generates, a server certificate for 127.0.0.1, and a client
+  certificate it requires (the kubeconfig's certificate-authority-data, client-certificate-data
+  and client-key-data); without TLS, a bearer token.
 - Pod health follows the template's first image: an image listed in `crashing` gives pods in
   CrashLoopBackOff (restarting, last terminated with `Error`), in `oom` pods last terminated
   `OOMKilled`; others are ready. A deployment whose new pods never become ready shows its
@@ -33,6 +43,9 @@ import copy
 import hashlib
 import json
 import re
+import select
+import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -40,13 +53,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from websocket import ABNF, WebSocketException, frame_buffer
 
 REVISION = "deployment.kubernetes.io/revision"
 TOKEN = "stand-in-token"
@@ -102,6 +120,10 @@ class Cluster:
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
     """Service name -> the deployment whose ready pods are its endpoints."""
+    service_ports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Service name -> its spec's ports (`name`, `port`, `targetPort`: a number or a name)."""
+    listening: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    """(deployment, container port) -> the real loopback server its pods' port forwards to."""
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     """(method, path, content type) of every request, for tests to assert what was sent."""
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -110,10 +132,19 @@ class Cluster:
 
     # --- setting up --------------------------------------------------------------------
 
-    def add_deployment(self, name: str, image: str, replicas: int = 2) -> None:
-        """A deployment `name` with one container `name` running `image`, rolled out."""
+    def add_deployment(
+        self, name: str, image: str, replicas: int = 2, ports: dict[str, int] | None = None
+    ) -> None:
+        """A deployment `name` with one container `name` running `image`, rolled out; `ports`
+        are the container's named ports."""
         with self.lock:
             labels = {"app": name}
+            container: dict[str, Any] = {"name": name, "image": image}
+            if ports:
+                container["ports"] = [
+                    {"name": port_name, "containerPort": number, "protocol": "TCP"}
+                    for port_name, number in ports.items()
+                ]
             self.deployments[name] = {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -132,7 +163,7 @@ class Cluster:
                     "selector": {"matchLabels": dict(labels)},
                     "template": {
                         "metadata": {"labels": dict(labels)},
-                        "spec": {"containers": [{"name": name, "image": image}]},
+                        "spec": {"containers": [container]},
                     },
                     "strategy": {"type": "RollingUpdate"},
                     "progressDeadlineSeconds": 600,
@@ -151,9 +182,17 @@ class Cluster:
             deployment["metadata"]["generation"] += 1
             self._roll(name)
 
-    def add_service(self, name: str, deployment: str) -> None:
+    def add_service(self, name: str, deployment: str, ports: list[dict[str, Any]] | None = None) -> None:
+        """A service selecting the deployment's pods; `ports` as in its spec (default: port
+        8000 named http)."""
         with self.lock:
             self.services[name] = deployment
+            self.service_ports[name] = ports or [{"name": "http", "port": 8000, "targetPort": 8000}]
+
+    def listen(self, deployment: str, container_port: int, address: tuple[str, int]) -> None:
+        """The deployment's pods serve `container_port` by the real server at `address`."""
+        with self.lock:
+            self.listening[(deployment, container_port)] = address
 
     def revision_of(self, name: str) -> int:
         with self.lock:
@@ -403,6 +442,25 @@ class Cluster:
             if owner in self.replica_sets:
                 self._new_pod(self.replica_sets[owner])
             return 200, pod
+        if (m := re.fullmatch(rf"/api/v1/namespaces/{ns}/services/([^/]+)", path)) and method == "GET":
+            name = m.group(1)
+            if ("get", "services") in self.forbid:
+                return self._forbidden("get", "services", "", name)
+            if name not in self.services:
+                return 404, _status(404, "NotFound", f'services "{name}" not found')
+            return 200, {
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {
+                    "selector": {"app": self.services[name]}, "type": "ClusterIP", "clusterIP": "10.96.0.10",
+                    "ports": [{"protocol": "TCP", **port} for port in self.service_ports[name]],
+                },
+            }  # fmt: skip
+        if (m := re.fullmatch(rf"/api/v1/namespaces/{ns}/pods/([^/]+)", path)) and method == "GET":
+            pod = self.pods.get(m.group(1))
+            if pod is None:
+                return 404, _status(404, "NotFound", f'pods "{m.group(1)}" not found')
+            return 200, pod
         if m := re.fullmatch(rf"/api/v1/namespaces/{ns}/endpoints/([^/]+)", path):
             name = m.group(1)
             if ("get", "endpoints") in self.forbid:
@@ -421,7 +479,7 @@ class Cluster:
                 for p in pods
                 if not self._pod_ready(p)
             ]
-            subset: dict[str, Any] = {"ports": [{"name": "http", "port": 8000, "protocol": "TCP"}]}
+            subset: dict[str, Any] = {"ports": self._endpoint_ports(name, pods)}
             if ready:
                 subset["addresses"] = ready
             if not_ready:
@@ -453,6 +511,26 @@ class Cluster:
         return 404, _status(
             404, "NotFound", f"the server could not find the requested resource ({method} {path})"
         )
+
+    def _endpoint_ports(self, service: str, pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The endpoint ports of a service: each port's name with its target port, a named
+        target port resolved through the pods' container ports (as the endpoints controller)."""
+        resolved = []
+        for port in self.service_ports[service]:
+            target = port.get("targetPort", port["port"])
+            if isinstance(target, str):
+                named = [
+                    p["containerPort"]
+                    for pod in pods[:1]
+                    for p in pod["spec"]["containers"][0].get("ports") or []
+                    if p["name"] == target
+                ]
+                if not named:
+                    continue
+                target = named[0]
+            named_port = {"name": port["name"]} if port.get("name") else {}
+            resolved.append({**named_port, "port": target, "protocol": "TCP"})
+        return resolved
 
     def _patch(self, name: str, body: Any, content_type: str, scale: bool) -> None:
         deployment = self.deployments[name]
@@ -523,7 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if not self._authorized():
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
             return
         parts = urlsplit(self.path)
@@ -541,11 +619,112 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _authorized(self) -> bool:
+        """A client certificate (TLS requires one the CA signed) or the bearer token."""
+        if isinstance(self.connection, ssl.SSLSocket) and self.connection.getpeercert():
+            return True
+        return self.headers.get("Authorization") == f"Bearer {TOKEN}"
+
     def do_GET(self) -> None:
-        if (self.headers.get("Upgrade") or "").lower() == "websocket":
-            self._exec()
-        else:
+        if (self.headers.get("Upgrade") or "").lower() != "websocket":
             self._serve("GET")
+        elif urlsplit(self.path).path.endswith("/portforward"):
+            self._portforward()
+        else:
+            self._exec()
+
+    def _upgrade(self) -> None:
+        """Answer the websocket handshake, choosing the v4 channel protocol."""
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        )
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept.decode())
+        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        self.end_headers()
+
+    def _portforward(self) -> None:
+        """`kubectl port-forward`: refuse as the API server would, or upgrade and relay each
+        requested port to the real server standing in for the pod's."""
+        parts = urlsplit(self.path)
+        cluster = self.cluster
+        match = re.fullmatch(
+            rf"/api/v1/namespaces/{re.escape(cluster.namespace)}/pods/([^/]+)/portforward", parts.path
+        )
+        if not self._authorized():
+            self._send(401, _status(401, "Unauthorized", "Unauthorized"))
+            return
+        with cluster.lock:
+            cluster.requests.append(("GET", parts.path + "?" + parts.query, "websocket"))
+            name = match.group(1) if match else ""
+            pod = cluster.pods.get(name)
+            if ("create", "pods/portforward") in cluster.forbid:
+                self._send(*cluster._forbidden("create", "pods/portforward", "", name))
+                return
+            if pod is None:
+                self._send(404, _status(404, "NotFound", f'pods "{name}" not found'))
+                return
+            if not cluster._pod_ready(pod):
+                self._send(400, _status(400, "BadRequest", f"pod {name} is not running"))
+                return
+            ports = [int(p) for value in parse_qs(parts.query).get("ports", []) for p in value.split(",")]
+            app = pod["metadata"]["labels"].get("app", "")
+            servers = [cluster.listening.get((app, port)) for port in ports]
+        self._upgrade()
+        upstreams: dict[socket.socket, int] = {}
+        try:
+            for index, (port, server) in enumerate(zip(ports, servers, strict=True)):
+                prefix = struct.pack("<H", port)
+                self._frame(bytes([2 * index]) + prefix)
+                self._frame(bytes([2 * index + 1]) + prefix)
+                try:
+                    if server is None:
+                        raise ConnectionRefusedError("connect: connection refused")
+                    upstreams[socket.create_connection(server, timeout=5)] = index
+                except OSError as exc:
+                    self._frame(
+                        bytes([2 * index + 1])
+                        + f"error forwarding port {port} to pod {name}, uid : failed to connect to "
+                        f"localhost:{port} inside namespace: dial tcp4 127.0.0.1:{port}: {exc}".encode()
+                    )
+            self._relay(upstreams)
+        finally:
+            for upstream in upstreams:
+                upstream.close()
+            self._frame(struct.pack("!H", 1000), opcode=ABNF.OPCODE_CLOSE)
+            self.close_connection = True
+
+    def _relay(self, upstreams: dict[socket.socket, int]) -> None:
+        """Client frames on data channel 2i go to port i's server, what it sends comes back on
+        2i; the forward ends when the client closes or a server's side ends (as the kubelet's)."""
+        by_index = {index: upstream for upstream, index in upstreams.items()}
+        frames = frame_buffer(self.connection.recv, True)
+        client = self.connection
+        while upstreams:
+            pending = isinstance(client, ssl.SSLSocket) and client.pending()
+            readable = [client] if pending else select.select([client, *upstreams], [], [], 30)[0]
+            if not readable:
+                return
+            for side in readable:
+                if side is client:
+                    try:
+                        frame = frames.recv_frame()
+                    except (OSError, WebSocketException):
+                        return
+                    if frame.opcode == ABNF.OPCODE_CLOSE:
+                        return
+                    if frame.opcode == ABNF.OPCODE_BINARY and frame.data and frame.data[0] % 2 == 0:
+                        upstream = by_index.get(frame.data[0] // 2)
+                        if upstream is not None:
+                            upstream.sendall(frame.data[1:])
+                else:
+                    data = side.recv(65536)
+                    if not data:
+                        return
+                    self._frame(bytes([2 * upstreams[side]]) + data)
 
     def _exec(self) -> None:
         """`kubectl exec`: refuse as the API server would, or upgrade and stream the command."""
@@ -555,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(
             rf"/api/v1/namespaces/{re.escape(cluster.namespace)}/pods/([^/]+)/exec", parts.path
         )
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if not self._authorized():
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
             return
         with cluster.lock:
@@ -572,16 +751,7 @@ class _Handler(BaseHTTPRequestHandler):
                 container = pod["spec"]["containers"][0]["name"]
                 self._send(400, _status(400, "BadRequest", f'container not found ("{container}")'))
                 return
-        key = self.headers.get("Sec-WebSocket-Key") or ""
-        accept = base64.b64encode(
-            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-        )
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept.decode())
-        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
-        self.end_headers()
+        self._upgrade()
         argv = query.get("command") or []
         try:
             done = subprocess.run(argv, capture_output=True, timeout=float(query.get("timeout", ["20"])[0]))
@@ -598,20 +768,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "details": {"causes": [{"reason": "ExitCode", "message": str(done.returncode)}]},
             }  # fmt: skip
         self._frame(b"\x03" + json.dumps(status).encode())
-        self._frame(struct.pack("!H", 1000), opcode=0x8)
+        self._frame(struct.pack("!H", 1000), opcode=ABNF.OPCODE_CLOSE)
         self.close_connection = True
 
-    def _frame(self, payload: bytes, opcode: int = 0x2) -> None:
+    def _frame(self, payload: bytes, opcode: int = ABNF.OPCODE_BINARY) -> None:
         """One unmasked server-to-client websocket frame."""
-        size = len(payload)
-        if size < 126:
-            header = struct.pack("!BB", 0x80 | opcode, size)
-        elif size < 1 << 16:
-            header = struct.pack("!BBH", 0x80 | opcode, 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
         try:
-            self.wfile.write(header + payload)
+            self.wfile.write(ABNF(fin=1, opcode=opcode, mask_value=0, data=payload).format())
             self.wfile.flush()
         except OSError:
             self.close_connection = True  # the client gave up (its timeout): nothing to tell it
@@ -623,16 +786,100 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
 
-def write_kubeconfig(path: Path, server: str, namespace: str, context: str = "stand-in") -> Path:
-    """A kubeconfig for the stand-in, as `kind` or `k3s` write one (a token user instead of a
-    client certificate: the stand-in serves plain HTTP)."""
+def _pem(data: x509.Certificate | ec.EllipticCurvePrivateKey) -> bytes:
+    if isinstance(data, x509.Certificate):
+        return data.public_bytes(serialization.Encoding.PEM)
+    return data.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    *,
+    usage: x509.ObjectIdentifier | None = None,
+) -> x509.Certificate:
+    """A certificate for `key`: a self-signed CA without `issuer`, else a leaf it signs
+    (a server's for 127.0.0.1, or a client's, by `usage`)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer[0].subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        import ipaddress
+
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The stand-in's TLS material, as PEM: the CA, the server's certificate and key, and a
+    client certificate and key the CA signed (the kubeconfig's user)."""
+
+    ca: bytes
+    server_cert: bytes
+    server_key: bytes
+    client_cert: bytes
+    client_key: bytes
+
+    @classmethod
+    def generate(cls) -> Pki:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate("stand-in CA", ca_key, None)
+        server_key, client_key = (
+            ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP256R1()),
+        )
+        server = _certificate(
+            "kube-apiserver", server_key, (ca, ca_key), usage=ExtendedKeyUsageOID.SERVER_AUTH
+        )
+        client = _certificate("remediate", client_key, (ca, ca_key), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+        return cls(_pem(ca), _pem(server), _pem(server_key), _pem(client), _pem(client_key))
+
+    def server_context(self, folder: Path) -> ssl.SSLContext:
+        """TLS as the API server: its certificate, and a client certificate the CA signed required."""
+        (folder / "server.crt").write_bytes(self.server_cert)
+        (folder / "server.key").write_bytes(self.server_key)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(folder / "server.crt", folder / "server.key")
+        context.load_verify_locations(cadata=self.ca.decode())
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+def write_kubeconfig(
+    path: Path, server: str, namespace: str, context: str = "stand-in", pki: Pki | None = None
+) -> Path:
+    """A kubeconfig for the stand-in, as `kind` or `k3s` write one: with `pki`, the CA and the
+    client certificate and key inline (`*-data`); without, a token user over plain HTTP."""
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    cluster: dict[str, Any] = {"server": server}
+    user: dict[str, Any] = {"token": TOKEN}
+    if pki is not None:
+        cluster["certificate-authority-data"] = b64(pki.ca)
+        user = {"client-certificate-data": b64(pki.client_cert), "client-key-data": b64(pki.client_key)}
     path.write_text(
         json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "stand-in", "cluster": {"server": server}}],
-                "users": [{"name": "remediate", "user": {"token": TOKEN}}],
+                "clusters": [{"name": "stand-in", "cluster": cluster}],
+                "users": [{"name": "remediate", "user": user}],
                 "contexts": [
                     {
                         "name": context,
@@ -647,15 +894,18 @@ def write_kubeconfig(path: Path, server: str, namespace: str, context: str = "st
 
 
 @contextmanager
-def kube_apiserver(cluster: Cluster) -> Iterator[str]:
-    """Serve `cluster` on a loopback port; yields the server's URL."""
+def kube_apiserver(cluster: Cluster, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve `cluster` on a loopback port (HTTPS with `tls`); yields the server's URL."""
     handler = type("Handler", (_Handler,), {"cluster": cluster})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    if tls is not None:
+        # The handshake happens in the request's thread, so a stalled client stalls no other.
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -670,6 +920,7 @@ class StandIn:
     cluster: Cluster
     url: str
     kubeconfig: Path
+    pki: Pki | None = None
 
     @property
     def hostvars(self) -> dict[str, Any]:
@@ -685,3 +936,16 @@ def kube_standin(tmp_path: Path) -> Iterator[StandIn]:
     cluster.add_service("backend", "backend")
     with kube_apiserver(cluster) as url:
         yield StandIn(cluster, url, write_kubeconfig(tmp_path / "kubeconfig", url, cluster.namespace))
+
+
+@pytest.fixture
+def kube_standin_tls(tmp_path: Path) -> Iterator[StandIn]:
+    """The stand-in over HTTPS with a CA of its own, requiring a client certificate (the
+    kubeconfig carries the CA and the client's certificate and key); `pki` holds them."""
+    pki = Pki.generate()
+    cluster = Cluster()
+    cluster.add_deployment("backend", "backend:1")
+    cluster.add_service("backend", "backend")
+    with kube_apiserver(cluster, pki.server_context(tmp_path)) as url:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, cluster.namespace, pki=pki)
+        yield StandIn(cluster, url, kubeconfig, pki)

@@ -1,8 +1,10 @@
 """The kubernetes client: kubectl's rollout-status rules, template identity, and how the real
-`kubernetes` client's failures (unreachable, forbidden, missing kubeconfig or context) read."""
+`kubernetes` client's failures (unreachable, forbidden, missing kubeconfig or context, TLS) read,
+and which addresses name something in the cluster."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,16 +15,18 @@ from hypothesis import strategies as st
 
 from engine.clients.kubernetes import (
     RESTARTED_AT,
+    ClusterAddress,
     Kube,
     api_client,
     check_settings,
+    cluster_address,
     rollout_status,
     same_template,
     template_id,
     without_hash,
 )
 from engine.errors import KubeconfigError, KubernetesError
-from tests.servers.kube_apiserver import StandIn, write_kubeconfig
+from tests.servers.kube_apiserver import Pki, StandIn, write_kubeconfig
 from tests.servers.net import free_port
 
 
@@ -182,3 +186,57 @@ def test_forbidden_names_the_verb_the_resource_and_the_role_rule_that_would_allo
     assert message.startswith("forbidden: patch deployments backend in namespace production")
     assert 'cannot patch resource "deployments" in API group "apps"' in message
     assert '{apiGroups: ["apps"], resources: ["deployments"], verbs: ["patch"]}' in message
+
+
+def test_a_kubeconfig_with_the_clusters_ca_and_a_client_certificate_talks_tls(
+    kube_standin_tls: StandIn,
+) -> None:
+    assert kube_standin_tls.url.startswith("https://")
+    with api_client("prod", kube_standin_tls.hostvars) as client:
+        deployment = Kube(client, "production", 5).deployment("backend")
+    assert deployment["metadata"]["name"] == "backend"
+
+
+def test_a_server_certificate_another_ca_signed_fails_tls_verification_and_nothing_is_asked(
+    kube_standin_tls: StandIn, tmp_path: Path
+) -> None:
+    assert kube_standin_tls.pki is not None
+    stranger = dataclasses.replace(kube_standin_tls.pki, ca=Pki.generate().ca)
+    config = write_kubeconfig(tmp_path / "other", kube_standin_tls.url, "production", pki=stranger)
+    with (
+        api_client("prod", {"ansible_kubectl_kubeconfig": str(config)}) as client,
+        pytest.raises(
+            KubernetesError, match=r"^TLS verification with the Kubernetes API server failed"
+        ) as refused,
+    ):
+        Kube(client, "production", 5).deployment("backend")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+    assert kube_standin_tls.cluster.requests == []
+
+
+_LABEL = st.from_regex(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@given(_LABEL.filter(lambda name: name != "localhost"))
+def test_a_single_dns_label_names_a_service_of_the_hosts_namespace(name: str) -> None:
+    assert cluster_address(name) == ClusterAddress("service", name, None)
+    assert cluster_address(f"svc/{name}") == ClusterAddress("service", name, None)
+    assert cluster_address(f"pod/{name}") == ClusterAddress("pod", name, None)
+
+
+@given(_LABEL, _LABEL, st.sampled_from([".svc", ".svc.cluster.local", ".svc.cluster.local."]))
+def test_a_service_dns_name_names_the_service_in_its_namespace(
+    name: str, namespace: str, suffix: str
+) -> None:
+    assert cluster_address(f"{name}.{namespace}{suffix}".upper()) == ClusterAddress(
+        "service", name, namespace
+    )
+
+
+@given(
+    st.ip_addresses().map(str)
+    | st.just("localhost")
+    | st.from_regex(r"[a-z]{1,9}\.(com|org|internal)", fullmatch=True)
+)
+def test_ips_localhost_and_other_dns_names_are_reached_from_the_controller(address: str) -> None:
+    assert cluster_address(address) is None
