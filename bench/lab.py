@@ -49,6 +49,8 @@ ROOT_CAUSE = {
     "beat-killed": "beat",
     "memory-limit-missing": "memory_backend",
     "jwt-secret-short": "jwt_secret",
+    "slo-breach": "backend_errors",
+    "cors-mismatch": "backend_cors",
     "bad-deploy": "backend",
 }
 BAD_DEPLOY = "bad-deploy"

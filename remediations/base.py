@@ -23,6 +23,9 @@ class Action(BaseModel):
     destructive: ClassVar[bool] = False
     """Deletes data: runs only when the playbook says ``destructive: true`` on the step and the
     command line says ``--allow-destructive``."""
+    observes: ClassVar[bool] = False
+    """Only watches the node's check (`wait`): the step before it needs no verification window
+    of its own, the watching step is that window (and knows when to give up)."""
 
     def is_destructive(self) -> bool:
         """Whether these options delete data (types whose options decide override this)."""

@@ -260,7 +260,8 @@ class NodeEvaluation:
         """Climb the ladder: run the steps in order, re-checking after each that ran, until
         one is verified; (verified, last check)."""
         self._stopped_at = None
-        for step in self.spec.remediate:
+        ladder = self.spec.remediate
+        for index, step in enumerate(ladder):
             status = self._run_step(step, last)
             if status is ActionStatus.INTERRUPTED:
                 # The run is stopping: no further step, no retry, no verification.
@@ -276,7 +277,12 @@ class NodeEvaluation:
                 # A failed rung did not heal the node: the next rung is its chance.
                 continue
             if status in (ActionStatus.OK, ActionStatus.CHANGED):
-                verified, last = self._verify(settle=status is ActionStatus.CHANGED)
+                # A change is given the `verify` window to show, unless a watching step (a
+                # `wait`) comes next: that step is the window, and it gives up early when the
+                # change cannot heal (verifying twice cost a whole window per rung).
+                watched_next = index + 1 < len(ladder) and ladder[index + 1].action.observes
+                settle = status is ActionStatus.CHANGED and not watched_next
+                verified, last = self._verify(settle=settle)
                 if verified:
                     return True, last
                 if last.health is Health.ERROR:

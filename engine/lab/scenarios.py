@@ -61,6 +61,32 @@ def _short_jwt_secret(lab: Lab) -> str:
     return f"recreated backend with a JWT_SECRET of {len(SHORT_JWT_SECRET)} characters"
 
 
+WRONG_CORS_ORIGINS = "https://coffeestudio.example"
+"""A CORS_ORIGINS without the frontend's origin (the lab's frontend is on 127.0.0.1)."""
+ERROR_SHARE = 0.3
+SLOW_SECONDS = 0.8
+"""The SLO breach: 30 % of the API's answers are 5xx (the SLO: < 1 %) and each answer takes
+0.8 s (the SLO: p95 < 500 ms); `/health` still answers at once."""
+TRAFFIC_CLIENTS = 6
+"""Clients calling the backend's API meanwhile, so the metrics have requests in any window."""
+
+
+def _slo_breach(lab: Lab) -> str:
+    faults = (("LAB_ERROR_SHARE", str(ERROR_SHARE)), ("LAB_SLOW_SECONDS", str(SLOW_SECONDS)))
+    lab.recreate("backend", Overrides(environment=(*faults, ("LAB_TRAFFIC", str(TRAFFIC_CLIENTS)))))
+    lab.wait_healthy()  # /health answers: only the API's answers are bad
+    return (
+        f"recreated backend answering {ERROR_SHARE:.0%} of its API requests 500, each after "
+        f"{SLOW_SECONDS:g}s, under the load of {TRAFFIC_CLIENTS} clients"
+    )
+
+
+def _cors_mismatch(lab: Lab) -> str:
+    lab.recreate("backend", Overrides(environment=(("CORS_ORIGINS", WRONG_CORS_ORIGINS),)))
+    lab.wait_healthy()
+    return f"recreated backend with CORS_ORIGINS={WRONG_CORS_ORIGINS} (the frontend's origin missing)"
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -83,6 +109,16 @@ SCENARIOS: dict[str, Scenario] = {
             _no_memory_limit,
         ),
         Scenario("jwt-secret-short", "Security: JWT_SECRET shorter than 32 characters", _short_jwt_secret),
+        Scenario(
+            "slo-breach",
+            "SLO-Verletzung: more than 1 % of the API's answers are 5xx, and its p95 above 500 ms",
+            _slo_breach,
+        ),
+        Scenario(
+            "cors-mismatch",
+            "Frontend zeigt 'API nicht erreichbar': CORS_ORIGINS lacks the frontend's origin",
+            _cors_mismatch,
+        ),
     )
 }
 

@@ -46,7 +46,8 @@ class BackoffSpec(_Strict):
 class VerifySpec(_Strict):
     """When a fix counts as verified: after a step, the check is polled every `interval` until
     it passes `successes` times in a row; if that takes longer than `within`, the step did not
-    heal the node and the next step runs."""
+    heal the node and the next step runs. After a step followed by a `wait` the check is
+    looked at once: the wait is that step's window."""
 
     successes: int = Field(1, ge=1, description="consecutive passing checks required")
     within: Duration = Field(10.0, description="time the fix has to take effect")

@@ -91,7 +91,13 @@ def test_migration_step_is_skipped_when_alembic_is_at_head() -> None:
 
 def test_postgres_restart_waits_the_runbooks_30_seconds() -> None:
     wait = node("postgres").remediate[1].action
-    assert wait.describe() == "wait up to 30s for the check to pass"
+    assert wait.describe().startswith("wait up to 30s for the check to pass")
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", "backend", "frontend", "worker"])
+def test_every_wait_watches_the_container_of_the_service_it_waits_for(name: str) -> None:
+    waits = [s.action for s in node(name).remediate if s.action.type_key == "wait"]
+    assert waits and {w.watched().label() for w in waits} == {f"coffeestudio/{name}"}  # type: ignore[attr-defined]
 
 
 def test_backend_restarts_after_its_database_recovers() -> None:

@@ -5,15 +5,26 @@ the migration head (the app queries the table the newest migration creates) and 
 answers PING; otherwise 503 with the reason. `GET /metrics` serves Prometheus text
 (`http_requests_total`, `http_request_duration_seconds`). On start it runs
 `alembic upgrade head`, as the real backend does.
+
+Faults for the SLO scenarios, set in the environment: `LAB_ERROR_SHARE` (that share of the
+API's answers are 500) and `LAB_SLOW_SECONDS` (each API answer is that late); `/health` is
+never affected, as in a regression that leaves the service up. `LAB_TRAFFIC` (a number of
+clients) makes the backend call its own API in a loop, so that the metrics have requests to
+measure in any window.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +39,34 @@ LATENCY = Histogram(
 )
 NEWEST_TABLE = "roasts"
 """Created by the newest migration; querying it fails while that migration is pending."""
+ERROR_SHARE = float(os.environ.get("LAB_ERROR_SHARE") or 0)
+SLOW_SECONDS = float(os.environ.get("LAB_SLOW_SECONDS") or 0)
+_ANSWERS = itertools.count()
+_ANSWERS_LOCK = threading.Lock()
+
+
+def fails_now() -> bool:
+    """Whether this API answer is one of the `ERROR_SHARE` that fail: spread evenly (every
+    other one at 0.5), so that any window holds the share, not a random draw of it."""
+    with _ANSWERS_LOCK:
+        n = next(_ANSWERS)
+    return math.floor((n + 1) * ERROR_SHARE) > math.floor(n * ERROR_SHARE)
+
+
+def traffic(clients: int) -> None:
+    """`clients` threads calling the API in a loop, as users would."""
+
+    def client() -> None:
+        while True:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:8000/", timeout=10) as answer:
+                    answer.read()
+            except (urllib.error.URLError, OSError):
+                pass  # a 500 is an answer too; the server not up yet is retried
+            time.sleep(0.2)  # a few requests a second each: measurable, and cheap on a small machine
+
+    for _ in range(clients):
+        threading.Thread(target=client, daemon=True).start()
 
 
 def health() -> tuple[int, dict[str, str]]:
@@ -60,7 +99,11 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/health":
             status, body = health()
         elif path == "/":
-            status, body = 200, {"service": "coffeestudio-backend"}
+            time.sleep(SLOW_SECONDS)
+            if ERROR_SHARE and fails_now():
+                status, body = 500, {"detail": "internal server error"}
+            else:
+                status, body = 200, {"service": "coffeestudio-backend"}
         else:
             status, body = 404, {"detail": "not found"}
         self._send(status, json.dumps(body).encode(), "application/json")
@@ -75,6 +118,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
+        if self.client_address[0] == "127.0.0.1":
+            return  # the backend's own traffic (LAB_TRAFFIC) would drown its log
         sys.stderr.write(f"backend: {self.address_string()} {format % args}\n")
 
 
@@ -86,6 +131,7 @@ def main() -> None:
     print(f"backend: alembic upgrade head exited {migrated.returncode}", file=sys.stderr, flush=True)
     server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)
     print("backend: serving on :8000", file=sys.stderr, flush=True)
+    traffic(int(os.environ.get("LAB_TRAFFIC") or 0))
     server.serve_forever()
 
 

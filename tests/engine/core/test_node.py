@@ -14,6 +14,7 @@ from engine.core.node import Mode, NodeEvaluation
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Outcome
 from engine.playbook.models import BackoffSpec, NodeSpec, StepSpec, VerifySpec
 from remediations.command import CommandAction
+from remediations.wait import WaitAction
 from tests.support.clock import FakeClock
 
 HEALTHY = CheckResult.healthy("up")
@@ -92,6 +93,15 @@ def test_a_step_that_changed_nothing_gets_no_window_the_next_step_runs_at_once()
     script = Script([], {"save logs": ActionResult.ok("saved")}, healed_by="restart")
     result = evaluate(node(step("save logs"), step("restart"), verify=VerifySpec(within=30)), script, clock)
     assert (result.outcome, script.acted, clock.sleeps) == (Outcome.REMEDIATED, ["save logs", "restart"], [])
+
+
+def test_a_fix_followed_by_a_wait_is_looked_at_once_the_wait_is_its_window() -> None:
+    clock = FakeClock()
+    script = Script([], {"wait": ActionResult.failed("gave up: exited")}, healed_by="rollback")
+    ladder = (step("restart"), StepSpec(action=WaitAction(), name="wait"), step("rollback"))
+    result = evaluate(node(*ladder, verify=VerifySpec(within=30, interval=1)), script, clock)
+    assert (result.outcome, script.acted) == (Outcome.REMEDIATED, ["restart", "wait", "rollback"])
+    assert clock.sleeps == []
 
 
 def test_a_fix_that_does_not_take_effect_within_the_window_moves_on() -> None:
