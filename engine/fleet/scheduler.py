@@ -12,11 +12,11 @@ the leader dies another schedules within one interval. Ticks are numbered from t
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -44,7 +44,7 @@ class Scheduler:
     broker: str
     interval: float
     logger: Any
-    name: str = field(default_factory=lambda: f"scheduler-{uuid.uuid4().hex[:6]}@{socket.gethostname()}")
+    name: str = field(default_factory=lambda: f"scheduler-{os.getpid()}@{socket.gethostname()}")
     stopping: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
 
