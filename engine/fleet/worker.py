@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +176,74 @@ class Worker:
             with self._mutex:
                 self._runs.discard(run_id)
 
+    def busy(self) -> bool:
+        """Whether a run is in flight."""
+        with self._mutex:
+            return bool(self._runs)
+
     def close(self) -> None:
         self.transports.close()
+
+
+RESTART_WAIT = 60.0
+"""Seconds a worker whose broker restarted waits for its runs in flight before it restarts."""
+
+
+def watch_redis(
+    url: str, worker: Worker, restart: Callable[[], None], every: float = 2.0
+) -> threading.Thread:
+    """Restart the worker (`restart`) once its Redis broker was unreachable or restarted: a
+    Celery worker with the threads pool does not re-establish its consumer after a Redis
+    restart (celery/celery#9054 and later reports), it only fails to acknowledge. Its runs in
+    flight are let finish first (up to `RESTART_WAIT`); their tasks, unacknowledged, come back
+    after the visibility timeout and are dropped as done (engine.fleet.claims)."""
+    import redis
+
+    def server_id() -> str | None:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            try:
+                return str(client.info("server")["run_id"])
+            finally:
+                client.close()
+        except Exception:
+            return None
+
+    def watch() -> None:
+        known, lost = server_id(), False
+        while True:
+            time.sleep(every)
+            now = server_id()
+            if now is None:
+                if not lost:
+                    worker.logger.warning("broker unreachable, retrying", broker=masked(url))
+                lost = True
+                continue
+            if known is None and not lost:
+                known = now
+            if now == known and not lost:
+                continue
+            worker.logger.warning(
+                "broker restarted or reconnected: restarting the worker to reconnect its consumer",
+                broker=masked(url),
+            )
+            deadline = time.monotonic() + RESTART_WAIT
+            while worker.busy() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            restart()
+            return
+
+    thread = threading.Thread(target=watch, name="broker-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def reexec() -> None:
+    """Replace this process by a fresh copy of itself (same pid, same arguments): its sockets
+    close (PostgreSQL ends its sessions and their locks), the new one connects again."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 def serve(
@@ -219,6 +288,8 @@ def serve(
         gone = stopping or threading.Event()
         if not wait_for_broker(app, broker, worker.logger, gone.is_set):
             return 0
+        if broker.startswith("redis"):
+            watch_redis(broker, worker, reexec)
         celery_worker = app.Worker(
             hostname=worker.name,
             queues=[worker.queue, SHARED_QUEUE],

@@ -51,6 +51,7 @@ def eventually(condition: Callable[[], object], what: str, timeout: float = 90) 
 
 @dataclass
 class Fleet:
+    redis: RedisServer
     root: Path
     marks: Path
     playbook: Path
@@ -149,6 +150,7 @@ def fleet(
     (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
     (tmp_path / "site.yml").write_text(PLAYBOOK)
     running = Fleet(
+        redis_db,
         tmp_path,
         marks,
         tmp_path / "site.yml",
@@ -255,3 +257,22 @@ def test_when_the_leading_daemon_is_killed_another_schedules_within_one_interval
     assert took is not None and took - killed_at <= INTERVAL + 1.5
     ticks = sorted(fleet.ticks())
     assert ticks == list(range(ticks[0], ticks[-1] + 1))  # none twice (the key), none skipped
+
+
+@pytest.mark.slow
+def test_after_a_redis_restart_workers_and_daemon_reconnect_and_ticks_go_on(fleet: Fleet) -> None:
+    fleet.worker("w1")
+    fleet.daemon("d1")
+    eventually(lambda: fleet.complete_ticks(), "a first tick done on every host", 120)
+    fleet.redis.stop()  # every queued message is lost with it (no persistence)
+    time.sleep(INTERVAL)
+    fleet.redis.start()
+    back = time.time()
+    eventually(
+        lambda: any(tick * INTERVAL > back for tick in fleet.complete_ticks()),
+        "a tick after the restart done on every host",
+        120,
+    )
+    assert all(fleet.processes[name].poll() is None for name in ("w1", "d1"))
+    assert "restarting the worker to reconnect" in fleet.log("w1")
+    assert fleet.healed("h00") == 1
