@@ -79,6 +79,7 @@ def test_a_fleet_needs_a_postgresql_store(tmp_path: Path, command: str) -> None:
     assert "--broker needs --state postgresql://" in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["worker", "daemon"])
 def test_an_unreachable_broker_is_a_retrying_warning_without_its_password(
     tmp_path: Path, command: str, state_postgres: StatePostgres

@@ -80,10 +80,11 @@ class Fleet:
         self.processes[name] = process
         return process
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        process = self.start(name, "worker", "--name", name, "--concurrency", "4")
-        eventually(lambda: name in self.live(), f"worker {name} registered and alive", 60)
-        return process
+    def workers(self, *names: str) -> None:
+        """Start workers (at once) and wait until each is registered and alive."""
+        for name in names:
+            self.start(name, "worker", "--name", name, "--concurrency", "4")
+        eventually(lambda: set(names) <= self.live(), f"workers {names} registered and alive", 60)
 
     def daemon(self, name: str) -> subprocess.Popen[bytes]:
         return self.start(name, "daemon", "--interval", f"{INTERVAL:g}s")
@@ -172,8 +173,7 @@ def fleet(
 def test_every_host_is_checked_each_tick_by_the_same_worker_and_a_broken_host_is_healed_once(
     fleet: Fleet,
 ) -> None:
-    fleet.worker("w1")
-    fleet.worker("w2")
+    fleet.workers("w1", "w2")
     fleet.daemon("d1")
     eventually(lambda: len(fleet.complete_ticks()) >= 2, "two ticks done on every host", 120)
 
@@ -200,8 +200,7 @@ def test_every_host_is_checked_each_tick_by_the_same_worker_and_a_broken_host_is
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_tick_has_its_hosts_checked_by_the_other_at_the_next_tick(fleet: Fleet) -> None:
-    fleet.worker("w1")
-    fleet.worker("w2")
+    fleet.workers("w1", "w2")
     fleet.daemon("d1")
     eventually(lambda: fleet.complete_ticks(), "a first tick done on every host", 120)
 
@@ -261,7 +260,7 @@ def test_when_the_leading_daemon_is_killed_another_schedules_within_one_interval
 
 @pytest.mark.slow
 def test_after_a_redis_restart_workers_and_daemon_reconnect_and_ticks_go_on(fleet: Fleet) -> None:
-    fleet.worker("w1")
+    fleet.workers("w1")
     fleet.daemon("d1")
     eventually(lambda: fleet.complete_ticks(), "a first tick done on every host", 120)
     fleet.redis.stop()  # every queued message is lost with it (no persistence)

@@ -64,6 +64,7 @@ hosts: all
 checks:
   marker:
     command: {cmd: "test -e {{ dir }}/ok"}
+    verify: {within: 200ms, interval: 100ms}
     remediate:
       - command: {cmd: "echo acted >> {{ dir }}/acted"}
 """
