@@ -14,6 +14,8 @@
     │   ├── TokenError                      the status page's token: unreadable, short, world-readable
     │   ├── KubeconfigError                 a kubeconfig file or context that does not exist
     │   ├── StateStoreError                 the state store named cannot be opened or used
+    │   ├── BrokerError                     a --broker URL that cannot be used (malformed, unknown scheme)
+    │   ├── FleetError                      a fleet that cannot start (no PostgreSQL store, a name in use)
     │   └── ApprovalError                   an approval named that does not exist or cannot be answered
     ├── LockHeld                            exit 3: another run holds a host's lock
     ├── TransportError                      a host cannot be reached (checks report `error`)
@@ -129,6 +131,16 @@ class KubeconfigError(InvalidInput, ValueError):
 
 class StateStoreError(InvalidInput, RuntimeError):
     """The state store cannot be opened or used (bad path, unreachable database, newer schema)."""
+
+
+class BrokerError(InvalidInput, ValueError):
+    """A `--broker` URL that cannot be used: malformed, or a transport Celery does not know.
+    The message never repeats the URL's password."""
+
+
+class FleetError(InvalidInput, RuntimeError):
+    """A fleet worker or scheduler that cannot start: its state store is not PostgreSQL (the
+    fleet's locks, ticks and claims live there), or a worker of that name is running."""
 
 
 class ApprovalError(InvalidInput, ValueError):

@@ -33,6 +33,7 @@ RULES = [
     ("engine.transports", (*OUTER, "checks", "remediations")),
     ("engine.clients", (*OUTER, "checks", "remediations")),
     ("engine.unattended", ("engine.cli", "engine.web")),
+    ("engine.fleet", ("engine.cli", "engine.web", "engine.lab", "engine.compose")),
     ("engine.web", ("engine.cli", "engine.lab", "engine.compose", "engine.unattended.daemon")),
     ("checks", ("engine.cli", "engine.unattended")),
     ("remediations", ("engine.cli", "engine.unattended")),

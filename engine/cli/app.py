@@ -270,7 +270,7 @@ def main() -> None:
 # Commands in modules of their own, registered once `cli` exists.
 from engine.cli.init import init  # noqa: E402
 from engine.cli.lab import lab  # noqa: E402
-from engine.cli.service import cron, daemon, systemd, token  # noqa: E402
+from engine.cli.service import cron, daemon, systemd, token, worker  # noqa: E402
 from engine.cli.unattended import (  # noqa: E402
     approvals,
     approve,
@@ -294,6 +294,7 @@ for command in (
     approve,
     deny,
     daemon,
+    worker,
     systemd,
     cron,
     token,

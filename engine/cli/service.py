@@ -11,11 +11,23 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engine import exit_codes
-from engine.cli.options import explicit_state_option, inventory_options, load_plan, state_options
+from engine.cli.options import (
+    explicit_state_option,
+    inventory_options,
+    load_plan,
+    state_option,
+    state_options,
+)
 
 if TYPE_CHECKING:
     from engine.core.planning import RunPlan
     from engine.unattended.daemon import Daemon
+    from engine.unattended.state.postgres import PostgresStateStore
+
+BROKER_HELP = (
+    "a Celery broker URL (redis://:PASSWORD@HOST:6379/0, amqp://...): with it the fleet's work "
+    "goes through workers (remediate worker) and --state must be postgresql://"
+)
 
 
 @click.command(
@@ -66,6 +78,9 @@ Examples:
     "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
 )
 @click.option("-v", "--verbose", is_flag=True)
+@click.option(
+    "--broker", metavar="URL", envvar="REMEDIATE_BROKER", help=BROKER_HELP + " [env REMEDIATE_BROKER]"
+)
 @state_options
 def daemon(
     playbook: str,
@@ -83,6 +98,7 @@ def daemon(
     incident_dir: str,
     log_format: str,
     verbose: bool,
+    broker: str | None,
     state: str | None,
     metrics_textfile: str | None,
 ) -> None:
@@ -90,7 +106,10 @@ def daemon(
     playbook and inventory; a version that does not validate is rejected, the old one kept.
     With --listen: a status page (read-only for anyone; actions need the operator's token),
     its JSON API under /api/, /metrics, and POST /hooks/alertmanager, where a firing alert
-    the playbook's `alerts:` maps to nodes starts a run of them at once."""
+    the playbook's `alerts:` maps to nodes starts a run of them at once.
+
+    With --broker: schedule instead of running. Every --interval the leading daemon (several
+    may run; one leads) sends one task per host group to the workers (remediate worker)."""
     from pathlib import Path
 
     from engine.core.durations import parse_duration
@@ -103,6 +122,13 @@ def daemon(
         raise click.BadParameter(str(exc), param_hint="--interval") from None
     if listen is not None and metrics_port is not None:
         raise click.UsageError("give --listen or --metrics-port, not both")
+    if broker is not None:
+        if listen is not None or metrics_port is not None or metrics_textfile is not None:
+            raise click.UsageError(
+                "--listen, --metrics-port and --metrics-textfile are not available with --broker yet"
+            )
+        _schedule(playbook, inventories, limit, extra_vars, seconds, broker, state, log_format, verbose)
+        return
     address = listen or (f"127.0.0.1:{metrics_port}" if metrics_port is not None else None)
     serve = _web(address, state, token_file, hook_token_file) if address is not None else None
     load_plan(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
@@ -124,6 +150,143 @@ def daemon(
         serve=serve,
         page=f"http://{address}" if address else None,
     ).run()
+    sys.exit(code)
+
+
+def _fleet_store(broker: str, state: str | None) -> PostgresStateStore:
+    """The fleet's PostgreSQL store, after the broker URL was checked (exit 2 for either)."""
+    from engine.errors import FleetError
+    from engine.fleet.broker import check_broker_url
+    from engine.unattended.state import open_store
+    from engine.unattended.state.postgres import PostgresStateStore
+
+    check_broker_url(broker)
+    if not state or not state.startswith(("postgresql://", "postgres://")):
+        raise FleetError(
+            "--broker needs --state postgresql://...: the fleet's locks, ticks and claims live in "
+            "a PostgreSQL store every worker and daemon shares"
+        )
+    store = open_store(state)
+    assert isinstance(store, PostgresStateStore)
+    return store
+
+
+def _schedule(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    interval: float,
+    broker: str,
+    state: str | None,
+    log_format: str,
+    verbose: bool,
+) -> None:
+    """`remediate daemon --broker`: the fleet's scheduler (engine.fleet.scheduler)."""
+    from engine.fleet.scheduler import Scheduler
+    from engine.output import logs
+
+    store = _fleet_store(broker, state)
+    load_plan(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
+    logs.configure(log_format, verbose)  # type: ignore[arg-type]
+
+    def load() -> RunPlan:
+        return load_plan(playbook, inventories, limit, extra_vars)
+
+    try:
+        code = Scheduler(load, store, broker, interval, logs.get_logger()).run()
+    finally:
+        store.close()
+    sys.exit(code)
+
+
+@click.command(
+    epilog=f"""\b
+Examples:
+  remediate worker site.yml -i hosts.yml --broker redis://:PASSWORD@10.0.0.5:6379/0 \\
+      --state postgresql://remediate:PASSWORD@10.0.0.6/remediate
+  remediate daemon site.yml -i hosts.yml --broker ... --state ...   # the scheduler
+
+{exit_codes.HELP}"""
+)
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@inventory_options
+@click.option(
+    "--broker",
+    metavar="URL",
+    envvar="REMEDIATE_BROKER",
+    required=True,
+    help=BROKER_HELP + " [env REMEDIATE_BROKER]",
+)
+@click.option("--name", help="this worker's name, unique in the fleet [default: remediate-RANDOM@HOSTNAME]")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="tasks (host groups) run at once, each in a thread: runs wait on the network",
+)
+@click.option(
+    "--visibility-timeout",
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="how long the broker waits before delivering an unacknowledged task again; longer than any run",
+)
+@click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--allow-destructive", is_flag=True)
+@click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
+)
+@click.option("-v", "--verbose", is_flag=True)
+@state_option
+def worker(
+    playbook: str,
+    inventories: tuple[str, ...],
+    limit: str | None,
+    extra_vars: tuple[str, ...],
+    broker: str,
+    name: str | None,
+    concurrency: int,
+    visibility_timeout: str,
+    forks: int,
+    allow_destructive: bool,
+    incident_dir: str,
+    log_format: str,
+    verbose: bool,
+    state: str | None,
+) -> None:
+    """A worker of the fleet: runs PLAYBOOK for the host groups of the tasks `remediate
+    daemon --broker` sends, with the same locks, limits and records as any run, keeping its
+    SSH connections open between tasks. A task whose playbook differs from this worker's is
+    refused, with the reason in the store. SIGTERM: tasks in flight finish, then it exits."""
+    from pathlib import Path
+
+    from engine.core.durations import parse_duration
+    from engine.fleet.worker import Worker, default_name, serve
+    from engine.output import logs
+
+    try:
+        visibility = parse_duration(visibility_timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--visibility-timeout") from None
+    store = _fleet_store(broker, state)
+    try:
+        plan = load_plan(playbook, inventories, limit, extra_vars)
+        logs.configure(log_format, verbose)  # type: ignore[arg-type]
+        runner = Worker(
+            name or default_name(),
+            plan,
+            store,
+            logs.get_logger(),
+            forks=forks,
+            allow_destructive=allow_destructive,
+            incident_dir=Path(incident_dir),
+        )
+        code = serve(runner, broker, concurrency, visibility)
+    finally:
+        store.close()
     sys.exit(code)
 
 

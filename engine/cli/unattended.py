@@ -295,6 +295,7 @@ def status(state: str | None) -> None:
     pauses = store.pauses(now)
     escalations = store.escalations(open_only=True)
     runs = store.runs()
+    fleet = _fleet_status(store)
     store.close()
     if runs:
         latest = runs[-1]
@@ -317,6 +318,48 @@ def status(state: str | None) -> None:
         click.echo(f"paused: {where} {until} by {p.created_by}: {p.reason}")
     for e in escalations:
         click.echo(f"escalated: {e.host}:{e.node} [{e.severity}] since {_fmt(e.opened_at)} UTC: {e.reason}")
+    for line in fleet:
+        click.echo(line)
+
+
+def _fleet_status(store: StateStore) -> list[str]:
+    """The fleet's lines of `remediate status` (none without workers): each worker, alive or
+    not, with the hosts it served in the last tick it ran; the last tick's progress."""
+    from collections import Counter
+
+    workers = store.fleet_workers()
+    latest = store.latest_tick()
+    if not workers and latest is None:
+        return []
+    live: set[str] = set()
+    if hasattr(store, "held_locks"):
+        from engine.fleet.worker import live_workers
+
+        live = live_workers(store)  # type: ignore[arg-type]
+    lines = ["workers:"]
+    served = store.served_last()
+    for record in workers:
+        last_served = served.get(record.name)
+        if last_served is None:
+            what = "served nothing yet"
+        else:
+            number, hosts = last_served
+            shown = ", ".join(hosts[:10]) + (f" and {len(hosts) - 10} more" if len(hosts) > 10 else "")
+            what = f"tick {number}: {len(hosts)} host(s): {shown}"
+        lines.append(f"  {record.name:<28} {'live' if record.name in live else 'gone':<5} {what}")
+    if latest is not None:
+        tick, tasks = latest
+        counts = Counter(task.status for task in tasks)
+        progress = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        total = sum(len(task.hosts) for task in tasks)
+        lines.append(
+            f"last tick {tick.tick} of {tick.playbook} at {_fmt(tick.scheduled_at)} UTC by {tick.scheduler}: "
+            f"{len(tasks)} task(s), {total} host(s): {progress}"
+        )
+        for task in tasks:
+            if task.status in ("refused", "failed", "locked"):
+                lines.append(f"  {task.group}: {task.status}: {task.reason}")
+    return lines
 
 
 @click.command(

@@ -67,6 +67,9 @@ class Guard:
     stopping: threading.Event | None = None
     hold_all: str | None = None
     """Why every node is held back this run (blast radius), or None."""
+    held: dict[NodeKey, str] = field(default_factory=dict)
+    """Nodes not to act on this run, with why (a fleet task taken over from a dead worker:
+    what it acted on already waits for the next tick)."""
     decisions: dict[NodeKey, limits.Decision] = field(default_factory=dict)
     acted: set[NodeKey] = field(default_factory=set)
     actions: int = 0
@@ -99,6 +102,8 @@ class Guard:
         decision: limits.Decision | None
         if self.hold_all is not None:
             decision = limits.Decision(Outcome.SUPPRESSED, self.hold_all)
+        elif key in self.held:
+            decision = limits.Decision(Outcome.BACKOFF, self.held[key])
         else:
             decision = limits.decide(spec, self.memory(key, spec, now), check.evidence, now, self.maintenance)
         if decision is None and self.max_actions is not None and self.recording:
@@ -352,12 +357,14 @@ def run_unattended(
     transports: TransportPool | None = None,
     trigger: str = "timer",
     page: str | None = None,
+    held: dict[NodeKey, str] | None = None,
 ) -> RunReport:
     """One run with state (see the module docstring). In RUN mode it takes the run lock first
     and raises `engine.unattended.locking.LockHeld` when another run holds it; a dry-run reads the state
     (to show what would be held back) and writes nothing. `trigger` records what started it
     (`timer`, `alert`, `operator`); `page` is the status page's address for the links in
-    approval requests (the playbook's `approvals.page` wins)."""
+    approval requests (the playbook's `approvals.page` wins). `held`: nodes not acted on in
+    this run, with why (they are checked and end `backoff` if unhealthy)."""
     logger = logger if logger is not None else QuietLogger()
     lock: HostLock | None = None
     if settings.mode is Mode.RUN:
@@ -368,7 +375,7 @@ def run_unattended(
     transports = transports or shared_pool
     try:
         hold = blast_radius_hold(plan, settings, logger, transports) if checks_first else None
-        guard = Guard(store, plan, settings, logger, stopping or settings.stop, hold)
+        guard = Guard(store, plan, settings, logger, stopping or settings.stop, hold, dict(held or {}))
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
         if recording:

@@ -4,6 +4,7 @@ to run as root). One server per session; each test gets an empty database of its
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -47,13 +48,15 @@ class StatePostgres:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def state_postgres() -> Iterator[StatePostgres]:
+@contextlib.contextmanager
+def running_state_postgres() -> Iterator[StatePostgres]:
+    """A PostgreSQL server for the length of the block (the fixture's, and the benchmarks');
+    RuntimeError when it cannot be run here."""
     binaries = _binaries()
     if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (/usr/lib/postgresql/*/bin)")
+        raise RuntimeError("PostgreSQL server binaries are not installed (/usr/lib/postgresql/*/bin)")
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        pytest.skip("setpriv is needed to run PostgreSQL as an unprivileged user")
+        raise RuntimeError("setpriv is needed to run PostgreSQL as an unprivileged user")
     root = Path(tempfile.mkdtemp(prefix="state-pg-"))
     data = root / "data"
     if os.geteuid() == 0:
@@ -83,6 +86,16 @@ def state_postgres() -> Iterator[StatePostgres]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def state_postgres() -> Iterator[StatePostgres]:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_state_postgres())
+        except RuntimeError as exc:
+            pytest.skip(str(exc))
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

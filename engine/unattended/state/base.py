@@ -15,9 +15,10 @@ which does not know the secrets the run registered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -256,6 +257,55 @@ class RunRecord:
     (Alertmanager) or `operator` (a command, or "run now" on the status page)."""
 
 
+QUEUED = "queued"
+"""A fleet task recorded by the scheduler and not yet claimed by a worker."""
+CLAIMED = "running"
+"""A fleet task a worker claimed and is running."""
+
+
+@dataclass(frozen=True)
+class FleetTask:
+    """The task of one host group in one tick of a fleet (`remediate daemon --broker`)."""
+
+    playbook: str
+    tick: int
+    group: str
+    """The group's first host (sorted): hosts joined by cross-host dependencies run together."""
+    hosts: list[str]
+    queue: str
+    """The broker queue it was sent to (a worker's own, or the shared one)."""
+    status: str
+    """queued, running, done, locked (another run held a host), refused (playbook differs),
+    superseded (a later tick got there first), failed (the run raised)."""
+    worker: str
+    run_id: str
+    reason: str
+    claimed_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A `remediate worker` as it registered itself."""
+
+    name: str
+    queue: str
+    controller: str
+    pid: int
+    started_at: datetime
+    playbook_hash: str
+
+
+@dataclass(frozen=True)
+class FleetTick:
+    playbook: str
+    tick: int
+    scheduled_at: datetime
+    scheduler: str
+    tasks: int
+
+
 # The schema, one list of statements per version; {id} and {real} are the dialect's.
 MIGRATIONS: list[list[str]] = [
     [
@@ -304,6 +354,19 @@ MIGRATIONS: list[list[str]] = [
             used_at {real}, used_by_run TEXT NOT NULL)""",
         "CREATE INDEX approvals_node ON approvals (host, node, status)",
     ],
+    # 6: a fleet of workers (remediate worker / daemon --broker): ticks scheduled once, the
+    # task of each host group in a tick claimed once, the workers and what they served.
+    [
+        """CREATE TABLE fleet_ticks (playbook TEXT NOT NULL, tick BIGINT NOT NULL,
+            scheduled_at {real} NOT NULL, scheduler TEXT NOT NULL, tasks INTEGER NOT NULL,
+            PRIMARY KEY (playbook, tick))""",
+        """CREATE TABLE fleet_tasks (playbook TEXT NOT NULL, tick BIGINT NOT NULL, grp TEXT NOT NULL,
+            hosts TEXT NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL, worker TEXT NOT NULL,
+            run_id TEXT NOT NULL, reason TEXT NOT NULL, claimed_at {real}, finished_at {real},
+            exit_code INTEGER, PRIMARY KEY (playbook, tick, grp))""",
+        """CREATE TABLE fleet_workers (name TEXT PRIMARY KEY, queue TEXT NOT NULL, controller TEXT NOT NULL,
+            pid INTEGER NOT NULL, started_at {real} NOT NULL, playbook_hash TEXT NOT NULL)""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -318,6 +381,9 @@ _ESCALATION_COLUMNS = "id, scope, host, node, severity, reason, opened_at, close
 _APPROVAL_COLUMNS = (
     "id, host, node, step, status, reason, plan, evidence, requested_at, expires_at, run_id, answered_at, "
     "answered_by, note, used_at, used_by_run"
+)
+_TASK_COLUMNS = (
+    "playbook, tick, grp, hosts, queue, status, worker, run_id, reason, claimed_at, finished_at, exit_code"
 )
 _VERSION_COLUMNS = (
     "host, project, service, container, image_id, image, repo_digest, config_hash, alembic_revision, node, "
@@ -969,6 +1035,180 @@ class SqlStateStore:
         return [HistoryEntry(_at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
 
+    # --- fleet: ticks, tasks, workers ----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The statements inside commit together or not at all."""
+        with self._mutex:
+            self._execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
+
+    def record_tick(
+        self,
+        playbook: str,
+        tick: int,
+        at: datetime,
+        scheduler: str,
+        tasks: Sequence[tuple[str, list[str], str]],
+    ) -> bool:
+        """Record tick `tick` of `playbook` with its tasks (group, hosts, queue), all `queued`;
+        False, recording nothing, when that tick was recorded already: a tick is scheduled
+        once, whichever scheduler gets there first."""
+        with self._transaction():
+            inserted = self._execute(
+                "INSERT INTO fleet_ticks (playbook, tick, scheduled_at, scheduler, tasks) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (playbook, tick, to_epoch(at), scheduler, len(tasks)),
+            ).rowcount
+            if not inserted:
+                return False
+            for group, hosts, queue in tasks:
+                self._execute(
+                    f"INSERT INTO fleet_tasks ({_TASK_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, '', '', '', NULL, NULL, NULL)",
+                    (playbook, tick, group, json.dumps(hosts), queue, QUEUED),
+                )
+            return True
+
+    def claim_task(
+        self, playbook: str, tick: int, group: str, worker: str, run_id: str, at: datetime
+    ) -> bool:
+        """Claim a queued task for `worker`'s run `run_id`; False when it was not queued (a
+        redelivered or duplicate message: see `engine.fleet.claims`)."""
+        return bool(
+            self._execute(
+                "UPDATE fleet_tasks SET status = ?, worker = ?, run_id = ?, claimed_at = ? "
+                "WHERE playbook = ? AND tick = ? AND grp = ? AND status = ?",
+                (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, group, QUEUED),
+            ).rowcount
+        )
+
+    def take_over_task(
+        self, playbook: str, tick: int, group: str, was_run_id: str, worker: str, run_id: str, at: datetime
+    ) -> bool:
+        """Move a claimed task whose worker died to `worker`; False when someone else did."""
+        return bool(
+            self._execute(
+                "UPDATE fleet_tasks SET worker = ?, run_id = ?, claimed_at = ? "
+                "WHERE playbook = ? AND tick = ? AND grp = ? AND status = ? AND run_id = ?",
+                (worker, run_id, to_epoch(at), playbook, tick, group, CLAIMED, was_run_id),
+            ).rowcount
+        )
+
+    def finish_task(
+        self,
+        playbook: str,
+        tick: int,
+        group: str,
+        status: str,
+        reason: str,
+        at: datetime,
+        exit_code: int | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """Record how a task ended (`worker`: who, when it ends without being claimed)."""
+        self._execute(
+            "UPDATE fleet_tasks SET status = ?, reason = ?, finished_at = ?, exit_code = ?, "
+            "worker = CASE WHEN ? = '' THEN worker ELSE ? END WHERE playbook = ? AND tick = ? AND grp = ?",
+            (
+                status,
+                REDACTOR.text(reason),
+                to_epoch(at),
+                exit_code,
+                worker or "",
+                worker or "",
+                playbook,
+                tick,
+                group,
+            ),
+        )
+
+    def fleet_task(self, playbook: str, tick: int, group: str) -> FleetTask | None:
+        rows = self._rows(
+            f"SELECT {_TASK_COLUMNS} FROM fleet_tasks WHERE playbook = ? AND tick = ? AND grp = ?",
+            (playbook, tick, group),
+        )
+        return _task(rows[0]) if rows else None
+
+    def later_tick_started(self, playbook: str, group: str, tick: int) -> bool:
+        """Whether a later tick's task of the group was claimed already (this one is stale)."""
+        rows = self._rows(
+            "SELECT 1 FROM fleet_tasks WHERE playbook = ? AND grp = ? AND tick > ? AND status <> ? LIMIT 1",
+            (playbook, group, tick, QUEUED),
+        )
+        return bool(rows)
+
+    def acted_in_run(self, run_id: str) -> set[tuple[str, str]]:
+        """(host, node) of every action attempt recorded by run `run_id`."""
+        rows = self._rows("SELECT DISTINCT host, node FROM attempts WHERE run_id = ?", (run_id,))
+        return {(r[0], r[1]) for r in rows}
+
+    def register_worker(self, worker: WorkerRecord) -> None:
+        """Record a worker (again, on restart under the same name)."""
+        with self._mutex:
+            self._execute("DELETE FROM fleet_workers WHERE name = ?", (worker.name,))
+            self._execute(
+                "INSERT INTO fleet_workers (name, queue, controller, pid, started_at, playbook_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    worker.name,
+                    worker.queue,
+                    worker.controller,
+                    worker.pid,
+                    to_epoch(worker.started_at),
+                    worker.playbook_hash,
+                ),
+            )
+
+    def fleet_workers(self) -> list[WorkerRecord]:
+        rows = self._rows(
+            "SELECT name, queue, controller, pid, started_at, playbook_hash FROM fleet_workers ORDER BY name"
+        )
+        return [WorkerRecord(r[0], r[1], r[2], int(r[3]), _at(r[4]), r[5]) for r in rows]
+
+    def latest_tick(self) -> tuple[FleetTick, list[FleetTask]] | None:
+        """The latest tick scheduled and its tasks, or None."""
+        rows = self._rows(
+            "SELECT playbook, tick, scheduled_at, scheduler, tasks FROM fleet_ticks "
+            "ORDER BY scheduled_at DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        tick = FleetTick(rows[0][0], int(rows[0][1]), _at(rows[0][2]), rows[0][3], int(rows[0][4]))
+        tasks = self._rows(
+            f"SELECT {_TASK_COLUMNS} FROM fleet_tasks WHERE playbook = ? AND tick = ? ORDER BY grp",
+            (tick.playbook, tick.tick),
+        )
+        return tick, [_task(r) for r in tasks]
+
+    def ticks(self, playbook: str) -> list[FleetTick]:
+        """Every tick recorded for `playbook`, oldest first."""
+        rows = self._rows(
+            "SELECT playbook, tick, scheduled_at, scheduler, tasks FROM fleet_ticks WHERE playbook = ? "
+            "ORDER BY tick",
+            (playbook,),
+        )
+        return [FleetTick(r[0], int(r[1]), _at(r[2]), r[3], int(r[4])) for r in rows]
+
+    def served_last(self) -> dict[str, tuple[int, list[str]]]:
+        """Per worker: the latest tick it ran tasks of, and the hosts of those tasks."""
+        rows = self._rows(
+            "SELECT t.worker, t.tick, t.hosts FROM fleet_tasks t JOIN "
+            "(SELECT worker, MAX(tick) AS tick FROM fleet_tasks WHERE worker <> '' GROUP BY worker) latest "
+            "ON t.worker = latest.worker AND t.tick = latest.tick ORDER BY t.grp"
+        )
+        served: dict[str, tuple[int, list[str]]] = {}
+        for worker, tick, hosts in rows:
+            served.setdefault(worker, (int(tick), []))[1].extend(json.loads(hosts))
+        return served
+
+
 def _maybe_epoch(moment: datetime | None) -> float | None:
     return None if moment is None else to_epoch(moment)
 
@@ -1020,6 +1260,23 @@ def _approval(r: tuple[Any, ...]) -> Approval:
 
 def _version(r: tuple[Any, ...]) -> VersionRecord:
     return VersionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _at(r[10]), _at(r[11]))
+
+
+def _task(r: tuple[Any, ...]) -> FleetTask:
+    return FleetTask(
+        r[0],
+        int(r[1]),
+        r[2],
+        json.loads(r[3]),
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        from_epoch(r[9]),
+        from_epoch(r[10]),
+        r[11],
+    )
 
 
 def _escalation(r: tuple[Any, ...]) -> Escalation:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from engine.errors import StateStoreError
@@ -70,3 +70,32 @@ class PostgresStateStore(SqlStateStore):
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
         return advisory_lock(self._connect, hosts, owner)
+
+    def session_lock(self, name: str, owner: str) -> HostLock | None:
+        """The lock `name`, held by a session of its own until released or until this
+        process dies (PostgreSQL ends the session's locks with its connection, even after
+        kill -9); None when another session holds it. The fleet's leadership and a worker's
+        liveness are such locks."""
+        connection = self._connect(f"remediate {owner}"[:63])
+        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(name),)).fetchone()
+        if not row[0]:
+            connection.close()
+            return None
+
+        def release() -> None:
+            try:
+                connection.execute("SELECT pg_advisory_unlock_all()")
+            finally:
+                connection.close()
+
+        return HostLock([release])
+
+    def held_locks(self, names: Iterable[str]) -> set[str]:
+        """Which of the locks `names` (as `session_lock` takes them) some session holds now."""
+        wanted = {advisory_key(name) & 0xFFFFFFFFFFFFFFFF: name for name in names}
+        rows = self._rows(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        )
+        found = {(int(high) << 32) | int(low) for high, low in rows}
+        return {name for key, name in wanted.items() if key in found}

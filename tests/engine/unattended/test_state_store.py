@@ -306,3 +306,42 @@ def test_state_changes_since_a_moment_are_read_for_every_node_at_once_oldest_fir
         ("h2", "api"): ["failed"],
     }
     assert found[("h1", "db")] == store.transitions("h1", "db", now - timedelta(minutes=10))
+
+
+# --- the fleet's ticks, tasks and workers --------------------------------------------------
+
+
+def test_a_tick_is_recorded_once_with_its_tasks_queued(store: StateStore) -> None:
+    tasks = [("a", ["a", "b"], "remediate.w1"), ("c", ["c"], "remediate")]
+    assert store.record_tick("site", 42, T0, "scheduler-1", tasks)
+    assert not store.record_tick("site", 42, T0, "scheduler-2", [("z", ["z"], "remediate")])
+    assert [(t.tick, t.scheduler) for t in store.ticks("site")] == [(42, "scheduler-1")]
+    found = store.fleet_task("site", 42, "a")
+    assert found is not None and found.status == "queued" and found.hosts == ["a", "b"]
+    assert store.fleet_task("site", 42, "z") is None
+
+
+def test_a_queued_task_is_claimed_by_one_worker_only(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
+    assert store.claim_task("site", 1, "a", "w1", "r1", T0)
+    assert not store.claim_task("site", 1, "a", "w2", "r2", T0)
+    store.record_tick("site", 2, T0, "s", [("a", ["a"], "remediate")])
+    assert store.later_tick_started("site", "a", 0)
+    assert not store.later_tick_started("site", "a", 1)  # tick 2 is queued, not started
+
+
+def test_a_task_is_taken_over_once_from_the_run_that_claimed_it(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
+    store.claim_task("site", 1, "a", "w1", "r1", T0)
+    assert store.take_over_task("site", 1, "a", "r1", "w2", "r2", T0)
+    assert not store.take_over_task("site", 1, "a", "r1", "w3", "r3", T0)
+    store.finish_task("site", 1, "a", "done", "1 healthy", T0, 0)
+    found = store.fleet_task("site", 1, "a")
+    assert found is not None and (found.worker, found.status, found.exit_code) == ("w2", "done", 0)
+    assert store.served_last() == {"w2": (1, ["a"])}
+
+
+def test_the_nodes_a_run_acted_on_are_known_by_its_id(store: StateStore) -> None:
+    store.begin_attempt("r1", "a", "db", 1, "restart", "command", T0)
+    store.begin_attempt("r2", "a", "web", 1, "restart", "command", T0)
+    assert store.acted_in_run("r1") == {("a", "db")}

@@ -1,0 +1,254 @@
+"""Scale benchmark: one controller against a fleet of workers on the same sshd hosts, in one run
+(compare the ratios: the seconds move with the machine's load).
+
+Starts N real sshd hosts on loopback (as bench/fleet.py does: the test account, host keys and
+client key of the test fixtures), a Redis broker and a PostgreSQL store, then measures:
+
+* one controller: a cold `remediate run` of one `command: true` check on every host, and a
+  daemon tick over connections kept open (the median of --ticks);
+* the bare paramiko baseline (and pyinfra, given --pyinfra PATH) on the same hosts, cold;
+* for each worker count in --workers: that many `remediate worker` processes and one
+  `remediate daemon --broker`; the first tick opens the connections and is not counted; of
+  the next --ticks ticks: the wall time from the tick's scheduling to its last host's result,
+  the p95 of tick-to-result over every host, the CPU per host of workers and scheduler, and
+  each worker's resident memory growth.
+
+Memory per open connection is the slope between worker counts: a worker of 1 holds N
+connections, a worker of 2 about N/2, and the difference of their growth over the first tick
+divided by the difference of connections leaves out what every worker loads once (paramiko,
+the transport modules). On this 2-core machine sshd's own CPU (one process per connection,
+on the same cores) is part of the floor of every figure. Needs root, sshd, redis-server and
+PostgreSQL's server binaries::
+
+    .venv/bin/python bench/scale.py [--hosts 100] [--workers 1,2] [--ticks 3] [--interval 15]
+                                    [--concurrency 8] [--pyinfra PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet import (  # bench/fleet.py: the hosts' inventories and the controller's baselines
+    BIN,
+    Workdir,
+    compile_project,
+    daemon_tick,
+    run_paramiko,
+    run_pyinfra,
+    run_remediate,
+)
+
+from engine.unattended.state import open_store
+from tests.servers.net import free_port
+from tests.servers.redis import RedisServer
+from tests.servers.sshd import create_account, create_fleet
+from tests.servers.state_postgres import running_state_postgres
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class FleetResult:
+    workers: int
+    tick_wall: float
+    """Median over the measured ticks: scheduled to the last host's result (s)."""
+    p95: float
+    """p95 of scheduled-to-result over every host of the measured ticks (s)."""
+    cpu_per_host_ms: float
+    growth_kb: list[int]
+    """Each worker's resident memory growth over the first tick (it opens its connections)."""
+    connections: list[int]
+
+
+def wait_ticks(state: str, hosts: int, count: int, timeout: float) -> list[tuple[float, list[float]]]:
+    """Wait until `count` ticks are done on every host; per tick, when it was scheduled and
+    when each host's task ended (seconds since the epoch)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        store = open_store(state)
+        try:
+            latest = store.latest_tick()
+            done = []
+            playbook = latest[0].playbook if latest else ""
+            for tick in store.ticks(playbook) if latest else []:
+                tasks = [
+                    store.fleet_task(playbook, tick.tick, group)
+                    for (group,) in store._rows(
+                        "SELECT grp FROM fleet_tasks WHERE playbook = ? AND tick = ?", (playbook, tick.tick)
+                    )
+                ]
+                ended = [
+                    t.finished_at.timestamp() for t in tasks if t and t.status == "done" and t.finished_at
+                ]
+                if len(ended) == hosts:
+                    done.append((tick.scheduled_at.timestamp(), ended))
+        finally:
+            store.close()
+        if len(done) >= count:
+            return done[:count]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(done)} of {count} ticks done in {timeout:g}s")
+        time.sleep(0.5)
+
+
+def run_fleet(work: Workdir, broker: str, state: str, workers: int, args: argparse.Namespace) -> FleetResult:
+    env = {**os.environ, "REMEDIATE_BROKER": broker}
+    common = [
+        str(work.playbook),
+        "-i",
+        str(work.remediate_inventory),
+        "--state",
+        state,
+        "--log-format",
+        "json",
+    ]
+    processes: list[subprocess.Popen[bytes]] = []
+    log = (work.root / f"fleet-{workers}.log").open("ab")
+    try:
+        for number in range(workers):
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *(str(BIN / "remediate"), "worker", *common, "--name", f"bench-{number}"),
+                        *("--concurrency", str(args.concurrency), "--forks", "1"),
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        time.sleep(3)  # imported and registered: the resident size before any connection
+        before = [rss_kb(p.pid) for p in processes]
+        scheduler = subprocess.Popen(
+            [str(BIN / "remediate"), "daemon", *common, "--interval", f"{args.interval}s"],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        processes.append(scheduler)
+        first = wait_ticks(state, work.n, 1, args.interval * 4)
+        time.sleep(0.5)
+        growth = [rss_kb(p.pid) - b for p, b in zip(processes, before, strict=False)]
+        cpu_start = sum(cpu_seconds(p.pid) for p in processes)
+        ticks = wait_ticks(state, work.n, args.ticks + 1, args.interval * (args.ticks + 4))[1:]
+        cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_start
+        store = open_store(state)
+        try:
+            served = store.served_last()
+        finally:
+            store.close()
+        del first
+        latencies = sorted(end - scheduled for scheduled, ends in ticks for end in ends)
+        return FleetResult(
+            workers,
+            statistics.median(max(ends) - scheduled for scheduled, ends in ticks),
+            latencies[int(0.95 * (len(latencies) - 1))],
+            cpu / (args.ticks * work.n) * 1000,
+            growth,
+            [len(served.get(f"bench-{number}", (0, []))[1]) for number in range(workers)],
+        )
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--ticks", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
+    args = parser.parse_args()
+    compile_project()
+    fleet = create_fleet(create_account())
+    servers = fleet.start(args.hosts)
+    redis_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    password = secrets.token_hex(12)
+    (redis_dir / "password").write_text(password)
+    redis = RedisServer(redis_dir, free_port(), password, redis_dir / "password")
+    redis.start()
+    results: list[FleetResult] = []
+    try:
+        with running_state_postgres() as postgres:
+            work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
+            cold = {"remediate run": run_remediate(work), "paramiko": run_paramiko(work)}
+            if args.pyinfra:
+                cold["pyinfra"] = run_pyinfra(work, args.pyinfra)
+            tick = daemon_tick(work, args.ticks)
+            broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
+            for count in (int(w) for w in args.workers.split(",")):
+                redis.client().flushall()
+                results.append(run_fleet(work, broker, postgres.new_database(), count, args))
+                print(f"{count} worker(s): tick {results[-1].tick_wall:.2f}s", flush=True)
+    finally:
+        redis.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
+        fleet.stop_all()
+        shutil.rmtree(fleet.root, ignore_errors=True)
+
+    n = args.hosts
+    ours = cold["remediate run"]
+    print(f"\nN = {n} loopback sshd hosts, one `command: true` check each; ratios to one controller")
+    print(f"{'cold, one process':<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
+    for name, sample in cold.items():
+        print(
+            f"{name:<34} {sample.wall:8.2f} {sample.cpu / n * 1000:12.2f} {sample.peak_mb:8.1f}"
+            f"   ({sample.wall / ours.wall:.2f}x wall)"
+        )
+    print(f"\n{'tick, connections open':<34} {'wall s':>8} {'p95 to result s':>16} {'CPU/host ms':>12}")
+    print(f"{'one controller (daemon)':<34} {tick:8.2f} {'':>16} {'':>12}")
+    for result in results:
+        print(
+            f"{f'{result.workers} worker(s) + scheduler':<34} {result.tick_wall:8.2f} {result.p95:16.2f} "
+            f"{result.cpu_per_host_ms:12.2f}   ({result.tick_wall / tick:.2f}x the controller's tick)"
+        )
+    for result in results:
+        per = [g / c for g, c in zip(result.growth_kb, result.connections, strict=True) if c]
+        print(
+            f"{result.workers} worker(s): memory growth over the first tick "
+            + ", ".join(
+                f"{g / 1024:.1f} MB for {c} connections"
+                for g, c in zip(result.growth_kb, result.connections, strict=True)
+            )
+            + (f" ({statistics.mean(per):.0f} KB each, imports included)" if per else "")
+        )
+    one = next((r for r in results if r.workers == 1), None)
+    two = next((r for r in results if r.workers == 2), None)
+    if one and two and one.connections[0] > max(two.connections):
+        slope = (one.growth_kb[0] - statistics.mean(two.growth_kb)) / (
+            one.connections[0] - statistics.mean(two.connections)
+        )
+        print(f"memory per open connection (slope between 1 and 2 workers): {slope:.0f} KB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""`remediate daemon --broker`: schedules instead of running. Every interval the leading
+scheduler records the tick in the store (one row per playbook and tick number: a tick is
+scheduled once, whichever scheduler gets there) with one task per host group, `queued`, then
+sends each task to the queue `engine.fleet.routing` picks among the live workers.
+
+Several schedulers may run; the one holding the leadership lock (a PostgreSQL session
+advisory lock, released by the server when its process dies, even by kill -9) schedules.
+The others try to take it every `poll` seconds (at most a quarter of the interval), so when
+the leader dies another schedules within one interval. Ticks are numbered from the epoch
+(`tick_number`), so every scheduler means the same tick by the same number.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from engine.core.clock import SystemClock
+from engine.core.planning import RunPlan
+from engine.fleet.broker import TASK_NAME, celery_app, masked, wait_for_broker
+from engine.fleet.groups import host_groups, playbook_hash, tick_number
+from engine.fleet.routing import queue_for
+from engine.fleet.worker import live_workers
+from engine.unattended.locking import HostLock
+from engine.unattended.state.postgres import PostgresStateStore
+
+LEADER_PREFIX = "remediate-fleet-leader:"
+EXPIRES_TICKS = 10
+"""A task not started within this many intervals is dropped by the broker: later ticks have
+checked its hosts since."""
+
+
+@dataclass
+class Scheduler:
+    load_plan: Callable[[], RunPlan]
+    store: PostgresStateStore
+    broker: str
+    interval: float
+    logger: Any
+    name: str = field(default_factory=lambda: f"scheduler-{os.getpid()}@{socket.gethostname()}")
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _reload: bool = False
+
+    @property
+    def poll(self) -> float:
+        return min(1.0, self.interval / 4)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.logger.info("stopping", signal=signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload = True
+
+    def run(self) -> int:
+        """Lead or stand by until SIGTERM; returns the exit status."""
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        plan = self.load_plan()
+        app = celery_app(self.broker)
+        leader: HostLock | None = None
+        last: int | None = None
+        self.logger.info(
+            "scheduler started",
+            scheduler=self.name,
+            playbook=plan.playbook,
+            interval_s=self.interval,
+            broker=masked(self.broker),
+            state=self.store.location,
+        )
+        try:
+            wait_for_broker(app, self.broker, self.logger, self.stopping.is_set)
+            while not self.stopping.is_set():
+                if self._reload:
+                    self._reload = False
+                    plan = self._reloaded(plan)
+                if leader is None:
+                    leader = self.store.session_lock(LEADER_PREFIX + plan.playbook, f"scheduler {self.name}")
+                    if leader is not None:
+                        self.logger.info("leading", scheduler=self.name, playbook=plan.playbook)
+                if leader is not None:
+                    tick = tick_number(time.time(), self.interval)
+                    if tick != last:
+                        self.schedule(app, plan, tick)
+                        last = tick
+                    wait = (tick + 1) * self.interval - time.time()
+                else:
+                    wait = self.poll
+                self.stopping.wait(max(0.01, wait))
+        finally:
+            if leader is not None:
+                leader.release()
+            self.logger.info("scheduler stopped", scheduler=self.name)
+        return 0
+
+    def schedule(self, app: Any, plan: RunPlan, tick: int) -> bool:
+        """Record tick `tick` and send its tasks; False when it was scheduled already."""
+        groups = host_groups(plan)
+        live = live_workers(self.store)
+        tasks = [(group, hosts, queue_for(group, live)) for group, hosts in groups.items()]
+        now = SystemClock().now()
+        if not self.store.record_tick(plan.playbook, tick, now, self.name, tasks):
+            self.logger.info("tick scheduled already", tick=tick)
+            return False
+        digest = playbook_hash(plan)
+        pending = list(tasks)
+        deadline = time.monotonic() + self.interval
+        while pending and not self.stopping.is_set():
+            group, hosts, queue = pending[0]
+            payload = {
+                "playbook": plan.playbook,
+                "tick": tick,
+                "group": group,
+                "hosts": hosts,
+                "digest": digest,
+            }
+            try:
+                app.send_task(
+                    TASK_NAME, args=[payload], queue=queue, expires=self.interval * EXPIRES_TICKS
+                )
+            except Exception as exc:  # the broker went away: the tick's tasks wait for it
+                if time.monotonic() > deadline:
+                    self.logger.error(
+                        "tick not fully sent: broker unreachable", tick=tick, unsent=len(pending)
+                    )
+                    break
+                self.logger.warning(
+                    "broker unreachable, retrying", broker=masked(self.broker), error=masked(str(exc))
+                )
+                self.stopping.wait(1.0)
+                continue
+            pending.pop(0)
+        self.logger.info(
+            "tick scheduled", tick=tick, tasks=len(tasks), live_workers=len(live), unsent=len(pending)
+        )
+        return True
+
+    def _reloaded(self, current: RunPlan) -> RunPlan:
+        try:
+            plan = self.load_plan()
+        except Exception as exc:
+            problems = getattr(exc, "problems", None) or [exc]
+            self.logger.error(
+                "reload rejected, keeping the previous playbook", problems=[str(p) for p in problems]
+            )
+            return current
+        self.logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
+        return plan

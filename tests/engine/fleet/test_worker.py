@@ -1,0 +1,163 @@
+"""A worker: alive while its process holds its session lock in PostgreSQL; runs a task at
+most once however often the broker delivers it (engine.fleet.claims), against a real store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.core.planning import plan_run
+from engine.fleet.worker import Worker, live_workers, liveness_lock
+from engine.output.logs import QuietLogger
+from engine.unattended.state import open_store
+from engine.unattended.state.base import WorkerRecord
+from engine.unattended.state.postgres import PostgresStateStore
+from inventory import load_inventory
+from tests.servers.state_postgres import StatePostgres
+
+HOLDER = """
+import sys, time
+from engine.unattended.state import open_store
+store = open_store(sys.argv[1])
+lock = store.session_lock(sys.argv[2], "test holder")
+print("held" if lock else "refused", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_is_alive_while_its_process_holds_its_lock_and_dead_once_killed(
+    state_postgres: StatePostgres,
+) -> None:
+    url = state_postgres.new_database()
+    store = open_store(url)
+    assert isinstance(store, PostgresStateStore)
+    try:
+        for name in ("w1", "w2"):
+            store.register_worker(WorkerRecord(name, f"remediate.{name}", "host", 1, datetime.now(UTC), "abc"))
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, url, liveness_lock("w1")], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert live_workers(store) == {"w1"}
+        assert store.session_lock(liveness_lock("w1"), "another") is None  # one holder at a time
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        deadline = time.monotonic() + 10
+        while live_workers(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live_workers(store) == set()
+        taken = store.session_lock(liveness_lock("w1"), "the next one")
+        assert taken is not None
+        taken.release()
+    finally:
+        store.close()
+
+
+PLAYBOOK = """\
+name: site
+hosts: all
+checks:
+  marker:
+    command: {cmd: "test -e {{ dir }}/ok"}
+    verify: {within: 200ms, interval: 100ms}
+    remediate:
+      - command: {cmd: "echo acted >> {{ dir }}/acted"}
+"""
+
+
+def local_worker(tmp_path: Path, store: PostgresStateStore, name: str = "w2") -> Worker:
+    (tmp_path / "site.yml").write_text(PLAYBOOK)
+    (tmp_path / "hosts.ini").write_text(f"[all]\nh1 ansible_connection=local dir={tmp_path}\n")
+    plan = plan_run(tmp_path / "site.yml", load_inventory([str(tmp_path / "hosts.ini")]))
+    return Worker(name, plan, store, QuietLogger(), incident_dir=tmp_path / "incidents")
+
+
+def delivery(worker: Worker, tick: int = 1, digest: str | None = None) -> dict[str, object]:
+    return {"playbook": "site", "tick": tick, "group": "h1", "hosts": ["h1"], "digest": digest or worker.digest}
+
+
+def acted(tmp_path: Path) -> int:
+    path = tmp_path / "acted"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_task_runs_once_however_often_it_is_delivered(tmp_path: Path, state_postgres: StatePostgres) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = local_worker(tmp_path, store)
+    try:
+        store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
+        assert worker.handle(delivery(worker)) == "done"
+        assert worker.handle(delivery(worker)) == "dropped"
+        assert acted(tmp_path) == 1
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_task_taken_over_from_a_dead_worker_does_not_act_again_on_what_it_acted_on(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = local_worker(tmp_path, store)
+    try:
+        now = datetime.now(UTC)
+        store.record_tick("site", 1, now, "s", [("h1", ["h1"], "remediate")])
+        # w1 claimed it, recorded its action and died before finishing (no lock held: dead).
+        store.claim_task("site", 1, "h1", "w1", "r-dead", now)
+        store.begin_attempt("r-dead", "h1", "marker", 1, "echo", "command", now)
+        (tmp_path / "acted").write_text("acted\n")
+        assert worker.handle(delivery(worker)) == "done"
+        assert acted(tmp_path) == 1  # not again in this tick
+        task = store.fleet_task("site", 1, "h1")
+        assert task is not None and task.worker == "w2"
+        last = store.latest_results()[("h1", "marker")]
+        assert last.outcome == "backoff" and "w1, which died" in last.reason
+        # The next tick acts: the node is still unhealthy.
+        store.record_tick("site", 2, now, "s", [("h1", ["h1"], "remediate")])
+        assert worker.handle(delivery(worker, tick=2)) == "done"
+        assert acted(tmp_path) == 2
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_task_of_another_playbook_is_refused_and_the_store_says_why(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = local_worker(tmp_path, store)
+    try:
+        store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
+        assert worker.handle(delivery(worker, digest="0123456789abcdef")) == "refused"
+        task = store.fleet_task("site", 1, "h1")
+        assert task is not None and task.status == "refused" and "0123456789abcdef" in task.reason
+        assert acted(tmp_path) == 0
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_stale_task_is_not_run_once_a_later_tick_of_its_group_ran(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = local_worker(tmp_path, store)
+    (tmp_path / "ok").touch()
+    try:
+        now = datetime.now(UTC)
+        for tick in (1, 2):
+            store.record_tick("site", tick, now, "s", [("h1", ["h1"], "remediate")])
+        assert worker.handle(delivery(worker, tick=2)) == "done"
+        assert worker.handle(delivery(worker, tick=1)) == "superseded"
+    finally:
+        worker.close()
+        store.close()
