@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ class RedisServer:
         """A redis-py client for test setup and assertions."""
         import redis
 
-        tls = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.ca_file else {}
+        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.ca_file else {}
         return redis.Redis(
             host="127.0.0.1",
             port=self.port,
