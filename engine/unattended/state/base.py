@@ -158,6 +158,9 @@ class VersionRecord:
     seen_at: datetime
 
 
+KEYS_PER_QUERY = 400
+"""Nodes looked up per query (two parameters each: under SQLite's old limit of 999)."""
+
 VERSIONS_KEPT = 5
 """Generations of healthy versions remembered per service (older ones are deleted)."""
 
@@ -394,6 +397,12 @@ class SqlStateStore:
             elif version != SCHEMA_VERSION:
                 self._execute("UPDATE remediate_schema SET version = ?", (SCHEMA_VERSION,))
 
+    def change_marker(self) -> object | None:
+        """A value that differs whenever anything was written to the store since it was last
+        asked, by this connection or another (a reader caches what it gathered under it);
+        None when the backend cannot tell, and then nothing may be cached."""
+        return None
+
     @property
     def schema_version(self) -> int:
         return int(self._rows("SELECT version FROM remediate_schema")[0][0])
@@ -488,14 +497,25 @@ class SqlStateStore:
         )
         return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
 
-    def latest_results(self) -> dict[tuple[str, str], LatestResult]:
-        """Each node's latest recorded outcome with its reason (one query, for the status page)."""
-        rows = self._rows(
-            "SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM node_results r JOIN "
-            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
-            "ON r.id = latest.id"
-        )
-        return {(r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6]) for r in rows}
+    def latest_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LatestResult]:
+        """The latest recorded outcome, with its reason, of each (host, node) of `keys` that has
+        one (the status page). One index seek per node on `node_results_node` (host, node, at),
+        in a query per `KEYS_PER_QUERY` nodes: grouping the whole table to find each node's
+        newest row read every row of the history (about 30 ms at 100,000 rows)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], LatestResult] = {}
+        for start in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = wanted[start : start + KEYS_PER_QUERY]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = self._rows(
+                f"WITH k (host, node) AS (VALUES {values}) "
+                "SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM k "
+                "JOIN node_results r ON r.id = (SELECT l.id FROM node_results l "
+                "WHERE l.host = k.host AND l.node = k.node ORDER BY l.at DESC, l.id DESC LIMIT 1)",
+                [part for key in chunk for part in key],
+            )
+            found.update({(r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6]) for r in rows})
+        return found
 
     def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
         """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""

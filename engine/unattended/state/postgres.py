@@ -60,6 +60,16 @@ class PostgresStateStore(SqlStateStore):
     def _connection(self) -> Any:
         return self._db
 
+    def change_marker(self) -> object | None:
+        # Every commit, of any session, writes the write-ahead log: its position moves with
+        # any change (and with some that are not: then a reader only gathers again). A
+        # standby replays it instead.
+        rows = self._rows(
+            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+            "ELSE pg_current_wal_lsn() END)::text"
+        )
+        return rows[0][0]
+
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         self._db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))

@@ -129,6 +129,39 @@ def test_last_good_and_last_outcomes_per_node(store: StateStore) -> None:
     assert store.last_outcomes()[("h", "api")] == ("failed", T0 + timedelta(minutes=1))
 
 
+def test_latest_results_give_each_asked_node_its_newest_outcome(store: StateStore) -> None:
+    store.record_outcome("r1", "h", "api", "failed", "down", {}, "P1", T0)
+    store.record_outcome("r2", "h", "api", "healthy", "back", {}, "P1", T0 + timedelta(minutes=1))
+    store.record_outcome("r1", "h", "db", "healthy", "", {}, "P2", T0)
+    store.record_outcome("r1", "h", "web", "failed", "", {}, "P2", T0)
+    found = store.latest_results([("h", "api"), ("h", "db"), ("h", "never")])
+    assert {key: (r.outcome, r.reason, r.run_id) for key, r in found.items()} == {
+        ("h", "api"): ("healthy", "back", "r2"),
+        ("h", "db"): ("healthy", "", "r1"),
+    }
+
+
+def test_latest_results_look_up_more_nodes_than_one_query_takes(store: StateStore) -> None:
+    many = base.KEYS_PER_QUERY + 3
+    for i in range(many):
+        store.record_outcome("r1", "h", f"n{i}", "healthy", "", {}, "P2", T0)
+    assert len(store.latest_results([("h", f"n{i}") for i in range(many)])) == many
+
+
+def test_the_change_marker_moves_with_a_write_by_this_connection_or_another(
+    store: StateStore, state_location: str
+) -> None:
+    first = store.change_marker()
+    assert first is not None and store.change_marker() == first  # reading changes nothing
+    store.record_outcome("r1", "h", "api", "healthy", "", {}, "P2", T0)
+    second = store.change_marker()
+    assert second != first
+    other = open_store(state_location)
+    other.set_pause("h", "api", None, "by hand", T0, "alice")
+    other.close()
+    assert store.change_marker() != second
+
+
 def test_a_store_newer_than_the_engine_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     open_store(str(path)).close()
