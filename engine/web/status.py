@@ -3,6 +3,7 @@ few queries (the page must answer fast for a thousand nodes), every text masked.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,16 +128,16 @@ def node_statuses(
     attempts = store.attempts_since(now - timedelta(seconds=view.attempts_window))
     changes = store.transitions_since(now - timedelta(seconds=view.flap_window)) if view.flap_window else {}
     maintenance = list(plan.settings.maintenance) if plan.settings else []
+    # A host's own pause of a node before one for every host (`*`), as the runs read them.
+    paused = {(p.host, p.node): p for p in pauses}
+    # Reasons repeat across nodes ("connection refused"): each distinct text is masked once.
+    mask = functools.lru_cache(maxsize=4096)(REDACTOR.text)
     found = []
     for key in view.order:
         spec = plan.specs[key]
         state = states.get((key.host, key.node)) or NodeState(key.host, key.node)
         tried = attempts.get((key.host, key.node), [])
-        pause = next(
-            iter(sorted((p for p in pauses if p.node == key.node and p.host in (key.host, "*")),
-                        key=lambda p: p.host == "*")),
-            None,
-        )  # fmt: skip
+        pause = paused.get((key.host, key.node)) or paused.get(("*", key.node))
         # Each node's own window out of the widest one's changes.
         since = now - timedelta(seconds=spec.flapping.within) if spec.flapping is not None else None
         transitions = [c for c in changes.get((key.host, key.node), []) if since is not None and c[0] > since]
@@ -149,13 +150,13 @@ def node_statuses(
                 host=key.host,
                 node=key.node,
                 outcome=result.outcome if result else "unknown",
-                reason=REDACTOR.text(result.reason) if result else "not run yet",
+                reason=mask(result.reason) if result else "not run yet",
                 at=_iso(result.at) if result else None,
                 severity=spec.severity,
                 attempts=counted,
                 limit=spec.limit.max if spec.limit else None,
                 hold=str(decision.outcome) if decision else None,
-                hold_reason=REDACTOR.text(decision.reason) if decision else "",
+                hold_reason=mask(decision.reason) if decision else "",
                 depends_on=view.depends_on[key],
             )
         )
