@@ -143,7 +143,11 @@ def node_statuses(
         transitions = [c for c in changes.get((key.host, key.node), []) if since is not None and c[0] > since]
         memory = limits.Memory(state, tried, transitions, pause)
         decision = limits.decide(spec, memory, {}, now, maintenance)
-        counted = len(limits.counted_attempts(tried, state, spec.limit, now)) if spec.limit else len(tried)
+        counted = (
+            len(limits.counted_attempts(tried, state, spec.limit, now))
+            if spec.limit and tried
+            else len(tried)
+        )
         result = latest.get((key.host, key.node))
         found.append(
             NodeStatus(
