@@ -506,7 +506,9 @@ class Web:
             )
         plan = self.plan()
         routes = plan.settings.alerts if plan.settings else []
-        triage = self.router.triage(webhook, routes, plan.order())
+        view, _ = self.view()
+        own = {key: plan.specs[key].alerts for key in view.order if plan.specs[key].alerts}
+        triage = self.router.triage(webhook, routes, view.order, own)
         run = "none"
         if triage.keys:
             run = "requested" if self.controller.request_run(triage.keys, "alert") else "coalesced"

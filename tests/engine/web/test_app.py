@@ -34,6 +34,8 @@ checks:
   web:
     depends_on: [api]
     command: {cmd: "true"}
+    alerts:
+      - match_re: {alertname: "Web.*"}
 alerts:
   - match: {alertname: ServiceDown, service: api}
     nodes: [api]
@@ -350,6 +352,14 @@ def test_a_firing_alert_asks_for_a_run_of_its_nodes(daemon: FakeDaemon, state: s
     with served(daemon, state) as base:
         assert post_hook(base, webhook(alert())) == 202
     assert daemon.requested == [({API}, "alert")]
+
+
+def test_a_firing_alert_a_node_matches_itself_asks_for_a_run_of_that_node(
+    daemon: FakeDaemon, state: str
+) -> None:
+    with served(daemon, state) as base:
+        assert post_hook(base, webhook(alert(alertname="WebSlow"))) == 202
+    assert daemon.requested == [({NodeKey("localhost", "web")}, "alert")]
 
 
 @pytest.mark.parametrize(
