@@ -10,8 +10,9 @@ SVG is written here rather than by the template: a thousand boxes through Jinja2
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -101,25 +102,25 @@ def layout(nodes: Sequence[tuple[str, str, Sequence[str]]]) -> Layout:
     )
 
 
-def _box(box: Box, status: NodeStatus | None) -> str:
-    outcome = status.outcome if status else "unknown"
-    fill = status.colour if status else colour("unknown")
-    hold = status.hold if status else None
-    tip = f"{box.title}: {escape(outcome)}"
+def _box(box: Box, status: NodeStatus | None, esc: Callable[[str], str]) -> str:
+    outcome = esc(status.outcome if status else "unknown")
+    fill = esc(status.colour if status else colour("unknown"))
+    hold = esc(status.hold) if status and status.hold else ""
+    tip = f"{box.title}: {outcome}"
     if status is not None:
-        tip += f" - {escape(status.reason)}"
+        tip += f" - {esc(status.reason)}"
         if hold:
-            tip += f" ({escape(hold)}: {escape(status.hold_reason)})"
+            tip += f" ({hold}: {esc(status.hold_reason)})"
     counts = f" · {status.attempts}/{status.limit}" if status and status.limit else ""
-    held = f" · {escape(hold)}" if hold else ""
+    held = f" · {hold}" if hold else ""
     border = 'stroke="#000" stroke-width="3" stroke-dasharray="6 3"' if hold else 'stroke="none"'
     return (
-        f'{box.opening} data-outcome="{escape(outcome)}" data-hold="{escape(hold or "")}">'
+        f'{box.opening} data-outcome="{outcome}" data-hold="{hold}">'
         f"<title>{tip}</title>"
         f'<rect x="{box.x}" y="{box.y}" width="{WIDTH}" height="{HEIGHT}" rx="6" '
-        f'fill="{escape(fill)}" {border}/>'
+        f'fill="{fill}" {border}/>'
         f'<text x="{box.x + 8}" y="{box.y + 18}">{box.name}</text>'
-        f'<text x="{box.x + 8}" y="{box.y + 36}">{escape(outcome)}{counts}{held}</text></g></a>'
+        f'<text x="{box.x + 8}" y="{box.y + 36}">{outcome}{counts}{held}</text></g></a>'
     )
 
 
@@ -136,6 +137,8 @@ def draw(graph: Layout, statuses: Mapping[str, NodeStatus]) -> Markup:
         f'<line x1="{e.x1}" y1="{e.y1}" x2="{e.x2}" y2="{e.y2}" stroke="#999" marker-end="url(#arrow)"/>'
         for e in graph.edges
     )
-    parts.extend(_box(box, statuses.get(box.id)) for box in graph.boxes)
+    # Outcomes, colours and most reasons repeat across nodes: each distinct text is escaped once.
+    esc = functools.lru_cache(maxsize=4096)(lambda text: str(escape(text)))
+    parts.extend(_box(box, statuses.get(box.id), esc) for box in graph.boxes)
     parts.append("</svg>")
     return Markup("\n".join(parts))

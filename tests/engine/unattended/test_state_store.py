@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,34 @@ def test_the_change_marker_moves_with_a_write_by_this_connection_or_another(
     other.set_pause("h", "api", None, "by hand", T0, "alice")
     other.close()
     assert store.change_marker() != second
+
+
+@pytest.mark.parametrize(
+    ("reader", "index"),
+    [
+        (lambda s: s.latest_runs(20), "runs_started"),
+        (lambda s: s.attempts_since(T0), "attempts_started"),
+        (lambda s: s.transitions_since(T0), "transitions_at"),
+        (lambda s: s.latest_results([("h", "api")]), "node_results_node"),
+    ],
+    ids=["runs", "attempts", "transitions", "latest results"],
+)
+def test_what_the_status_page_reads_by_time_is_found_through_an_index(
+    tmp_path: Path, reader: Any, index: str
+) -> None:
+    store = open_store(str(tmp_path / "state.db"))
+    plans: list[str] = []
+
+    def explain(statement: str) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            plans.extend(str(row) for row in raw.execute("EXPLAIN QUERY PLAN " + statement))
+
+    raw = sqlite3.connect(tmp_path / "state.db")
+    store._connection().set_trace_callback(explain)
+    reader(store)
+    store._connection().set_trace_callback(None)
+    store.close()
+    assert any(index in plan for plan in plans), plans
 
 
 def test_a_store_newer_than_the_engine_is_refused(tmp_path: Path) -> None:
