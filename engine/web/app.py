@@ -104,12 +104,6 @@ class StoreAccess:
                 self._store = None
 
 
-SNAPSHOT_SECONDS = 1.0
-"""How long what the status gathered is reused while the state store has not changed: what
-holds a node back moves with the clock alone (a backoff or a pause ends), so the page is at
-most this much behind it; any write to the store is seen by the next request."""
-
-
 @dataclass
 class Snapshot:
     """Every node's status and the last runs, gathered once for one plan and one state of the
@@ -204,7 +198,7 @@ class Web:
 
     def status(self) -> Snapshot:
         """The statuses and runs: those gathered last while the store has not changed since
-        (and for at most SNAPSHOT_SECONDS), else gathered now."""
+        (and for at most `status.REUSE_SECONDS`), else gathered now."""
         plan = self.plan()
         view, graph = self.view()
 
@@ -220,7 +214,7 @@ class Web:
                     and marker is not None
                     and last.plan is plan
                     and last.marker == marker
-                    and moment - last.taken < SNAPSHOT_SECONDS
+                    and moment - last.taken < status_module.REUSE_SECONDS
                 ):
                     return last
                 now = self.clock.now()

@@ -23,6 +23,10 @@ RUNS_SHOWN = 20
 HISTORY_SHOWN = 200
 """History lines on a node's page (the newest)."""
 HISTORY_SINCE = timedelta(days=7)
+REUSE_SECONDS = 1.0
+"""How long a status worked out from the same records may be shown again: what holds a node
+back moves with the clock alone (a backoff or a pause ends), so a status is at most this
+much behind it; a changed record is seen at once."""
 PROBLEMS_SHOWN = 100
 """Nodes that need a look listed on `/` (the rest are on /nodes?problems=1)."""
 NODES_PER_PAGE = 100
@@ -102,6 +106,8 @@ class PlanView:
     """Seconds of attempts the widest limit looks back."""
     flap_window: float | None
     """Seconds of state changes the widest flapping rule looks back (None: no rule)."""
+    remembered: dict[NodeKey, tuple[tuple[Any, ...], datetime, NodeStatus]] = field(default_factory=dict)
+    """Each node's last status, with what it was worked out from and when (see node_statuses)."""
 
 
 def plan_view(plan: RunPlan) -> PlanView:
@@ -141,6 +147,14 @@ def node_statuses(
         # Each node's own window out of the widest one's changes.
         since = now - timedelta(seconds=spec.flapping.within) if spec.flapping is not None else None
         transitions = [c for c in changes.get((key.host, key.node), []) if since is not None and c[0] > since]
+        result = latest.get((key.host, key.node))
+        # While a run writes, most nodes' records are as they were: their status is reused
+        # (working one out for a thousand nodes is most of what the page costs).
+        inputs = (state, tried, transitions, pause, result)
+        last = view.remembered.get(key)
+        if last is not None and last[0] == inputs and 0 <= (now - last[1]).total_seconds() < REUSE_SECONDS:
+            found.append(last[2])
+            continue
         memory = limits.Memory(state, tried, transitions, pause)
         decision = limits.decide(spec, memory, {}, now, maintenance)
         counted = (
@@ -148,22 +162,21 @@ def node_statuses(
             if spec.limit and tried
             else len(tried)
         )
-        result = latest.get((key.host, key.node))
-        found.append(
-            NodeStatus(
-                host=key.host,
-                node=key.node,
-                outcome=result.outcome if result else "unknown",
-                reason=mask(result.reason) if result else "not run yet",
-                at=_iso(result.at) if result else None,
-                severity=spec.severity,
-                attempts=counted,
-                limit=spec.limit.max if spec.limit else None,
-                hold=str(decision.outcome) if decision else None,
-                hold_reason=mask(decision.reason) if decision else "",
-                depends_on=view.depends_on[key],
-            )
+        status = NodeStatus(
+            host=key.host,
+            node=key.node,
+            outcome=result.outcome if result else "unknown",
+            reason=mask(result.reason) if result else "not run yet",
+            at=_iso(result.at) if result else None,
+            severity=spec.severity,
+            attempts=counted,
+            limit=spec.limit.max if spec.limit else None,
+            hold=str(decision.outcome) if decision else None,
+            hold_reason=mask(decision.reason) if decision else "",
+            depends_on=view.depends_on[key],
         )
+        view.remembered[key] = (inputs, now, status)
+        found.append(status)
     return found
 
 

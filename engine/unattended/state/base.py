@@ -158,9 +158,6 @@ class VersionRecord:
     seen_at: datetime
 
 
-KEYS_PER_QUERY = 400
-"""Nodes looked up per query (two parameters each: under SQLite's old limit of 999)."""
-
 VERSIONS_KEPT = 5
 """Generations of healthy versions remembered per service (older ones are deleted)."""
 
@@ -313,6 +310,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX runs_started ON runs (started_at)",
         "CREATE INDEX attempts_started ON attempts (started_at)",
         "CREATE INDEX transitions_at ON transitions (at)",
+        # Each node's latest outcome, kept beside the history as it is recorded: the status
+        # page reads a row per node instead of seeking each node's newest in the history.
+        """CREATE TABLE node_latest (host TEXT NOT NULL, node TEXT NOT NULL, outcome TEXT NOT NULL,
+            reason TEXT NOT NULL, at {real} NOT NULL, run_id TEXT NOT NULL, severity TEXT NOT NULL,
+            PRIMARY KEY (host, node))""",
+        """INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity)
+            SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM node_results r
+            JOIN (SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) newest
+            ON r.id = newest.id""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -354,6 +360,11 @@ class SqlStateStore:
 
     def _migration_lock(self) -> Any:
         """A context manager held while the schema is checked and migrated."""
+        raise NotImplementedError
+
+    def _atomic(self) -> Any:
+        """A context manager whose statements are written together or not at all (inside a
+        transaction already open on the connection too)."""
         raise NotImplementedError
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
@@ -479,21 +490,31 @@ class SqlStateStore:
         at: datetime,
         duration_ms: float | None = None,
     ) -> None:
-        self._execute(
-            "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
-            "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                host,
-                node,
-                outcome,
-                REDACTOR.text(reason),
-                json.dumps(REDACTOR.data(evidence), default=str),
-                severity,
-                to_epoch(at),
-                duration_ms,
-            ),
-        )
+        masked = REDACTOR.text(reason)
+        with self._mutex, self._atomic():
+            self._execute(
+                "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
+                "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    host,
+                    node,
+                    outcome,
+                    masked,
+                    json.dumps(REDACTOR.data(evidence), default=str),
+                    severity,
+                    to_epoch(at),
+                    duration_ms,
+                ),
+            )
+            # The latest by time; at the same time, the one recorded last.
+            self._execute(
+                "INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, node) DO UPDATE SET "
+                "outcome = excluded.outcome, reason = excluded.reason, at = excluded.at, "
+                "run_id = excluded.run_id, severity = excluded.severity WHERE excluded.at >= node_latest.at",
+                (host, node, outcome, masked, to_epoch(at), run_id, severity),
+            )
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
         """Each node's latest recorded outcome and when."""
@@ -506,23 +527,16 @@ class SqlStateStore:
 
     def latest_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LatestResult]:
         """The latest recorded outcome, with its reason, of each (host, node) of `keys` that has
-        one (the status page). One index seek per node on `node_results_node` (host, node, at),
-        in a query per `KEYS_PER_QUERY` nodes: grouping the whole table to find each node's
-        newest row read every row of the history (about 30 ms at 100,000 rows)."""
-        wanted = list(dict.fromkeys(keys))
-        found: dict[tuple[str, str], LatestResult] = {}
-        for start in range(0, len(wanted), KEYS_PER_QUERY):
-            chunk = wanted[start : start + KEYS_PER_QUERY]
-            values = ", ".join("(?, ?)" for _ in chunk)
-            rows = self._rows(
-                f"WITH k (host, node) AS (VALUES {values}) "
-                "SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM k "
-                "JOIN node_results r ON r.id = (SELECT l.id FROM node_results l "
-                "WHERE l.host = k.host AND l.node = k.node ORDER BY l.at DESC, l.id DESC LIMIT 1)",
-                [part for key in chunk for part in key],
-            )
-            found.update({(r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6]) for r in rows})
-        return found
+        one (the status page): one row per node from `node_latest`, kept as outcomes are
+        recorded (finding each node's newest row in the history cost the page about 30 ms
+        grouping 100,000 rows, and still 10 ms seeking a thousand nodes' newest)."""
+        wanted = set(keys)
+        rows = self._rows("SELECT host, node, outcome, reason, at, run_id, severity FROM node_latest")
+        return {
+            (r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6])
+            for r in rows
+            if (r[0], r[1]) in wanted
+        }
 
     def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
         """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""

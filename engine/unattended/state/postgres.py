@@ -78,5 +78,9 @@ class PostgresStateStore(SqlStateStore):
         finally:
             self._db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
 
+    def _atomic(self) -> Any:
+        # psycopg opens a transaction, or a savepoint inside one already open.
+        return self._db.transaction()
+
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
         return advisory_lock(self._connect, hosts, owner)

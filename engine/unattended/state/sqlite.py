@@ -55,6 +55,18 @@ class SqliteStateStore(SqlStateStore):
             raise
         self._db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        # A savepoint: a transaction of its own, or nested in one already open.
+        self._db.execute("SAVEPOINT atomic")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO atomic")
+            self._db.execute("RELEASE atomic")
+            raise
+        self._db.execute("RELEASE atomic")
+
     @property
     def lock_directory(self) -> Path:
         return self.path.parent / (self.path.name + ".locks")
