@@ -517,12 +517,8 @@ class SqlStateStore:
             )
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
-        """Each node's latest recorded outcome and when."""
-        rows = self._rows(
-            "SELECT r.host, r.node, r.outcome, r.at FROM node_results r JOIN "
-            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
-            "ON r.id = latest.id"
-        )
+        """Each node's latest recorded outcome and when (`node_latest`)."""
+        rows = self._rows("SELECT host, node, outcome, at FROM node_latest")
         return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
 
     def latest_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LatestResult]:
