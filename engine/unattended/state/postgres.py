@@ -64,10 +64,17 @@ class PostgresStateStore(SqlStateStore):
         # Every commit, of any session, writes the write-ahead log: its position moves with
         # any change (and with some that are not: then a reader only gathers again). A
         # standby replays it instead.
-        rows = self._rows(
-            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-            "ELSE pg_current_wal_lsn() END)::text"
-        )
+        # Both functions are open to every role by default; a server that revokes them only
+        # loses the reuse (None), not the page.
+        import psycopg
+
+        try:
+            rows = self._rows(
+                "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+                "ELSE pg_current_wal_lsn() END)::text"
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            return None
         return rows[0][0]
 
     @contextlib.contextmanager
