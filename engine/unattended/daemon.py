@@ -14,8 +14,8 @@
   flight, if any: requests that arrive meanwhile are coalesced into one run, so at most one
   run is in flight (per host, and at all); the interval's timer keeps its own pace.
 - While it waits, the daemon looks at the approvals in the state store every
-  `APPROVAL_POLL` seconds, and an approval given since (`remediate approve`, another
-  process) asks for a run of its node, once per approval. Polling rather than a signal from
+  `APPROVAL_POLL` seconds, and an approval given or denied since (`remediate approve` or
+  `deny`, another process) asks for a run of its node, once per approval. Polling rather than a signal from
   the command: the operator approving is often not the user the daemon runs as (a signal
   would be refused), may be on another machine sharing a PostgreSQL store, and needs no pid
   file; the look is one query on a small table.
@@ -40,7 +40,7 @@ from engine.core.runner import RunSettings
 from engine.errors import LockHeld
 from engine.transports import TransportPool
 from engine.unattended import sdnotify
-from engine.unattended.state.base import APPROVED, SqlStateStore
+from engine.unattended.state.base import APPROVED, DENIED, PENDING, SqlStateStore
 
 APPROVAL_POLL = 1.0
 """Seconds between the waiting daemon's looks for approvals given by another process."""
@@ -94,6 +94,8 @@ class Daemon:
     _pending_mutex: threading.Lock = field(default_factory=threading.Lock)
     _asked: set[str] = field(default_factory=set)
     """Approvals (approved, not yet used) a run was already asked for."""
+    _pending_approvals: set[str] = field(default_factory=set)
+    """Approvals pending at the last look (one denied since then asks for a run too)."""
     _approvals_unread: bool = False
 
     def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
@@ -223,6 +225,8 @@ class Daemon:
         signal, a requested run or an approval given meanwhile ends it early."""
         deadline = time.monotonic() + seconds
         ping = sdnotify.watchdog_interval()
+        # At once too: what the last run left pending is what a denial is told apart from.
+        self._look_for_approvals(store)
         while not self.stopping.is_set() and not self._reload:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -235,25 +239,34 @@ class Daemon:
 
     def _look_for_approvals(self, store: SqlStateStore) -> None:
         """Ask for a run of the nodes whose approval was given since the last look (once
-        per approval; the run uses it, or withdraws it when the node is healthy by then)."""
+        per approval; the run uses it, or withdraws it when the node is healthy by then),
+        and of those whose approval was denied (the run reports them paused at once)."""
         try:
-            approved = [a for a in store.approvals(open_only=True) if a.status == APPROVED]
+            found = store.approvals(open_only=True)
+            still = {a.id for a in found}
+            denied = [
+                a
+                for a in (store.approval(i) for i in self._pending_approvals - still)
+                if a is not None and a.status == DENIED
+            ]
         except Exception as exc:  # the store unreachable a while: the ticks go on
             if not self._approvals_unread:
                 self.logger.warning("cannot read the approvals", error=str(exc))
             self._approvals_unread = True
             return
         self._approvals_unread = False
-        plan = self.plan
-        new = [a for a in approved if a.id not in self._asked]
+        approved = [a for a in found if a.status == APPROVED]
+        new = [a for a in approved if a.id not in self._asked] + denied
         # Only those still approved are remembered: a used one is never approved again.
         self._asked = {a.id for a in approved}
+        self._pending_approvals = {a.id for a in found if a.status == PENDING}
+        plan = self.plan
         keys = {NodeKey(a.host, a.node) for a in new}
         keys = {key for key in keys if plan is not None and key in plan.specs}
         if keys:
             self.logger.info(
-                "approval given: a run is asked for",
-                approvals=[a.id for a in new],
+                "approval answered: a run is asked for",
+                approvals=[f"{a.id} {a.status}" for a in new],
                 nodes=sorted(map(str, keys)),
             )
             self.request_run(keys, "operator")

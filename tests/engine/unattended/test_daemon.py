@@ -280,9 +280,9 @@ def test_a_token_file_every_user_can_read_is_refused_at_start(tmp_path: Path) ->
     assert "Traceback" not in err
 
 
-def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_interval(
-    tmp_path: Path,
-) -> None:
+def waiting_for_approval(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, str]:
+    """A daemon (interval 1h) whose first run left node `cache` waiting for an approval:
+    (daemon, state, the approval's id)."""
     healthy, actions = tmp_path / "cache.ok", tmp_path / "cache.actions"
     book = write_playbook(
         tmp_path,
@@ -300,22 +300,46 @@ def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_int
     )
     state = tmp_path / "state.db"
     daemon = start("daemon", book, "--interval", "1h", state=state, cwd=tmp_path)
+    eventually(lambda: runs(state) >= 1, "the first run")
+    store = open_store(str(state))
+    [pending] = store.approvals(open_only=True)
+    store.close()
+    return daemon, state, pending.id
+
+
+def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    daemon, state, approval = waiting_for_approval(tmp_path)
     try:
-        eventually(lambda: runs(state) >= 1, "the first run")
-        store = open_store(str(state))
-        [pending] = store.approvals(open_only=True)
-        store.close()
-        approved = remediate("approve", pending.id, state=state, cwd=tmp_path)
+        approved = remediate("approve", approval, state=state, cwd=tmp_path)
         assert approved.returncode == 0, approved.stderr
         # The interval is an hour: only the daemon's look at the approvals runs it now.
-        eventually(lambda: healthy.exists(), "the approved step", timeout=30)
+        eventually(lambda: (tmp_path / "cache.ok").exists(), "the approved step", timeout=30)
         eventually(lambda: runs(state) >= 2, "the approval's run to end", timeout=30)
         store = open_store(str(state))
-        used = store.approval(pending.id)
+        used = store.approval(approval)
         [_, second] = store.runs()
         store.close()
         assert used is not None and used.status == "used"
         assert second.trigger == "operator"
-        assert actions.read_text().split() == ["run"]  # acted once
+        assert (tmp_path / "cache.actions").read_text().split() == ["run"]  # acted once
+    finally:
+        stop(daemon)
+
+
+def test_a_denial_on_the_command_line_shows_the_node_paused_long_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    daemon, state, approval = waiting_for_approval(tmp_path)
+    try:
+        denied = remediate("deny", approval, "--reason", "not now", state=state, cwd=tmp_path)
+        assert denied.returncode == 0, denied.stderr
+        eventually(lambda: runs(state) >= 2, "the denial's run", timeout=30)
+        store = open_store(str(state))
+        [(outcome, _)] = store.last_outcomes().values()
+        store.close()
+        assert outcome == "paused"
+        assert not (tmp_path / "cache.actions").exists()
     finally:
         stop(daemon)
