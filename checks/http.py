@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from checks.base import Check
-from checks.expectations import Regex, regex_search
+from checks.expectations import regex_search
 from engine.clients.http import HttpAnswer, http_request, validate_http_url
 from engine.clients.sizes import BODY_HEAD, BODY_TAIL
 from engine.errors import HttpFetchError
-from engine.kit import CheckResult, Duration, ProbeContext, check_type
+from engine.kit import CheckResult, Duration, ProbeContext, Regex, check_type
 
 StatusCodes = Annotated[
     list[int],

@@ -18,11 +18,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from checks.base import Check
-from checks.expectations import user_regex, valid_regex
 from checks.thresholds import Threshold
 from engine.clients.http import http_get, validate_http_url
 from engine.errors import HttpFetchError
-from engine.kit import CheckResult, Duration, ProbeContext, check_type
+from engine.kit import CheckResult, Duration, ProbeContext, check_type, user_regex, valid_regex
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """(sample name, sorted labels) -> value, from one scrape."""

@@ -10,6 +10,7 @@ Clients of particular services (`engine.clients.*`) are imported from their own 
 
 from engine.core.context import ActionContext, HealthyVersion, ProbeContext, alembic_revision
 from engine.core.durations import Duration
+from engine.core.regex import Regex, user_regex, valid_regex
 from engine.core.registry import action_type, check_type
 from engine.core.results import ActionResult, ActionStatus, CheckResult, Health, tail, tail_line
 from engine.errors import SecretError, TransportError
@@ -25,6 +26,7 @@ __all__ = [
     "Health",
     "HealthyVersion",
     "ProbeContext",
+    "Regex",
     "SecretError",
     "TransportError",
     "action_type",
@@ -34,4 +36,6 @@ __all__ = [
     "read_secret",
     "tail",
     "tail_line",
+    "user_regex",
+    "valid_regex",
 ]

@@ -412,7 +412,12 @@ def _answer(approval_id: str, approve: bool, reason: str, state: str | None) -> 
         store.close()
     click.echo(
         f"{answered.status} {answered.id}: {answered.host}:{answered.node} step {answered.step!r}"
-        + (" (the next run acts if it is still unhealthy)" if approve else "")
+        + (
+            " (a daemon on this state store runs it within a few seconds, else the next run does;"
+            " it acts only if the node is still unhealthy)"
+            if approve
+            else ""
+        )
     )
 
 
@@ -421,8 +426,10 @@ def _answer(approval_id: str, approve: bool, reason: str, state: str | None) -> 
 @click.option("--reason", default="", help="why (kept in the history)")
 @state_option
 def approve(approval_id: str, reason: str, state: str | None) -> None:
-    """Approve a waiting step (see `remediate approvals`): the next run re-checks its node
-    and acts once, only if the node is still unhealthy. Who approved is in the history."""
+    """Approve a waiting step (see `remediate approvals`): a running daemon on the same state
+    store notices within a second and runs the node at once (else the next run does); it
+    re-checks the node and acts once, only if the node is still unhealthy. Who approved is
+    in the history."""
     _answer(approval_id, True, reason, state)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from checks.base import Check
 from engine.core.durations import Duration
 from engine.playbook.unattended import (
+    AlertMatcher,
     AlertRoute,
     ApprovalsSpec,
     FlappingSpec,
@@ -81,6 +82,7 @@ NODE_FIELDS = frozenset(
         "act_when_stopped_by_operator",
         "approval",
         "approval_expires",
+        "alerts",
     }
 )
 # Fields that expand one node into one per item (Ansible's loop and loop_control.loop_var);
@@ -211,6 +213,12 @@ class NodeSpec(_Strict):
         None,
         description="how long a request for approval stays open before it is denied as expired "
         "(default: the playbook's `approvals.expires`)",
+    )
+
+    alerts: list[AlertMatcher] = Field(
+        default_factory=list,
+        description="Alertmanager alerts that start a run of this node (and its upstreams) at once; "
+        "rendered per host, so a label may name the host (`instance: \"{{ ansible_host }}:9100\"`)",
     )
 
     def needs_approval(self, step: StepSpec) -> bool:

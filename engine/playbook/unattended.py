@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.core.durations import Duration
+from engine.core.regex import Regex, user_regex
 
 
 class _Strict(BaseModel):
@@ -139,22 +140,60 @@ class NotifyTarget(_Strict):
         return self
 
 
-class AlertRoute(_Strict):
-    """Alerts from Alertmanager (`POST /hooks/alertmanager` on the daemon's `--listen`
-    address) that start a run at once: a firing alert whose labels carry every `match`
-    label with its value starts a run of `nodes` and their upstreams."""
+class AlertMatcher(_Strict):
+    """Which of Alertmanager's alerts (`POST /hooks/alertmanager` on the daemon's `--listen`
+    address) are a node's: a firing alert whose labels carry every `match` label with its
+    value and every `match_re` label matching its regular expression (the whole value, as
+    Alertmanager's `=~`) starts a run of the node and its upstreams at once. With
+    `host_label`, only on the host the alert names in that label (its inventory name, or
+    the name before `:port`, as Prometheus' `instance` label writes it)."""
 
     match: dict[str, str] = Field(
-        min_length=1, description="labels the alert must carry, with these exact values"
+        default_factory=dict, description="labels the alert must carry, with these exact values"
     )
-    nodes: list[str] = Field(min_length=1, description="the nodes the alert concerns")
+    match_re: dict[str, Regex] = Field(
+        default_factory=dict,
+        description="labels whose whole value must match these regular expressions (RE2: no "
+        "backreferences or lookaround)",
+    )
+    host_label: str | None = Field(
+        None,
+        description="the label naming the host (e.g. `instance`): the run is of the nodes on "
+        "that host only (default: on every host)",
+    )
     window: Duration = Field(
         300.0, description="the same alert (its fingerprint) again within this long starts nothing new"
     )
 
+    @model_validator(mode="after")
+    def _matches_something(self) -> AlertMatcher:
+        if not self.match and not self.match_re:
+            raise ValueError("give match: or match_re: (or both): the labels an alert must carry")
+        return self
+
     def matches(self, labels: dict[str, str]) -> bool:
-        """Whether an alert with these labels is one of this route's."""
-        return all(labels.get(name) == value for name, value in self.match.items())
+        """Whether an alert with these labels is one of this matcher's."""
+        return all(labels.get(name) == value for name, value in self.match.items()) and all(
+            user_regex(pattern).fullmatch(labels.get(name, "")) is not None
+            for name, pattern in self.match_re.items()
+        )
+
+    def on_host(self, labels: dict[str, str], host: str) -> bool:
+        """Whether the alert concerns `host` (always, without `host_label`)."""
+        if self.host_label is None:
+            return True
+        named = labels.get(self.host_label)
+        if named is None:
+            return False
+        without_port = named.rsplit(":", 1)[0] if named.rsplit(":", 1)[-1].isdigit() else named
+        return host in (named, without_port, without_port.strip("[]"))
+
+
+class AlertRoute(AlertMatcher):
+    """Alerts that start a run of `nodes` (see AlertMatcher) at once: the playbook's
+    `alerts:` block. A node's own `alerts:` names no nodes: they are its own."""
+
+    nodes: list[str] = Field(min_length=1, description="the nodes the alert concerns")
 
 
 class ApprovalsSpec(_Strict):

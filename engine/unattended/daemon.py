@@ -13,6 +13,12 @@
 - Runs asked for (an alert, an operator's "run now") start at once after the run in
   flight, if any: requests that arrive meanwhile are coalesced into one run, so at most one
   run is in flight (per host, and at all); the interval's timer keeps its own pace.
+- While it waits, the daemon looks at the approvals in the state store every
+  `APPROVAL_POLL` seconds, and an approval given or denied since (`remediate approve` or
+  `deny`, another process) asks for a run of its node, once per approval. Polling rather than a signal from
+  the command: the operator approving is often not the user the daemon runs as (a signal
+  would be refused), may be on another machine sharing a PostgreSQL store, and needs no pid
+  file; the look is one query on a small table.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ from engine.core.runner import RunSettings
 from engine.errors import LockHeld
 from engine.transports import TransportPool
 from engine.unattended import sdnotify
+from engine.unattended.state.base import APPROVED, DENIED, PENDING, SqlStateStore
+
+APPROVAL_POLL = 1.0
+"""Seconds between the waiting daemon's looks for approvals given by another process."""
 
 
 def jittered(
@@ -82,6 +92,11 @@ class Daemon:
     _reload: bool = False
     _pending: tuple[str, set[NodeKey] | None] | None = None
     _pending_mutex: threading.Lock = field(default_factory=threading.Lock)
+    _asked: set[str] = field(default_factory=set)
+    """Approvals (approved, not yet used) a run was already asked for."""
+    _pending_approvals: set[str] = field(default_factory=set)
+    """Approvals pending at the last look (one denied since then asks for a run too)."""
+    _approvals_unread: bool = False
 
     def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
         """Ask for a run of `keys` and their upstreams (None: the whole plan) at once, started
@@ -145,7 +160,7 @@ class Daemon:
                 pending = self._take_pending()
                 if pending is None:
                     if time.monotonic() < next_tick:
-                        self._wait(next_tick - time.monotonic())
+                        self._wait(next_tick - time.monotonic(), store)
                         continue
                     pending = ("timer", None)
                     next_tick = time.monotonic() + jittered(self.interval, self.jitter)
@@ -205,15 +220,53 @@ class Daemon:
         self.logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
         return plan
 
-    def _wait(self, seconds: float) -> None:
-        """Sleep until the next tick, pinging the watchdog; a signal or a requested run ends
-        it early."""
-        remaining = seconds
+    def _wait(self, seconds: float, store: SqlStateStore) -> None:
+        """Sleep until the next tick, pinging the watchdog and looking for approvals; a
+        signal, a requested run or an approval given meanwhile ends it early."""
+        deadline = time.monotonic() + seconds
         ping = sdnotify.watchdog_interval()
-        while remaining > 0 and not self.stopping.is_set() and not self._reload:
-            step = min(remaining, ping) if ping else remaining
-            sdnotify.notify("WATCHDOG=1")
-            if self._wake.wait(step):
+        # At once too: what the last run left pending is what a denial is told apart from.
+        self._look_for_approvals(store)
+        while not self.stopping.is_set() and not self._reload:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            remaining -= step
+            sdnotify.notify("WATCHDOG=1")
+            if self._wake.wait(min(remaining, ping or remaining, APPROVAL_POLL)):
+                break
+            self._look_for_approvals(store)
         sdnotify.notify("WATCHDOG=1")
+
+    def _look_for_approvals(self, store: SqlStateStore) -> None:
+        """Ask for a run of the nodes whose approval was given since the last look (once
+        per approval; the run uses it, or withdraws it when the node is healthy by then),
+        and of those whose approval was denied (the run reports them paused at once)."""
+        try:
+            found = store.approvals(open_only=True)
+            still = {a.id for a in found}
+            denied = [
+                a
+                for a in (store.approval(i) for i in self._pending_approvals - still)
+                if a is not None and a.status == DENIED
+            ]
+        except Exception as exc:  # the store unreachable a while: the ticks go on
+            if not self._approvals_unread:
+                self.logger.warning("cannot read the approvals", error=str(exc))
+            self._approvals_unread = True
+            return
+        self._approvals_unread = False
+        approved = [a for a in found if a.status == APPROVED]
+        new = [a for a in approved if a.id not in self._asked] + denied
+        # Only those still approved are remembered: a used one is never approved again.
+        self._asked = {a.id for a in approved}
+        self._pending_approvals = {a.id for a in found if a.status == PENDING}
+        plan = self.plan
+        keys = {NodeKey(a.host, a.node) for a in new}
+        keys = {key for key in keys if plan is not None and key in plan.specs}
+        if keys:
+            self.logger.info(
+                "approval answered: a run is asked for",
+                approvals=[f"{a.id} {a.status}" for a in new],
+                nodes=sorted(map(str, keys)),
+            )
+            self.request_run(keys, "operator")

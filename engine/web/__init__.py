@@ -5,8 +5,9 @@ protected), `/metrics`, and `POST /hooks/alertmanager` (alerts that start runs).
 
 `tokens` reads the tokens and signs sessions; `alerts` reads Alertmanager's webhook and maps
 alerts to nodes; `status` gathers what the pages show from the plan and the state store
-(masked); `svg` lays the graph out; `app` is the Starlette application and its uvicorn
-server. Starlette, uvicorn and Jinja2 are imported only here.
+(masked); `svg` lays the graph out once per plan and draws it per request; `app` is the
+Starlette application and its uvicorn server. Starlette, uvicorn and Jinja2 (with its
+MarkupSafe) are imported only here.
 
 May import: engine.core, engine.playbook, engine.secrets, engine.errors, engine.unattended
 (the state store, limits and metrics; the daemon only through the `Controller` protocol).

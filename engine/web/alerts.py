@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.core.graph import NodeKey
-from engine.playbook.unattended import AlertRoute
+from engine.playbook.unattended import AlertMatcher, AlertRoute
 
 MAX_BODY = 1024 * 1024
 """The largest webhook body read (Alertmanager's are kilobytes; `max_alerts` caps them)."""
@@ -67,7 +67,15 @@ class AlertRouter:
     _seen: dict[str, float] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
 
-    def triage(self, webhook: Webhook, routes: Sequence[AlertRoute], keys: Sequence[NodeKey]) -> Triage:
+    def triage(
+        self,
+        webhook: Webhook,
+        routes: Sequence[AlertRoute],
+        keys: Sequence[NodeKey],
+        own: Mapping[NodeKey, Sequence[AlertMatcher]] | None = None,
+    ) -> Triage:
+        """The nodes (of `keys`) the webhook's firing alerts start a run of: through the
+        playbook's `routes`, and through the nodes' `own` matchers (a node's `alerts:`)."""
         result = Triage()
         now = self.monotonic()
         for alert in webhook.alerts:
@@ -75,11 +83,22 @@ class AlertRouter:
             if alert.status != "firing":
                 result.ignored.append(f"{name}: resolved")
                 continue
-            matching = [route for route in routes if route.matches(alert.labels)]
-            if not matching:
-                result.ignored.append(f"{name}: no alerts: route matches its labels")
+            labels = alert.labels
+            matching = [route for route in routes if route.matches(labels)]
+            owned = [(key, m) for key, matchers in (own or {}).items() for m in matchers if m.matches(labels)]
+            if not matching and not owned:
+                result.ignored.append(f"{name}: no alerts: route or node matcher matches its labels")
                 continue
-            window = max(route.window for route in matching)
+            found = {
+                key
+                for route in matching
+                for key in keys
+                if key.node in route.nodes and route.on_host(labels, key.host)
+            } | {key for key, matcher in owned if matcher.on_host(labels, key.host)}
+            if not found:
+                result.ignored.append(f"{name}: the host its labels name runs none of its nodes")
+                continue
+            window = max(m.window for m in [*matching, *(matcher for _, matcher in owned)])
             with self._mutex:
                 last = self._seen.get(alert.identity)
                 if last is not None and now - last < window:
@@ -87,8 +106,7 @@ class AlertRouter:
                     continue
                 self._seen[alert.identity] = now
                 self._forget(now)
-            nodes = {node for route in matching for node in route.nodes}
-            result.keys |= {key for key in keys if key.node in nodes}
+            result.keys |= found
             result.started.append(name)
         return result
 

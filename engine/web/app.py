@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import socket
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import jinja2
 import psycopg
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -40,7 +42,7 @@ from engine.unattended import limits
 from engine.unattended.state import StateStore, open_store
 from engine.web import status as status_module
 from engine.web.alerts import MAX_BODY, AlertRouter, Webhook
-from engine.web.svg import layout
+from engine.web.svg import Layout, draw, layout
 from engine.web.tokens import Sessions, bearer, same
 
 SESSION_COOKIE = "remediate_session"
@@ -103,6 +105,29 @@ class StoreAccess:
 
 
 @dataclass
+class Snapshot:
+    """Every node's status and the last runs, gathered once for one plan and one state of the
+    store (its change marker), with what was made of them (the graph, the API's body)."""
+
+    plan: RunPlan
+    marker: object
+    taken: float
+    """time.monotonic() when gathered."""
+    playbook: str
+    statuses: list[status_module.NodeStatus]
+    runs: list[dict[str, Any]]
+    graph: Layout
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def memo(self, name: str, make: Callable[[], T]) -> T:
+        """`make()`, once per snapshot (two requests at once may both make it: same result)."""
+        if name not in self.made:
+            self.made[name] = make()
+        found: T = self.made[name]
+        return found
+
+
+@dataclass
 class Web:
     """The application's state: the daemon, the store, the tokens."""
 
@@ -121,6 +146,10 @@ class Web:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.globals["colour"] = status_module.colour
+        self._view: tuple[status_module.PlanView, Layout] | None = None
+        self._view_mutex = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._snapshot_mutex = threading.Lock()
 
     @property
     def log(self) -> Any:
@@ -131,6 +160,17 @@ class Web:
         if plan is None:
             raise StoreDown("the daemon has not loaded its playbook yet")
         return plan
+
+    def view(self) -> tuple[status_module.PlanView, Layout]:
+        """The plan's view and the graph's layout, made again only when the daemon reloads
+        its plan (both depend on nothing a request or a run changes)."""
+        plan = self.plan()
+        with self._view_mutex:
+            if self._view is None or self._view[0].plan is not plan:
+                view = status_module.plan_view(plan)
+                graph = layout([(key.host, key.node, view.depends_on[key]) for key in view.order])
+                self._view = (view, graph)
+            return self._view
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -143,6 +183,11 @@ class Web:
         )
         return HTMLResponse(html, status_code=status_code)
 
+    def node_table(self, statuses: list[status_module.NodeStatus]) -> Markup:
+        """The node table of `/` and `/nodes` (templates/table.html), autoescaped."""
+        table: Markup = self.templates.get_template("table.html").module.node_table(statuses)  # type: ignore[attr-defined]
+        return table
+
     def down(self, request: Request, problem: StoreDown) -> Response:
         self.log.error("status page: the state store did not answer", error=str(problem))
         if request.url.path.startswith("/api/"):
@@ -151,31 +196,95 @@ class Web:
 
     # --- read-only pages ---------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Snapshot:
+        """The statuses and runs: those gathered last while the store has not changed since
+        (and for at most `status.REUSE_SECONDS`), else gathered now."""
         plan = self.plan()
-        now = self.clock.now()
+        view, graph = self.view()
 
-        def gather(store: StateStore) -> dict[str, Any]:
-            return {
-                "statuses": status_module.node_statuses(plan, store, now),
-                "runs": status_module.recent_runs(store),
-            }
+        def gather(store: StateStore) -> Snapshot:
+            with self._snapshot_mutex:
+                # The marker is read first: a write while gathering makes the next request
+                # gather again.
+                marker = store.change_marker()
+                moment = time.monotonic()
+                last = self._snapshot
+                if (
+                    last is not None
+                    and marker is not None
+                    and last.plan is plan
+                    and last.marker == marker
+                    and moment - last.taken < status_module.REUSE_SECONDS
+                ):
+                    return last
+                now = self.clock.now()
+                self._snapshot = Snapshot(
+                    plan,
+                    marker,
+                    moment,
+                    REDACTOR.text(plan.playbook),
+                    status_module.node_statuses(plan, store, now, view),
+                    status_module.recent_runs(store),
+                    graph,
+                )
+                return self._snapshot
 
-        return {"playbook": REDACTOR.text(plan.playbook), **self.store.use(gather)}
+        return self.store.use(gather)
 
     def index(self, request: Request) -> Response:
+        """The graph, the nodes that need a look (problems first: the others are counted,
+        and listed on /nodes), the last runs."""
         try:
             found = self.status()
         except StoreDown as problem:
             return self.down(request, problem)
+        statuses = found.statuses
+        problems = [s for s in statuses if s.is_problem]
+        counts: dict[str, int] = {}
+        for s in statuses:
+            counts[s.outcome] = counts.get(s.outcome, 0) + 1
         return self.page(
             request,
             "index.html",
-            playbook=found["playbook"],
-            graph=layout(found["statuses"]),
-            statuses=found["statuses"],
-            runs=found["runs"],
+            playbook=found.playbook,
+            graph=found.memo("svg", lambda: draw(found.graph, {f"{s.host}:{s.node}": s for s in statuses})),
+            total=len(statuses),
+            counts=sorted(counts.items()),
+            problem_table=found.memo(
+                "problems", lambda: self.node_table(problems[: status_module.PROBLEMS_SHOWN])
+            ),
+            problems_shown=min(len(problems), status_module.PROBLEMS_SHOWN),
+            problem_count=len(problems),
+            runs=found.runs,
             colours=status_module.COLOURS,
+        )
+
+    def node_list(self, request: Request) -> Response:
+        """Every node (or, with `?problems=1`, those that need a look), a page at a time."""
+        only_problems = request.query_params.get("problems", "") in ("1", "true")
+        try:
+            number = max(int(request.query_params.get("page", "1")), 1)
+        except ValueError:
+            return self.page(
+                request, "error.html", 400, title="Bad request", message="page: expected a number"
+            )
+        try:
+            found = self.status()
+        except StoreDown as problem:
+            return self.down(request, problem)
+        shown = [s for s in found.statuses if s.is_problem or not only_problems]
+        size = status_module.NODES_PER_PAGE
+        pages = max(math.ceil(len(shown) / size), 1)
+        number = min(number, pages)
+        return self.page(
+            request,
+            "nodes.html",
+            playbook=found.playbook,
+            statuses=shown[(number - 1) * size : number * size],
+            total=len(shown),
+            number=number,
+            pages=pages,
+            only_problems=only_problems,
         )
 
     def api_status(self, request: Request) -> Response:
@@ -183,13 +292,19 @@ class Web:
             found = self.status()
         except StoreDown as problem:
             return self.down(request, problem)
-        return JSONResponse(
-            {
-                "playbook": found["playbook"],
-                "nodes": [s.as_json() for s in found["statuses"]],
-                "runs": found["runs"][:5],
-            }
+        body = found.memo(
+            "api",
+            lambda: (
+                JSONResponse(
+                    {
+                        "playbook": found.playbook,
+                        "nodes": [s.as_json() for s in found.statuses],
+                        "runs": found.runs[:5],
+                    }
+                ).body
+            ),
         )
+        return Response(body, media_type="application/json")
 
     def api_runs(self, request: Request) -> Response:
         try:
@@ -385,7 +500,9 @@ class Web:
             )
         plan = self.plan()
         routes = plan.settings.alerts if plan.settings else []
-        triage = self.router.triage(webhook, routes, plan.order())
+        view, _ = self.view()
+        own = {key: plan.specs[key].alerts for key in view.order if plan.specs[key].alerts}
+        triage = self.router.triage(webhook, routes, view.order, own)
         run = "none"
         if triage.keys:
             run = "requested" if self.controller.request_run(triage.keys, "alert") else "coalesced"
@@ -442,6 +559,7 @@ def application(web: Web) -> Starlette:
     return Starlette(
         routes=[
             Route("/", web.index),
+            Route("/nodes", web.node_list),
             Route("/nodes/{host}/{node}", web.node_page),
             Route("/api/status", web.api_status),
             Route("/api/runs", web.api_runs),

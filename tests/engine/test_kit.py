@@ -18,6 +18,7 @@ def test_the_kit_exports_exactly_its_documented_names() -> None:
         "Health",
         "HealthyVersion",
         "ProbeContext",
+        "Regex",
         "SecretError",
         "TransportError",
         "action_type",
@@ -27,6 +28,8 @@ def test_the_kit_exports_exactly_its_documented_names() -> None:
         "read_secret",
         "tail",
         "tail_line",
+        "user_regex",
+        "valid_regex",
     ]
 
 

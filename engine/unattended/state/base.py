@@ -367,6 +367,22 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE fleet_workers (name TEXT PRIMARY KEY, queue TEXT NOT NULL, controller TEXT NOT NULL,
             pid INTEGER NOT NULL, started_at {real} NOT NULL, playbook_hash TEXT NOT NULL)""",
     ],
+    # 7: what the status page reads across nodes by time, found without reading whole tables
+    # (they grow with every run: a daemon ticking every minute adds half a million runs a year).
+    [
+        "CREATE INDEX runs_started ON runs (started_at)",
+        "CREATE INDEX attempts_started ON attempts (started_at)",
+        "CREATE INDEX transitions_at ON transitions (at)",
+        # Each node's latest outcome, kept beside the history as it is recorded: the status
+        # page reads a row per node instead of seeking each node's newest in the history.
+        """CREATE TABLE node_latest (host TEXT NOT NULL, node TEXT NOT NULL, outcome TEXT NOT NULL,
+            reason TEXT NOT NULL, at {real} NOT NULL, run_id TEXT NOT NULL, severity TEXT NOT NULL,
+            PRIMARY KEY (host, node))""",
+        """INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity)
+            SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM node_results r
+            JOIN (SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) newest
+            ON r.id = newest.id""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -410,6 +426,11 @@ class SqlStateStore:
 
     def _migration_lock(self) -> Any:
         """A context manager held while the schema is checked and migrated."""
+        raise NotImplementedError
+
+    def _atomic(self) -> Any:
+        """A context manager whose statements are written together or not at all (inside a
+        transaction already open on the connection too)."""
         raise NotImplementedError
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
@@ -459,6 +480,12 @@ class SqlStateStore:
                 self._execute("INSERT INTO remediate_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             elif version != SCHEMA_VERSION:
                 self._execute("UPDATE remediate_schema SET version = ?", (SCHEMA_VERSION,))
+
+    def change_marker(self) -> object | None:
+        """A value that differs whenever anything was written to the store since it was last
+        asked, by this connection or another (a reader caches what it gathered under it);
+        None when the backend cannot tell, and then nothing may be cached."""
+        return None
 
     @property
     def schema_version(self) -> int:
@@ -529,39 +556,49 @@ class SqlStateStore:
         at: datetime,
         duration_ms: float | None = None,
     ) -> None:
-        self._execute(
-            "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
-            "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                host,
-                node,
-                outcome,
-                REDACTOR.text(reason),
-                json.dumps(REDACTOR.data(evidence), default=str),
-                severity,
-                to_epoch(at),
-                duration_ms,
-            ),
-        )
+        masked = REDACTOR.text(reason)
+        with self._mutex, self._atomic():
+            self._execute(
+                "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
+                "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    host,
+                    node,
+                    outcome,
+                    masked,
+                    json.dumps(REDACTOR.data(evidence), default=str),
+                    severity,
+                    to_epoch(at),
+                    duration_ms,
+                ),
+            )
+            # The latest by time; at the same time, the one recorded last.
+            self._execute(
+                "INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, node) DO UPDATE SET "
+                "outcome = excluded.outcome, reason = excluded.reason, at = excluded.at, "
+                "run_id = excluded.run_id, severity = excluded.severity WHERE excluded.at >= node_latest.at",
+                (host, node, outcome, masked, to_epoch(at), run_id, severity),
+            )
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
-        """Each node's latest recorded outcome and when."""
-        rows = self._rows(
-            "SELECT r.host, r.node, r.outcome, r.at FROM node_results r JOIN "
-            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
-            "ON r.id = latest.id"
-        )
+        """Each node's latest recorded outcome and when (`node_latest`)."""
+        rows = self._rows("SELECT host, node, outcome, at FROM node_latest")
         return {(r[0], r[1]): (r[2], _at(r[3])) for r in rows}
 
-    def latest_results(self) -> dict[tuple[str, str], LatestResult]:
-        """Each node's latest recorded outcome with its reason (one query, for the status page)."""
-        rows = self._rows(
-            "SELECT r.host, r.node, r.outcome, r.reason, r.at, r.run_id, r.severity FROM node_results r JOIN "
-            "(SELECT host, node, MAX(id) AS id FROM node_results GROUP BY host, node) latest "
-            "ON r.id = latest.id"
-        )
-        return {(r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6]) for r in rows}
+    def latest_results(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LatestResult]:
+        """The latest recorded outcome, with its reason, of each (host, node) of `keys` that has
+        one (the status page): one row per node from `node_latest`, kept as outcomes are
+        recorded (finding each node's newest row in the history cost the page about 30 ms
+        grouping 100,000 rows, and still 10 ms seeking a thousand nodes' newest)."""
+        wanted = set(keys)
+        rows = self._rows("SELECT host, node, outcome, reason, at, run_id, severity FROM node_latest")
+        return {
+            (r[0], r[1]): LatestResult(r[2], r[3], _at(r[4]), r[5], r[6])
+            for r in rows
+            if (r[0], r[1]) in wanted
+        }
 
     def outcome_counts(self, outcomes: Iterable[str]) -> dict[tuple[str, str, str], int]:
         """Runs that ended each node with one of `outcomes`, per (host, node, outcome)."""

@@ -60,6 +60,23 @@ class PostgresStateStore(SqlStateStore):
     def _connection(self) -> Any:
         return self._db
 
+    def change_marker(self) -> object | None:
+        # Every commit, of any session, writes the write-ahead log: its position moves with
+        # any change (and with some that are not: then a reader only gathers again). A
+        # standby replays it instead.
+        # Both functions are open to every role by default; a server that revokes them only
+        # loses the reuse (None), not the page.
+        import psycopg
+
+        try:
+            rows = self._rows(
+                "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+                "ELSE pg_current_wal_lsn() END)::text"
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            return None
+        return rows[0][0]
+
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         self._db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))
@@ -67,6 +84,10 @@ class PostgresStateStore(SqlStateStore):
             yield
         finally:
             self._db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
+
+    def _atomic(self) -> Any:
+        # psycopg opens a transaction, or a savepoint inside one already open.
+        return self._db.transaction()
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
         return advisory_lock(self._connect, hosts, owner)

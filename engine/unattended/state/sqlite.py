@@ -37,6 +37,13 @@ class SqliteStateStore(SqlStateStore):
     def _connection(self) -> sqlite3.Connection:
         return self._db
 
+    def change_marker(self) -> object | None:
+        # data_version moves when another connection commits; total_changes counts this
+        # connection's own writes.
+        with self._mutex:
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            return (int(version), self._db.total_changes)
+
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock: two first runs do not both create the schema.
@@ -47,6 +54,18 @@ class SqliteStateStore(SqlStateStore):
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        # A savepoint: a transaction of its own, or nested in one already open.
+        self._db.execute("SAVEPOINT atomic")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO atomic")
+            self._db.execute("RELEASE atomic")
+            raise
+        self._db.execute("RELEASE atomic")
 
     @property
     def lock_directory(self) -> Path:

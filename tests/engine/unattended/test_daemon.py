@@ -14,7 +14,7 @@ import pytest
 
 from engine.unattended.daemon import jittered
 from engine.unattended.state import open_store
-from tests.support.cli import start
+from tests.support.cli import remediate, start
 from tests.support.playbooks import write_playbook
 from tests.support.services import free_port
 from tests.support.unattended import Switch
@@ -278,3 +278,68 @@ def test_a_token_file_every_user_can_read_is_refused_at_start(tmp_path: Path) ->
     assert daemon.returncode == 2
     assert f"chmod 600 {token}" in err
     assert "Traceback" not in err
+
+
+def waiting_for_approval(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, str]:
+    """A daemon (interval 1h) whose first run left node `cache` waiting for an approval:
+    (daemon, state, the approval's id)."""
+    healthy, actions = tmp_path / "cache.ok", tmp_path / "cache.actions"
+    book = write_playbook(
+        tmp_path,
+        f"""
+        name: shop
+        checks:
+          cache:
+            command: {{cmd: "test -e {healthy}"}}
+            verify: {{within: 0s}}
+            remediate:
+              - name: rebuild the cache
+                approval: required
+                command: {{cmd: "echo run >> {actions}; touch {healthy}"}}
+        """,
+    )
+    state = tmp_path / "state.db"
+    daemon = start("daemon", book, "--interval", "1h", state=state, cwd=tmp_path)
+    eventually(lambda: runs(state) >= 1, "the first run")
+    store = open_store(str(state))
+    [pending] = store.approvals(open_only=True)
+    store.close()
+    return daemon, state, pending.id
+
+
+def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    daemon, state, approval = waiting_for_approval(tmp_path)
+    try:
+        approved = remediate("approve", approval, state=state, cwd=tmp_path)
+        assert approved.returncode == 0, approved.stderr
+        # The interval is an hour: only the daemon's look at the approvals runs it now.
+        eventually(lambda: (tmp_path / "cache.ok").exists(), "the approved step", timeout=30)
+        eventually(lambda: runs(state) >= 2, "the approval's run to end", timeout=30)
+        store = open_store(str(state))
+        used = store.approval(approval)
+        [_, second] = store.runs()
+        store.close()
+        assert used is not None and used.status == "used"
+        assert second.trigger == "operator"
+        assert (tmp_path / "cache.actions").read_text().split() == ["run"]  # acted once
+    finally:
+        stop(daemon)
+
+
+def test_a_denial_on_the_command_line_shows_the_node_paused_long_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    daemon, state, approval = waiting_for_approval(tmp_path)
+    try:
+        denied = remediate("deny", approval, "--reason", "not now", state=state, cwd=tmp_path)
+        assert denied.returncode == 0, denied.stderr
+        eventually(lambda: runs(state) >= 2, "the denial's run", timeout=30)
+        store = open_store(str(state))
+        [(outcome, _)] = store.last_outcomes().values()
+        store.close()
+        assert outcome == "paused"
+        assert not (tmp_path / "cache.actions").exists()
+    finally:
+        stop(daemon)

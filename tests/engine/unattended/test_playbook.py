@@ -95,7 +95,11 @@ def test_alerts_map_label_matchers_to_nodes_with_a_window(tmp_path: Path) -> Non
     ).settings
     assert settings is not None
     [route] = settings.alerts
-    assert (route.match, route.nodes, route.window) == ({"alertname": "ServiceDown", "service": "api"}, ["api"], 600)
+    assert (route.match, route.nodes, route.window) == (
+        {"alertname": "ServiceDown", "service": "api"},
+        ["api"],
+        600,
+    )
 
 
 def test_an_alert_naming_no_node_or_without_matchers_is_an_error_at_its_line(tmp_path: Path) -> None:
@@ -110,7 +114,10 @@ def test_an_alert_naming_no_node_or_without_matchers_is_an_error_at_its_line(tmp
           api: {command: {cmd: "true"}}
         """,
     )
-    assert any(p.startswith("playbook.yml:3:") and "alerts[0].nodes[0]" in p and "'apii' is not a node" in p for p in found), found
+    assert any(
+        p.startswith("playbook.yml:3:") and "alerts[0].nodes[0]" in p and "'apii' is not a node" in p
+        for p in found
+    ), found
 
 
 def test_a_plan_narrowed_to_a_node_keeps_its_upstreams_only(tmp_path: Path) -> None:
@@ -128,3 +135,48 @@ def test_a_plan_narrowed_to_a_node_keeps_its_upstreams_only(tmp_path: Path) -> N
     narrowed = full.narrowed({NodeKey("localhost", "api")})
     assert narrowed.order() == [NodeKey("localhost", "db"), NodeKey("localhost", "api")]
     assert set(narrowed.specs) == set(narrowed.order())
+
+
+def test_a_node_has_its_own_alert_matchers_rendered_with_its_variables(tmp_path: Path) -> None:
+    spec = plan(
+        tmp_path,
+        """
+        name: d
+        vars: {exporter: "9100"}
+        checks:
+          api:
+            command: {cmd: "true"}
+            alerts:
+              - match: {alertname: ServiceDown}
+                match_re: {instance: "localhost:{{ exporter }}|api-[0-9]+"}
+                host_label: instance
+        """,
+    ).specs[NodeKey("localhost", "api")]
+    [matcher] = spec.alerts
+    assert matcher.match_re == {"instance": "localhost:9100|api-[0-9]+"}
+    assert matcher.matches({"alertname": "ServiceDown", "instance": "api-12"})
+    assert matcher.on_host({"instance": "localhost:9100"}, "localhost")
+
+
+def test_a_bad_alert_regex_or_a_matcher_without_labels_is_an_error_at_its_line(tmp_path: Path) -> None:
+    bad_regex = problems(
+        tmp_path,
+        """
+        name: d
+        checks:
+          api:
+            command: {cmd: "true"}
+            alerts:
+              - match_re: {service: "api(?=x)"}
+        """,
+    )
+    no_labels = problems(
+        tmp_path, 'name: d\nalerts:\n  - {nodes: [api]}\nchecks:\n  api: {command: {cmd: "true"}}\n'
+    )
+    assert any(
+        p.startswith("playbook.yml:6:") and "checks.api.alerts[0].match_re.service" in p and "RE2" in p
+        for p in bad_regex
+    ), bad_regex
+    assert any(p.startswith("playbook.yml:3:") and "give match: or match_re:" in p for p in no_labels), (
+        no_labels
+    )

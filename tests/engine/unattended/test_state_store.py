@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,81 @@ def test_last_good_and_last_outcomes_per_node(store: StateStore) -> None:
     store.record_outcome("r2", "h", "api", "failed", "down", {}, "P2", T0 + timedelta(minutes=1))
     assert store.last_good(["healthy", "remediated"]) == {("h", "api"): T0}
     assert store.last_outcomes()[("h", "api")] == ("failed", T0 + timedelta(minutes=1))
+
+
+def test_latest_results_give_each_asked_node_its_newest_outcome(store: StateStore) -> None:
+    store.record_outcome("r1", "h", "api", "failed", "down", {}, "P1", T0)
+    store.record_outcome("r2", "h", "api", "healthy", "back", {}, "P1", T0 + timedelta(minutes=1))
+    store.record_outcome("r1", "h", "db", "healthy", "", {}, "P2", T0)
+    store.record_outcome("r1", "h", "web", "failed", "", {}, "P2", T0)
+    found = store.latest_results([("h", "api"), ("h", "db"), ("h", "never")])
+    assert {key: (r.outcome, r.reason, r.run_id) for key, r in found.items()} == {
+        ("h", "api"): ("healthy", "back", "r2"),
+        ("h", "db"): ("healthy", "", "r1"),
+    }
+
+
+def test_an_outcome_recorded_late_with_an_earlier_time_is_not_the_latest(store: StateStore) -> None:
+    store.record_outcome("r2", "h", "api", "healthy", "now", {}, "P1", T0 + timedelta(minutes=1))
+    store.record_outcome("r1", "h", "api", "failed", "a minute ago", {}, "P1", T0)
+    assert store.latest_results([("h", "api")])[("h", "api")].reason == "now"
+
+
+def test_an_older_store_gains_each_nodes_latest_outcome_from_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = open_store(str(path))
+    old.record_outcome("r1", "h", "api", "failed", "down", {}, "P1", T0)
+    old.record_outcome("r2", "h", "api", "remediated", "restarted", {}, "P1", T0 + timedelta(minutes=1))
+    old.close()
+    with sqlite3.connect(path) as raw:  # back to schema 5, as a store written before 6
+        raw.executescript(
+            "DROP TABLE node_latest; DROP INDEX runs_started; DROP INDEX attempts_started; "
+            "DROP INDEX transitions_at; UPDATE remediate_schema SET version = 5;"
+        )
+    migrated = open_store(str(path))
+    assert migrated.latest_results([("h", "api")])[("h", "api")].outcome == "remediated"
+    migrated.close()
+
+
+def test_the_change_marker_moves_with_a_write_by_this_connection_or_another(
+    store: StateStore, state_location: str
+) -> None:
+    first = store.change_marker()
+    assert first is not None and store.change_marker() == first  # reading changes nothing
+    store.record_outcome("r1", "h", "api", "healthy", "", {}, "P2", T0)
+    second = store.change_marker()
+    assert second != first
+    other = open_store(state_location)
+    other.set_pause("h", "api", None, "by hand", T0, "alice")
+    other.close()
+    assert store.change_marker() != second
+
+
+@pytest.mark.parametrize(
+    ("reader", "index"),
+    [
+        (lambda s: s.latest_runs(20), "runs_started"),
+        (lambda s: s.attempts_since(T0), "attempts_started"),
+        (lambda s: s.transitions_since(T0), "transitions_at"),
+    ],
+    ids=["runs", "attempts", "transitions"],
+)
+def test_what_the_status_page_reads_by_time_is_found_through_an_index(
+    tmp_path: Path, reader: Any, index: str
+) -> None:
+    store = open_store(str(tmp_path / "state.db"))
+    plans: list[str] = []
+
+    def explain(statement: str) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            plans.extend(str(row) for row in raw.execute("EXPLAIN QUERY PLAN " + statement))
+
+    raw = sqlite3.connect(tmp_path / "state.db")
+    store._connection().set_trace_callback(explain)
+    reader(store)
+    store._connection().set_trace_callback(None)
+    store.close()
+    assert any(index in plan for plan in plans), plans
 
 
 def test_a_store_newer_than_the_engine_is_refused(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.graph import NodeKey
-from engine.playbook.unattended import AlertRoute
+from engine.playbook.unattended import AlertMatcher, AlertRoute
 from engine.web.alerts import AlertRouter, Webhook
 
 KEYS = [NodeKey(h, n) for h in ("a", "b") for n in ("db", "api", "web")]
@@ -78,3 +80,34 @@ def test_a_route_matches_exactly_the_alerts_carrying_all_its_labels(
     expected = all(alert_labels.get(k) == v for k, v in match.items())
     assert route.matches(alert_labels) is expected
     assert route.matches({**alert_labels, **match})
+
+
+def test_a_route_with_a_host_label_runs_its_nodes_on_the_host_the_alert_names() -> None:
+    routes = [AlertRoute(match={"alertname": "ServiceDown"}, nodes=["api"], host_label="instance")]
+    router = AlertRouter()
+    assert router.triage(hook(firing("ServiceDown", "1", instance="b:9100")), routes, KEYS).keys == {
+        NodeKey("b", "api")
+    }
+    assert router.triage(hook(firing("ServiceDown", "2", instance="a")), routes, KEYS).keys == {
+        NodeKey("a", "api")
+    }
+    nowhere = router.triage(hook(firing("ServiceDown", "3", instance="c:9100")), routes, KEYS)
+    assert nowhere.keys == set() and "runs none of its nodes" in nowhere.ignored[0]
+
+
+def test_a_nodes_own_matcher_runs_that_node_on_its_host_only() -> None:
+    own = {NodeKey("a", "db"): [AlertMatcher(match_re={"alertname": "Postgres.*"})]}
+    triage = AlertRouter().triage(hook(firing("PostgresDown")), ROUTES, KEYS, own)
+    assert triage.keys == {NodeKey("a", "db")}
+    assert AlertRouter().triage(hook(firing("RedisDown")), ROUTES, KEYS, own).keys == set()
+
+
+names = st.text(alphabet="ab-_.1", max_size=6)
+
+
+@given(prefix=names, value=names)
+def test_a_regex_matcher_matches_the_whole_label_value(prefix: str, value: str) -> None:
+    starts = AlertMatcher(match_re={"service": re.escape(prefix) + ".*"})
+    exactly = AlertMatcher(match_re={"service": re.escape(prefix)})
+    assert starts.matches({"service": value}) is value.startswith(prefix)
+    assert exactly.matches({"service": value}) is (value == prefix)  # anchored, as Alertmanager's =~

@@ -13,6 +13,7 @@ import pytest
 from engine.core.graph import NodeKey
 from engine.unattended.state import StateStore, open_store
 from engine.unattended.state.base import VersionRecord
+from engine.web import status as status_module
 from tests.support.clock import FakeClock
 from tests.support.playbooks import plan
 from tests.support.unattended import run_once
@@ -33,6 +34,8 @@ checks:
   web:
     depends_on: [api]
     command: {cmd: "true"}
+    alerts:
+      - match_re: {alertname: "Web.*"}
 alerts:
   - match: {alertname: ServiceDown, service: api}
     nodes: [api]
@@ -114,6 +117,59 @@ def test_a_paused_node_is_marked_paused(daemon: FakeDaemon, state: str, store: S
     assert nodes["db"]["hold"] == "paused"
     assert "disk swap" in nodes["db"]["hold_reason"]
     assert 'data-hold="paused"' in svg_node(page, "db")
+
+
+def rows_of(page: str) -> list[str]:
+    """The nodes of the page's node table, in its order."""
+    table = page[page.index('<table id="nodes">') :]
+    return re.findall(r'<tr data-node="([^"]+)">', table[: table.index("</table>")])
+
+
+def test_the_front_page_lists_the_nodes_that_need_a_look_and_counts_the_others(
+    daemon: FakeDaemon, state: str
+) -> None:
+    with served(daemon, state) as base:
+        page = http(base + "/").body
+    assert rows_of(page) == ["api", "web"]  # db is healthy: counted, not listed
+    assert "1 healthy" in page and "2 need a look" in page
+    assert 'href="/nodes"' in page
+
+
+def test_every_node_is_listed_a_page_at_a_time(
+    daemon: FakeDaemon, state: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_module, "NODES_PER_PAGE", 2)
+    with served(daemon, state) as base:
+        first, second = http(base + "/nodes").body, http(base + "/nodes?page=2").body
+        problems = http(base + "/nodes?problems=1").body
+        bad = http(base + "/nodes?page=two")
+    assert (rows_of(first), rows_of(second)) == (["db", "api"], ["web"])
+    assert 'href="/nodes?page=2"' in first and 'href="/nodes?page=1"' in second
+    assert rows_of(problems) == ["api", "web"]
+    assert bad.status == 400
+
+
+def test_a_write_to_the_store_shows_on_the_next_request(daemon: FakeDaemon, state: str) -> None:
+    with served(daemon, state) as base:
+        before = {n["node"]: n["outcome"] for n in http(base + "/api/status").json()["nodes"]}
+        other = open_store(state)  # another connection, as the daemon's runs write
+        other.record_outcome("r2", "localhost", "api", "remediated", "restarted", {}, "P3", datetime.now(UTC))
+        other.close()
+        after = {n["node"]: n["outcome"] for n in http(base + "/api/status").json()["nodes"]}
+        page = http(base + "/").body
+    assert (before["api"], after["api"]) == ("failed", "remediated")
+    assert 'data-outcome="remediated"' in svg_node(page, "api")
+
+
+def test_a_pause_from_the_page_shows_on_the_next_request(daemon: FakeDaemon, state: str) -> None:
+    with served(daemon, state) as base:
+        assert http(base + "/api/status").json()["nodes"][0]["hold"] is None
+        answer = http(
+            f"{base}/actions/pause", {"host": "localhost", "node": "db"}, {"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status == 200
+        nodes = {n["node"]: n for n in http(base + "/api/status").json()["nodes"]}
+    assert nodes["db"]["hold"] == "paused"
 
 
 def test_the_runs_are_listed_newest_first_with_what_started_them(
@@ -296,6 +352,14 @@ def test_a_firing_alert_asks_for_a_run_of_its_nodes(daemon: FakeDaemon, state: s
     with served(daemon, state) as base:
         assert post_hook(base, webhook(alert())) == 202
     assert daemon.requested == [({API}, "alert")]
+
+
+def test_a_firing_alert_a_node_matches_itself_asks_for_a_run_of_that_node(
+    daemon: FakeDaemon, state: str
+) -> None:
+    with served(daemon, state) as base:
+        assert post_hook(base, webhook(alert(alertname="WebSlow"))) == 202
+    assert daemon.requested == [({NodeKey("localhost", "web")}, "alert")]
 
 
 @pytest.mark.parametrize(

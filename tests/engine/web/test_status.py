@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.unattended.state import StateStore, open_store
-from engine.web.status import node_statuses
+from engine.web.status import REUSE_SECONDS, node_statuses, plan_view
 from tests.support.playbooks import plan
 
 
@@ -60,3 +60,22 @@ def test_each_node_counts_the_state_changes_within_its_own_flapping_window(tmp_p
     holds = {s.node: s.hold for s in node_statuses(playbook, store, now)}
     assert holds["short"] is None
     assert holds["long"] is not None
+
+
+def test_a_status_is_reused_only_while_its_records_are_unchanged_and_for_at_most_a_second(
+    tmp_path: Path,
+) -> None:
+    store = open_store(str(tmp_path / "state.db"))
+    playbook = plan(tmp_path, 'name: one\nchecks:\n  db: {command: {cmd: "true"}}\n')
+    view = plan_view(playbook)
+    now = datetime.now(UTC)
+    store.set_pause("localhost", "db", now + timedelta(milliseconds=500), "disk swap", now, "alice")
+    [first] = node_statuses(playbook, store, now, view)
+    store.record_outcome("r1", "localhost", "db", "healthy", "", {}, "P2", now)
+    [changed] = node_statuses(playbook, store, now + timedelta(milliseconds=100), view)
+    [same] = node_statuses(playbook, store, now + timedelta(milliseconds=200), view)
+    [later] = node_statuses(playbook, store, now + timedelta(seconds=REUSE_SECONDS + 0.1), view)
+    assert (first.outcome, first.hold) == ("unknown", "paused")
+    assert (changed.outcome, changed.hold) == ("healthy", "paused")  # a new record: seen at once
+    assert same is changed
+    assert later.hold is None  # the pause ended: the clock alone, seen within a second
