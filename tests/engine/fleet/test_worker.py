@@ -117,7 +117,7 @@ def test_a_task_taken_over_from_a_dead_worker_does_not_act_again_on_what_it_acte
         assert acted(tmp_path) == 1  # not again in this tick
         task = store.fleet_task("site", 1, "h1")
         assert task is not None and task.worker == "w2"
-        last = store.latest_results()[("h1", "marker")]
+        last = store.latest_results([("h1", "marker")])[("h1", "marker")]
         assert last.outcome == "backoff" and "w1, which died" in last.reason
         # The next tick acts: the node is still unhealthy.
         store.record_tick("site", 2, now, "s", [("h1", ["h1"], "remediate")])

@@ -154,10 +154,10 @@ def test_an_older_store_gains_each_nodes_latest_outcome_from_its_history(tmp_pat
     old.record_outcome("r1", "h", "api", "failed", "down", {}, "P1", T0)
     old.record_outcome("r2", "h", "api", "remediated", "restarted", {}, "P1", T0 + timedelta(minutes=1))
     old.close()
-    with sqlite3.connect(path) as raw:  # back to schema 5, as a store written before 6
+    with sqlite3.connect(path) as raw:  # back to schema 6, as a store written before 7
         raw.executescript(
             "DROP TABLE node_latest; DROP INDEX runs_started; DROP INDEX attempts_started; "
-            "DROP INDEX transitions_at; UPDATE remediate_schema SET version = 5;"
+            "DROP INDEX transitions_at; UPDATE remediate_schema SET version = 6;"
         )
     migrated = open_store(str(path))
     assert migrated.latest_results([("h", "api")])[("h", "api")].outcome == "remediated"
