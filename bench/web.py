@@ -69,6 +69,7 @@ class Controller:
     incident_dir: Path
     latest: Any = None
     logger: Any = field(default_factory=QuietLogger)
+    starts_runs: bool = True
 
     def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
         return True

@@ -20,9 +20,11 @@ from engine.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from engine.core.planning import RunPlan
-    from engine.unattended.daemon import Daemon
     from engine.unattended.state.postgres import PostgresStateStore
+    from engine.web.app import Controller
 
 BROKER_HELP = (
     "a Celery broker URL (redis://:PASSWORD@HOST:6379/0, amqp://...): with it the fleet's work "
@@ -122,15 +124,18 @@ def daemon(
         raise click.BadParameter(str(exc), param_hint="--interval") from None
     if listen is not None and metrics_port is not None:
         raise click.UsageError("give --listen or --metrics-port, not both")
-    if broker is not None:
-        if listen is not None or metrics_port is not None or metrics_textfile is not None:
-            raise click.UsageError(
-                "--listen, --metrics-port and --metrics-textfile are not available with --broker yet"
-            )
-        _schedule(playbook, inventories, limit, extra_vars, seconds, broker, state, log_format, verbose)
-        return
     address = listen or (f"127.0.0.1:{metrics_port}" if metrics_port is not None else None)
     serve = _web(address, state, token_file, hook_token_file) if address is not None else None
+    if broker is not None:
+        if metrics_textfile is not None:
+            raise click.UsageError(
+                "--metrics-textfile is not available with --broker: the workers run the nodes"
+            )
+        _schedule(
+            playbook, inventories, limit, extra_vars, seconds, broker, state, log_format, verbose,
+            serve, Path(incident_dir),
+        )  # fmt: skip
+        return
     load_plan(playbook, inventories, limit, extra_vars)  # exit 2 at start when invalid
     logs.configure(log_format, verbose)  # type: ignore[arg-type]
 
@@ -181,8 +186,11 @@ def _schedule(
     state: str | None,
     log_format: str,
     verbose: bool,
+    serve: Callable[[Controller], Any] | None,
+    incident_dir: Path,
 ) -> None:
-    """`remediate daemon --broker`: the fleet's scheduler (engine.fleet.scheduler)."""
+    """`remediate daemon --broker`: the fleet's scheduler (engine.fleet.scheduler), with the
+    status page of --listen when `serve` is given."""
     from engine.fleet.scheduler import Scheduler
     from engine.output import logs
 
@@ -194,7 +202,9 @@ def _schedule(
         return load_plan(playbook, inventories, limit, extra_vars)
 
     try:
-        code = Scheduler(load, store, broker, interval, logs.get_logger()).run()
+        code = Scheduler(
+            load, store, broker, interval, logs.get_logger(), serve=serve, incident_dir=incident_dir
+        ).run()
     finally:
         store.close()
     sys.exit(code)
@@ -292,7 +302,7 @@ def worker(
 
 def _web(
     address: str, state: str | None, token_file: str | None, hook_token_file: str | None
-) -> Callable[[Daemon], Any]:
+) -> Callable[[Controller], Any]:
     """What starts the status page once the daemon has its plan; the tokens and the address
     are read now, so that a bad one is exit 2 before anything runs."""
     from engine.web.app import parse_address, serve
@@ -305,7 +315,7 @@ def _web(
     token = read_token(token_file, TOKEN_ENV, "operator token")
     hook_token = read_token(hook_token_file, HOOK_TOKEN_ENV, "Alertmanager token")
 
-    def start(daemon: Daemon) -> Any:
+    def start(daemon: Controller) -> Any:
         server = serve(daemon, address, state, token, hook_token)
         daemon.logger.info(
             "status page",

@@ -325,40 +325,29 @@ def status(state: str | None) -> None:
 def _fleet_status(store: StateStore) -> list[str]:
     """The fleet's lines of `remediate status` (none without workers): each worker, alive or
     not, with the hosts it served in the last tick it ran; the last tick's progress."""
-    from collections import Counter
+    from engine.fleet.summary import fleet_summary
 
-    workers = store.fleet_workers()
-    latest = store.latest_tick()
-    if not workers and latest is None:
+    fleet = fleet_summary(store)
+    if fleet is None:
         return []
-    live: set[str] = set()
-    if hasattr(store, "held_locks"):
-        from engine.fleet.worker import live_workers
-
-        live = live_workers(store)  # type: ignore[arg-type]
     lines = ["workers:"]
-    served = store.served_last()
-    for record in workers:
-        last_served = served.get(record.name)
-        if last_served is None:
+    for worker in fleet.workers:
+        if worker.tick is None:
             what = "served nothing yet"
         else:
-            number, hosts = last_served
+            hosts = worker.hosts
             shown = ", ".join(hosts[:10]) + (f" and {len(hosts) - 10} more" if len(hosts) > 10 else "")
-            what = f"tick {number}: {len(hosts)} host(s): {shown}"
-        lines.append(f"  {record.name:<28} {'live' if record.name in live else 'gone':<5} {what}")
-    if latest is not None:
-        tick, tasks = latest
-        counts = Counter(task.status for task in tasks)
-        progress = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        total = sum(len(task.hosts) for task in tasks)
+            what = f"tick {worker.tick}: {len(hosts)} host(s): {shown}"
+        state = {True: "live", False: "gone", None: "?"}[worker.live]
+        lines.append(f"  {worker.name:<28} {state:<5} {what}")
+    tick = fleet.last_tick
+    if tick is not None:
+        progress = ", ".join(f"{n} {status}" for status, n in tick.progress.items())
         lines.append(
             f"last tick {tick.tick} of {tick.playbook} at {_fmt(tick.scheduled_at)} UTC by {tick.scheduler}: "
-            f"{len(tasks)} task(s), {total} host(s): {progress}"
+            f"{tick.tasks} task(s), {tick.hosts} host(s): {progress}"
         )
-        for task in tasks:
-            if task.status in ("refused", "failed", "locked"):
-                lines.append(f"  {task.group}: {task.status}: {task.reason}")
+        lines.extend(f"  {t.group}: {t.status}: {t.reason}" for t in tick.troubles)
     return lines
 
 

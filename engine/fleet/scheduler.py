@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.core.clock import SystemClock
+from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
 from engine.fleet.broker import TASK_NAME, celery_app, masked, wait_for_broker
 from engine.fleet.groups import host_groups, playbook_hash, tick_number
@@ -46,6 +48,17 @@ class Scheduler:
     logger: Any
     name: str = field(default_factory=lambda: f"scheduler-{os.getpid()}@{socket.gethostname()}")
     stopping: threading.Event = field(default_factory=threading.Event)
+    serve: Callable[[Scheduler], Any] | None = None
+    """Starts the status page over this scheduler (engine.web, given by the command line);
+    returns an object with `shutdown()`. Called once the first plan is loaded."""
+    incident_dir: Path = Path("incidents")
+    """Where the workers save evidence (the status page lists a node's incident files)."""
+    plan: RunPlan | None = None
+    """The plan in force (after the last accepted reload)."""
+    latest: Any = None
+    """No run's metrics: the workers run the nodes."""
+    starts_runs: ClassVar[bool] = False
+    """Runs are the workers' at each tick, not started on request (the status page says so)."""
     _reload: bool = False
 
     @property
@@ -64,8 +77,9 @@ class Scheduler:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
-        plan = self.load_plan()
+        plan = self.plan = self.load_plan()
         app = celery_app(self.broker)
+        server = self.serve(self) if self.serve is not None else None
         leader: HostLock | None = None
         last: int | None = None
         self.logger.info(
@@ -81,7 +95,7 @@ class Scheduler:
             while not self.stopping.is_set():
                 if self._reload:
                     self._reload = False
-                    plan = self._reloaded(plan)
+                    plan = self.plan = self._reloaded(plan)
                 if leader is None:
                     leader = self.store.session_lock(LEADER_PREFIX + plan.playbook, f"scheduler {self.name}")
                     if leader is not None:
@@ -98,8 +112,15 @@ class Scheduler:
         finally:
             if leader is not None:
                 leader.release()
+            if server is not None:
+                server.shutdown()
             self.logger.info("scheduler stopped", scheduler=self.name)
         return 0
+
+    def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
+        """Nothing is started on request (`starts_runs` is False): the next tick checks
+        every node. Here for the status page's interface."""
+        return False
 
     def schedule(self, app: Any, plan: RunPlan, tick: int) -> bool:
         """Record tick `tick` and send its tasks; False when it was scheduled already."""
@@ -123,9 +144,7 @@ class Scheduler:
                 "digest": digest,
             }
             try:
-                app.send_task(
-                    TASK_NAME, args=[payload], queue=queue, expires=self.interval * EXPIRES_TICKS
-                )
+                app.send_task(TASK_NAME, args=[payload], queue=queue, expires=self.interval * EXPIRES_TICKS)
             except Exception as exc:  # the broker went away: the tick's tasks wait for it
                 if time.monotonic() > deadline:
                     self.logger.error(

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.core.clock import SystemClock
 from engine.core.graph import NodeKey
@@ -88,6 +88,8 @@ class Daemon:
     """The plan in force (after the last accepted reload)."""
     latest: Any = None
     """The last full run's metrics (`engine.unattended.metrics.LatestMetrics`)."""
+    starts_runs: ClassVar[bool] = True
+    """A run asked for (run now, an alert, an approval) starts at once."""
     _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
     _pending: tuple[str, set[NodeKey] | None] | None = None

@@ -37,6 +37,7 @@ from engine.core.clock import SystemClock
 from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
 from engine.errors import ApprovalError, StateStoreError
+from engine.fleet.summary import FleetSummary, fleet_summary
 from engine.secrets.redact import REDACTOR
 from engine.unattended import limits
 from engine.unattended.state import StateStore, open_store
@@ -48,6 +49,7 @@ from engine.web.tokens import Sessions, bearer, same
 SESSION_COOKIE = "remediate_session"
 ACTIONS = ("pause", "resume", "reset", "run", "approve", "deny")
 MAX_FORM = 16 * 1024
+NEXT_TICK = "a fleet's workers act at its next tick (remediate daemon --broker schedules them)"
 
 T = TypeVar("T")
 
@@ -59,6 +61,10 @@ class Controller(Protocol):
     latest: Any
     incident_dir: Path
     logger: Any
+    @property
+    def starts_runs(self) -> bool:
+        """False for a fleet's scheduler: its workers run the nodes at the next tick."""
+        ...
 
     def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool: ...
 
@@ -117,6 +123,8 @@ class Snapshot:
     statuses: list[status_module.NodeStatus]
     runs: list[dict[str, Any]]
     graph: Layout
+    fleet: FleetSummary | None
+    """The workers and the last tick when a fleet (remediate worker) shares the store."""
     made: dict[str, Any] = field(default_factory=dict)
 
     def memo(self, name: str, make: Callable[[], T]) -> T:
@@ -226,6 +234,7 @@ class Web:
                     status_module.node_statuses(plan, store, now, view),
                     status_module.recent_runs(store),
                     graph,
+                    fleet_summary(store),
                 )
                 return self._snapshot
 
@@ -256,6 +265,7 @@ class Web:
             problems_shown=min(len(problems), status_module.PROBLEMS_SHOWN),
             problem_count=len(problems),
             runs=found.runs,
+            fleet=found.fleet,
             colours=status_module.COLOURS,
         )
 
@@ -300,11 +310,20 @@ class Web:
                         "playbook": found.playbook,
                         "nodes": [s.as_json() for s in found.statuses],
                         "runs": found.runs[:5],
+                        "fleet": None if found.fleet is None else found.fleet.to_dict(),
                     }
                 ).body
             ),
         )
         return Response(body, media_type="application/json")
+
+    def api_fleet(self, request: Request) -> Response:
+        """The fleet sharing the store: its workers and the last tick (null without one)."""
+        try:
+            found = self.status()
+        except StoreDown as problem:
+            return self.down(request, problem)
+        return JSONResponse({"fleet": None if found.fleet is None else found.fleet.to_dict()})
 
     def api_runs(self, request: Request) -> Response:
         try:
@@ -446,6 +465,8 @@ class Web:
             return store.answer_approval(approval_id, action == "approve", who, now).status
 
         status = self.store.use(answer)
+        if action == "approve" and not self.controller.starts_runs:
+            return f"{status} {approval_id}: {NEXT_TICK}"
         if action == "approve":
             self.controller.request_run({key}, "operator")
             return f"{status} {approval_id}: a run was asked for"
@@ -453,6 +474,8 @@ class Web:
 
     def _do(self, action: str, key: NodeKey | None, reason: str, who: str) -> str:
         now = self.clock.now()
+        if action == "run" and not self.controller.starts_runs:
+            return f"no run started: {NEXT_TICK}"
         if action == "run":
             new = self.controller.request_run(None if key is None else {key}, "operator")
             return "run requested" if new else "run requested (joined the one waiting)"
@@ -504,7 +527,9 @@ class Web:
         own = {key: plan.specs[key].alerts for key in view.order if plan.specs[key].alerts}
         triage = self.router.triage(webhook, routes, view.order, own)
         run = "none"
-        if triage.keys:
+        if triage.keys and not self.controller.starts_runs:
+            run = "next tick"  # a fleet: the workers check every node each tick
+        elif triage.keys:
             run = "requested" if self.controller.request_run(triage.keys, "alert") else "coalesced"
         self.log.info(
             "alertmanager webhook",
@@ -563,6 +588,7 @@ def application(web: Web) -> Starlette:
             Route("/nodes/{host}/{node}", web.node_page),
             Route("/api/status", web.api_status),
             Route("/api/runs", web.api_runs),
+            Route("/api/fleet", web.api_fleet),
             Route("/api/approvals", web.api_approvals),
             Route("/api/nodes/{host}/{node}", web.api_node),
             Route("/metrics", web.metrics),

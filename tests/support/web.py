@@ -31,6 +31,7 @@ class FakeDaemon:
     incident_dir: Path
     latest: Any = None
     logger: Any = field(default_factory=QuietLogger)
+    starts_runs: bool = True
     requested: list[tuple[set[NodeKey] | None, str]] = field(default_factory=list)
 
     def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:

@@ -22,10 +22,12 @@ from engine.fleet.worker import live_workers
 from engine.unattended.state import open_store
 from engine.unattended.state.postgres import PostgresStateStore
 from tests.servers.celery import broker_url
+from tests.servers.net import free_port
 from tests.servers.redis import RedisServer
 from tests.servers.sshd import SSHFleet
 from tests.servers.state_postgres import StatePostgres
 from tests.support.cli import REMEDIATE, remediate
+from tests.support.web import http
 
 INTERVAL = 5.0
 
@@ -86,8 +88,8 @@ class Fleet:
             self.start(name, "worker", "--name", name, "--concurrency", "4")
         eventually(lambda: set(names) <= self.live(), f"workers {names} registered and alive", 60)
 
-    def daemon(self, name: str) -> subprocess.Popen[bytes]:
-        return self.start(name, "daemon", "--interval", f"{INTERVAL:g}s")
+    def daemon(self, name: str, *options: str) -> subprocess.Popen[bytes]:
+        return self.start(name, "daemon", "--interval", f"{INTERVAL:g}s", *options)
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
@@ -174,7 +176,8 @@ def test_every_host_is_checked_each_tick_by_the_same_worker_and_a_broken_host_is
     fleet: Fleet,
 ) -> None:
     fleet.workers("w1", "w2")
-    fleet.daemon("d1")
+    page = f"127.0.0.1:{free_port()}"
+    fleet.daemon("d1", "--listen", page)
     eventually(lambda: len(fleet.complete_ticks()) >= 2, "two ticks done on every host", 120)
 
     first, second = fleet.complete_ticks()[:2]
@@ -196,6 +199,8 @@ def test_every_host_is_checked_each_tick_by_the_same_worker_and_a_broken_host_is
     status = remediate("status", state=fleet.state, cwd=fleet.root)
     assert "w1" in status.stdout and "live" in status.stdout
     assert "last tick" in status.stdout and "host(s)" in status.stdout
+    shown = http(f"http://{page}/api/fleet").json()["fleet"]  # the scheduler's status page
+    assert {(w["name"], w["live"]) for w in shown["workers"]} == {("w1", True), ("w2", True)}
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import pytest
 
 from engine.core.graph import NodeKey
 from engine.unattended.state import StateStore, open_store
-from engine.unattended.state.base import VersionRecord
+from engine.unattended.state.base import VersionRecord, WorkerRecord
 from engine.web import status as status_module
+from engine.web.app import NEXT_TICK
 from tests.support.clock import FakeClock
 from tests.support.playbooks import plan
 from tests.support.unattended import run_once
@@ -422,3 +423,46 @@ def test_metrics_are_served_beside_the_page(tmp_path: Path, daemon: FakeDaemon, 
     with served(daemon, state) as base:
         text = http(base + "/metrics").body
     assert 'remediate_node_healthy{host="localhost",node="db"} 1.0' in text
+
+
+# --- a fleet (remediate daemon --broker --listen) ----------------------------------------------
+
+
+def test_a_fleet_sharing_the_store_is_shown_with_its_workers_and_last_tick(
+    daemon: FakeDaemon, state: str, store: StateStore
+) -> None:
+    now = datetime.now(UTC)
+    store.register_worker(WorkerRecord("w1", "remediate.w1", "box", 1, now, "abc"))
+    store.record_tick("shop", 9, now, "scheduler-1", [("localhost", ["localhost"], "remediate.w1")])
+    store.finish_task("shop", 9, "localhost", "refused", "the playbook differs <b>", now, worker="w1")
+    with served(daemon, state) as base:
+        page = http(f"{base}/").body
+        fleet = http(f"{base}/api/fleet").json()["fleet"]
+    assert re.search(r'data-worker="w1">\s*<td>w1</td>\s*<td>unknown</td>\s*<td>tick 9: 1 host', page)
+    assert "last tick 9" in page and "1 refused" in page
+    assert "the playbook differs &lt;b&gt;" in page  # escaped like all text from the store
+    assert fleet["workers"] == [{"name": "w1", "live": None, "tick": 9, "hosts": ["localhost"]}]
+
+
+def test_a_store_without_a_fleet_shows_none(daemon: FakeDaemon, state: str) -> None:
+    with served(daemon, state) as base:
+        assert "<h2>Fleet</h2>" not in http(f"{base}/").body
+        assert http(f"{base}/api/fleet").json() == {"fleet": None}
+
+
+def test_a_fleets_page_starts_no_run_on_request_and_says_when_its_workers_act(
+    daemon: FakeDaemon, state: str
+) -> None:
+    daemon.starts_runs = False
+    with served(daemon, state) as base:
+        answer = http(
+            f"{base}/actions/run", {"host": "localhost", "node": "api"}, {"Authorization": f"Bearer {TOKEN}"}
+        )
+        hook = http(
+            f"{base}/hooks/alertmanager",
+            webhook(alert()),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+    assert answer.json() == {"done": f"no run started: {NEXT_TICK}"}
+    assert hook.json()["run"] == "next tick"
+    assert daemon.requested == []
