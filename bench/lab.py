@@ -13,8 +13,9 @@ for waiting on restarted services are unchanged unless `--wait-timeout` says oth
 
 The bad deploy (`bad-deploy`: `remediate lab deploy-broken backend` after a run recorded the
 healthy version) is measured against a bare "recreate the backend from the old image and
-poll /health" in the same run, and the ratio printed: the engine climbs restart, wait,
-rebuild and wait before its rollback, so the waits' bound dominates.
+poll /health" in the same run, and the ratio printed: the engine first checks postgres and
+redis, then climbs restart, wait, rebuild and wait (the waits give up as soon as the
+container exited; the rebuild fails at once without a compose file) before its rollback.
 """
 
 from __future__ import annotations

@@ -217,7 +217,8 @@ class KubeObjectNotFound(KubernetesError):
 
 
 class ComposeNotFound(ClientError):
-    """The host has neither compose CLI."""
+    """Compose cannot run on the host: it has neither compose CLI, or the project directory
+    or compose file is missing."""
 
 
 # --- the rest -----------------------------------------------------------------------------

@@ -12,15 +12,13 @@ from engine.kit import ActionContext, ActionResult, TransportError, action_type,
 from engine.transports.base import CommandResult, Transport
 from remediations.base import Action
 
-_CLIS = (["docker", "compose"], ["docker-compose"])
-"""Compose v2 (the docker CLI plugin) first, then the standalone v1."""
-
 
 @action_type("compose")
 class ComposeAction(Action):
     """Runs docker compose on the host through its transport, with whichever CLI it has:
-    `docker compose` (v2) or `docker-compose` (v1). `up` is `ok` when every named service
-    already runs and nothing is to be built; `restart` always restarts (`changed`)."""
+    `docker compose` (v2, preferred) or `docker-compose` (v1). `up` is `ok` when every named
+    service already runs and nothing is to be built; `restart` always restarts (`changed`).
+    `up` without a compose file (in `project_dir` or above, or `files`) fails at once."""
 
     command: Literal["up", "restart"] = Field("up", description="up -d, or restart")
     services: list[str] = Field(description="compose services to act on, e.g. [backend]")
@@ -67,8 +65,17 @@ class ComposeAction(Action):
         return [*options, *verb]
 
     def apply(self, ctx: ActionContext) -> ActionResult:
+        # One cheap shell command finds the CLI and, for `up`, the compose file: without a
+        # file compose can only fail, and docker-compose v1 (Python) takes a second or two
+        # to start for that, twice when its `version` was asked first.
         try:
-            cli = find_compose_cli(ctx.transport, timeout=min(ctx.timeout, 30.0), sudo=self.sudo)
+            cli = find_compose_cli(
+                ctx.transport,
+                timeout=min(ctx.timeout, 30.0),
+                sudo=self.sudo,
+                project_dir=self.project_dir,
+                files=self.files if self.command == "up" else None,
+            )
         except ComposeNotFound as exc:
             return ActionResult.failed(str(exc))
         if self.command == "up" and not self.build:
@@ -90,16 +97,81 @@ class ComposeAction(Action):
         return ctx.transport.run(command, timeout=ctx.timeout, sudo=self.sudo)
 
 
-def find_compose_cli(transport: Transport, *, timeout: float, sudo: bool = False) -> list[str]:
-    """The compose CLI the host has: ``docker compose`` (v2) or ``docker-compose`` (v1)."""
-    for cli in _CLIS:
-        try:
-            result = transport.run([*cli, "version"], timeout=timeout, sudo=sudo)
-        except TransportError:
-            continue  # the executable does not exist (local transports raise)
-        if result.succeeded:
-            return cli
-    raise ComposeNotFound(
-        f"neither `docker compose` (v2) nor `docker-compose` (v1) works on {transport.host}: "
-        "install the docker compose plugin"
-    )
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+"""The files compose looks for in the project directory and each directory above it."""
+
+_NO_CLI, _NO_DIR, _NO_FILE = 10, 11, 12
+_PREFLIGHT = f"""
+dir=$1; shift
+if docker compose version >/dev/null 2>&1; then echo 'docker compose'
+elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose
+else exit {_NO_CLI}; fi
+[ "$dir" = '' ] || cd "$dir" 2>/dev/null || exit {_NO_DIR}
+[ "$1" = '--no-file-check' ] && exit 0
+if [ $# -gt 0 ]; then
+  for f in "$@"; do [ -f "$f" ] || {{ echo "$f"; exit {_NO_FILE}; }}; done
+  exit 0
+fi
+[ -n "${{COMPOSE_FILE:-}}" ] && exit 0
+if [ -f .env ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in COMPOSE_FILE=*) exit 0;; esac
+  done < .env
+fi
+d=$(pwd)
+while :; do
+  for f in {" ".join(COMPOSE_FILE_NAMES)}; do [ -f "$d/$f" ] && exit 0; done
+  [ "$d" = '' ] && exit {_NO_FILE}
+  d=${{d%/*}}
+done
+"""
+"""Prints the compose CLI the host has, then looks for the compose file as compose does:
+the `-f` files given, else `COMPOSE_FILE` (environment or the project's `.env`), else one
+of `COMPOSE_FILE_NAMES` in the directory or a directory above it. Shell builtins only (and
+the docker CLI), so it costs one short process, local or remote."""
+
+
+def find_compose_cli(
+    transport: Transport,
+    *,
+    timeout: float,
+    sudo: bool = False,
+    project_dir: str | None = None,
+    files: list[str] | None = None,
+) -> list[str]:
+    """The compose CLI the host has: ``docker compose`` (v2) or ``docker-compose`` (v1).
+    With `files` (a list, empty for compose's own lookup) the compose file is looked for
+    too, in `project_dir`. `ComposeNotFound` says what is missing."""
+    where = project_dir or "the working directory"
+    arguments = ["--no-file-check"] if files is None else files
+    command = " ".join(shlex.quote(a) for a in ["sh", "-c", _PREFLIGHT, "sh", project_dir or "", *arguments])
+    try:
+        result = transport.run(command, timeout=timeout, sudo=sudo)
+    except TransportError as exc:
+        raise ComposeNotFound(f"cannot look for docker compose on {transport.host}: {exc}") from exc
+    lines = result.stdout.splitlines()
+    if result.timed_out:
+        raise ComposeNotFound(f"looking for docker compose on {transport.host} took longer than {timeout:g}s")
+    if result.exit_code == _NO_CLI or not lines:
+        raise ComposeNotFound(
+            f"neither `docker compose` (v2) nor `docker-compose` (v1) works on {transport.host}: "
+            "install the docker compose plugin"
+        )
+    if result.exit_code == _NO_DIR:
+        raise ComposeNotFound(
+            f"the compose project directory {project_dir} does not exist on {transport.host}"
+        )
+    if result.exit_code == _NO_FILE:
+        if files:
+            raise ComposeNotFound(
+                f"the compose file {lines[-1]} does not exist in {where} on {transport.host}"
+            )
+        raise ComposeNotFound(
+            f"no compose file in {where} or a directory above it on {transport.host} "
+            f"({', '.join(COMPOSE_FILE_NAMES)}): compose has nothing to build or create from"
+        )
+    if result.exit_code != 0:
+        raise ComposeNotFound(
+            f"looking for docker compose on {transport.host} failed: {tail_line(result.stderr)}"
+        )
+    return lines[0].split()

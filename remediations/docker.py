@@ -298,8 +298,10 @@ def _safe(name: str) -> str:
 
 
 _SETTLE = 1.0
-"""Seconds a recreated container must keep running (and pass its checks) to count as started:
-an image that crashes at start often runs for a moment first."""
+"""Seconds a recreated container must have been running (and then pass its checks) to count
+as started: an image that crashes at start often runs for a moment first."""
+_POLL = 0.1
+"""Seconds between looks at a recreated container that does not pass yet."""
 
 
 @action_type("docker_rollback")
@@ -371,7 +373,8 @@ class DockerRollbackAction(Action, ContainerRef):
             if labels.get(ROLLBACK_LABEL) != _name(kept):
                 kept.remove(force=True)
                 return f"removed {_name(kept)}: {_name(current)} replaced it since", False
-            if self._verified(ctx, current, deadline=time.monotonic() + 3 * _SETTLE):
+            now = time.monotonic()  # started by the killed run, when is not known: from now
+            if self._verified(ctx, current, since=now, deadline=now + 3 * _SETTLE):
                 kept.remove(force=True)
                 return f"finished an interrupted rollback: {name} runs {_image(current)}", True
             current.remove(force=True)
@@ -382,7 +385,7 @@ class DockerRollbackAction(Action, ContainerRef):
     # --- the rollback ------------------------------------------------------------------
 
     def _roll_back(self, ctx: ActionContext, client: DockerClient, container: Container) -> ActionResult:
-        state = container_state(container)
+        state = container.attrs.get("State") or {}  # find_container has just inspected it
         attrs = container.attrs
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         project = str(labels.get(PROJECT_LABEL) or "")
@@ -427,7 +430,8 @@ class DockerRollbackAction(Action, ContainerRef):
             for network, endpoint in networks.items():
                 connect_network(client, new.id or "", network, endpoint)
             new.start()
-            verified = self._verified(ctx, new, deadline=time.monotonic() + self.verify_timeout)
+            started = time.monotonic()
+            verified = self._verified(ctx, new, since=started, deadline=started + self.verify_timeout)
         except DockerError as exc:
             return self._undo(client, name, kept_name, bool(state.get("Running")), str(exc), artifacts)
         was_running = bool(state.get("Running"))
@@ -455,10 +459,11 @@ class DockerRollbackAction(Action, ContainerRef):
         )
         return str(log), str(inspect)
 
-    def _verified(self, ctx: ActionContext, container: Container, *, deadline: float) -> bool:
+    def _verified(self, ctx: ActionContext, container: Container, *, since: float, deadline: float) -> bool:
         """The container runs, has not restarted, passes its own healthcheck and the node's
-        check, twice `_SETTLE` apart, before `deadline`; False as soon as it stopped."""
-        good_since: float | None = None
+        check, and has been running `_SETTLE` seconds since `since` (a `time.monotonic()` of
+        its start), before `deadline`; False as soon as it stopped. A service that takes
+        longer than `_SETTLE` to pass its check is verified at its first pass."""
         while True:
             state = container_state(container)
             if not state.get("Running") or state.get("Restarting") or container.attrs.get("RestartCount"):
@@ -468,15 +473,13 @@ class DockerRollbackAction(Action, ContainerRef):
             if good and ctx.recheck is not None:
                 good = ctx.recheck().is_healthy
             now = time.monotonic()
-            if not good:
-                good_since = None
-            elif good_since is None:
-                good_since = now
-            elif now - good_since >= _SETTLE:
+            if good and now - since >= _SETTLE:
                 return True
-            if now + 0.25 > deadline:
+            # Passing but too young: look again when it has run long enough to have crashed.
+            pause = max(since + _SETTLE - now, _POLL) if good else _POLL
+            if now + pause > deadline:
                 return False
-            time.sleep(0.25)
+            time.sleep(pause)
 
     def _undo(
         self,

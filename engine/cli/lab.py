@@ -20,6 +20,7 @@ Examples:
   remediate lab break postgres-stopped
   remediate run -e @lab-vars.json                   # heal it
   remediate lab deploy-broken backend               # a bad deploy: restart and rebuild do not help
+  remediate lab deploy-broken --after-migration backend   # ...that migrated the database first
   remediate lab status
   remediate lab down
 """
@@ -150,12 +151,18 @@ def break_(project: str, scenario: str) -> None:
 
 @lab.command(name="deploy-broken", epilog=LAB_EXAMPLES)
 @_project_option
+@click.option(
+    "--after-migration",
+    is_flag=True,
+    help="the release migrated the database first (backend only): a rollback is refused",
+)
 @click.argument("service")
-def deploy_broken(project: str, service: str) -> None:
+def deploy_broken(project: str, after_migration: bool, service: str) -> None:
     """A bad deploy of SERVICE: build an image of it that fails at start, tag it as the
     service's image (PROJECT-SERVICE:latest, as compose tags what it builds) and recreate the
     service's container from it. A restart or a rebuild does not help; a rollback to the last
-    healthy version does, once a run has recorded one (`remediate versions`). `remediate lab
-    reset` goes back to the good image."""
+    healthy version does, once a run has recorded one (`remediate versions`), unless the
+    release migrated the database (`--after-migration`) and the playbook guards the schema
+    (`alembic_node`). `remediate lab reset` goes back to the good image and revision."""
     stack = _lab(project)
-    click.echo(_guard(lambda: stack.deploy_broken(service)))
+    click.echo(_guard(lambda: stack.deploy_broken(service, after_migration)))

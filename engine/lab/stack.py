@@ -62,6 +62,9 @@ MEMORY_RESERVATION = "128M"
 DB = "coffeestudio"
 HEAD_REVISION = "0002_roasts"
 """The newest migration of the lab backend (apps/migrations/versions)."""
+MIGRATED_REVISION = "0003_bad_deploy"
+"""The revision a bad deploy `after_migration` leaves the database at: the new release's
+migration ran (its revision is unknown to the lab's good code), then its process failed."""
 APPS = Path(__file__).resolve().parent / "apps"
 APPS_MOUNT = "/srv/coffeestudio"
 
@@ -153,14 +156,18 @@ class Lab:
         self._migrate()
         self.wait_healthy(timeout)
 
-    def deploy_broken(self, service: str) -> str:
+    def deploy_broken(self, service: str, after_migration: bool = False) -> str:
         """A bad deploy: build an image of `service` whose process fails at start (its
         entrypoint exits with `BROKEN_EXIT`), tag it as the service's image and recreate the
         service's container from it, as `docker compose up -d` after a build would. The
-        container keeps its configuration; only the image changed. `reset` goes back to the
-        good image."""
+        container keeps its configuration; only the image changed. With `after_migration`
+        (the backend only) the release's migration ran first: the database is at
+        `MIGRATED_REVISION`, so going back to the old code would run it on a newer schema.
+        `reset` goes back to the good image and revision."""
         if service not in SERVICES:
             raise LabError(f"unknown service {service!r}; services: {', '.join(SERVICES)}")
+        if after_migration and service != "backend":
+            raise LabError(f"only the backend migrates the database, not {service}")
         repository, tag = self.service_image(service).rsplit(":", 1)
         builder = self.client.containers.create(IMAGE, command=["true"])
         try:
@@ -176,11 +183,14 @@ class Lab:
             )
         finally:
             builder.remove(force=True)
+        if after_migration:
+            self._stamp(MIGRATED_REVISION)
         container = self._ensure_container(service, Overrides())
         container.wait(timeout=30)
+        migrated = f" after migrating the database to {MIGRATED_REVISION}" if after_migration else ""
         return (
             f"deployed a broken {service} image ({image.short_id.removeprefix('sha256:')}, tagged "
-            f"{self.service_image(service)}): its container exits with {BROKEN_EXIT} at start"
+            f"{self.service_image(service)}){migrated}: its container exits with {BROKEN_EXIT} at start"
         )
 
     def service_image(self, service: str) -> str:
@@ -382,6 +392,8 @@ class Lab:
         # one of them has done the work. So: done when at head, else try again.
         output = ""
         for _ in range(3):
+            if self._revision() == MIGRATED_REVISION:
+                self._stamp(HEAD_REVISION)  # the bad release's migration changed nothing else
             if self._revision() == HEAD_REVISION:
                 return
             code, output = self.exec("backend", "alembic upgrade head")
@@ -389,6 +401,18 @@ class Lab:
                 return
             time.sleep(1.0)
         raise LabError(f"alembic upgrade head failed in the backend: {output.strip()[-500:]}")
+
+    def _stamp(self, revision: str) -> None:
+        """Set the database's alembic revision (what `alembic stamp` does)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                host="127.0.0.1", port=self.ports.postgres, user=DB, dbname=DB, connect_timeout=3
+            ) as connection:
+                connection.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+        except psycopg.Error as exc:
+            raise LabError(f"cannot set the database's alembic revision to {revision}: {exc}") from exc
 
     def _revision(self) -> str | None:
         import psycopg

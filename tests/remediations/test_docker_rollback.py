@@ -6,6 +6,7 @@ untouched. Images are committed locally from the busybox test image (no registry
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -253,6 +254,50 @@ def test_a_rollback_whose_new_container_does_not_pass_the_nodes_check_is_undone(
     result = action.apply(never)
 
     assert result.status is ActionStatus.FAILED and "the node's check did not pass" in result.detail
+    assert service.the_container(docker_client).id == before
+
+
+def test_a_slow_starting_version_is_verified_at_its_first_passing_check(
+    docker_client: DockerClient, make_image: ImageFactory, deploy: ServiceFactory
+) -> None:
+    """A service that takes longer than the settling second to pass its check has shown it
+    does not crash at start: the rollback ends at that first pass instead of watching it
+    pass for another second."""
+    good = make_image(GOOD, "1")
+    service = deploy(make_image(BAD, "2"))
+    asked: list[float] = []
+    passes: list[float] = []
+
+    def starts_slowly() -> CheckResult:
+        asked.append(time.monotonic())
+        if asked[-1] - asked[0] < 1.5:
+            return CheckResult.unhealthy("connection refused")
+        passes.append(asked[-1])
+        return CheckResult.healthy("ok")
+
+    result = DockerRollbackAction(project=service.project, service="backend").apply(
+        context(Recorded(image_id(docker_client, good), good), recheck=starts_slowly)
+    )
+
+    assert result.status is ActionStatus.CHANGED, result.detail
+    assert len(passes) == 1
+
+
+def test_a_version_that_passes_at_once_but_exits_within_the_settling_second_is_undone(
+    docker_client: DockerClient, make_image: ImageFactory, deploy: ServiceFactory
+) -> None:
+    briefly = make_image("echo started; sleep 0.4; exit 3", "1")
+    service = deploy(make_image(GOOD, "2"))
+    before = service.the_container(docker_client).id
+    action = DockerRollbackAction(project=service.project, service="backend", verify_timeout=10)
+
+    result = action.apply(
+        context(
+            Recorded(image_id(docker_client, briefly), briefly), recheck=lambda: CheckResult.healthy("ok")
+        )
+    )
+
+    assert result.status is ActionStatus.FAILED and "undone" in result.detail, result.detail
     assert service.the_container(docker_client).id == before
 
 

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from ruamel.yaml import YAML
 
 from engine.lab.scenarios import break_lab
-from engine.lab.stack import SERVICES, Lab
+from engine.lab.stack import APPS, DB, SERVICES, Lab
 
 REMEDIATE = str(Path(sys.executable).parent / "remediate")
+BUNDLED = Path(__file__).resolve().parents[3] / "playbooks" / "coffeestudio.yml"
 FAST = {
     # Short bounds for the lab (defaults are the runbook's): the metrics checks compare two
     # scrapes a second apart, the worker ping waits a second for answers.
@@ -147,6 +149,35 @@ def remediate(lab: Lab, workdir: Path, *args: str) -> Run:
     events = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
     data = json.loads(report.read_text()) if report.exists() else {}
     return Run(completed.returncode, completed.stdout, completed.stderr, data, events)
+
+
+def schema_guarded_playbook(lab: Lab, directory: Path, notified: Path) -> Path:
+    """The bundled playbook plus the rollback's schema guard on the lab: a `schema` node whose
+    `alembic_current` check reads the lab database's revision (the heads from the lab's
+    migrations on this machine, so it answers while the backend is down), named by
+    `alembic_node`, and a notify command appending each message to `notified`."""
+    yaml = YAML()
+    playbook = yaml.load(BUNDLED)
+    playbook["alembic_node"] = "schema"
+    playbook["notify"] = [{"command": {"cmd": f"cat >> {notified}; echo >> {notified}"}}]
+    playbook["checks"]["schema"] = {
+        "description": "the database is at the backend's migration head (the rollback's schema guard)",
+        "severity": "P1",
+        "depends_on": ["postgres"],
+        "alembic_current": {
+            "host": "127.0.0.1",
+            "port": lab.ports.postgres,
+            "user": DB,
+            "dbname": DB,
+            "alembic_cmd": f"cd {APPS} && {Path(sys.executable).parent / 'alembic'}",
+            "timeout": "30s",
+        },
+    }
+    path = directory / "coffeestudio-schema-guarded.yml"
+    directory.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        yaml.dump(playbook, out)
+    return path
 
 
 @dataclass

@@ -63,3 +63,11 @@ def test_deploy_broken_refuses_an_unknown_service_with_the_list(lab: Lab) -> Non
     assert (
         "unknown service 'api'; services: postgres, redis, backend, worker, beat, frontend" in result.stderr
     )
+
+
+def test_deploy_broken_after_a_migration_is_refused_for_a_service_that_does_not_migrate(lab: Lab) -> None:
+    result = CliRunner().invoke(
+        cli, ["lab", "deploy-broken", "--project", lab.project, "--after-migration", "worker"]
+    )
+    assert result.exit_code == 1
+    assert "only the backend migrates the database, not worker" in result.stderr

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from engine.lab.scenarios import SCENARIOS, SHORT_JWT_SECRET
-from engine.lab.stack import BROKEN_EXIT, Lab
+from engine.lab.stack import BROKEN_EXIT, HEAD_REVISION, MIGRATED_REVISION, Lab
 from tests.engine.lab.conftest import Episodes
-from tests.engine.lab.harness import REMEDIATE, remediate, snapshot
+from tests.engine.lab.harness import REMEDIATE, remediate, schema_guarded_playbook, snapshot
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -310,7 +310,9 @@ def test_an_slo_breach_is_reported_p1_with_its_measure_and_nothing_restarted(
     assert reported["reason"].startswith(measured) and " is above " in reported["reason"], reported
     assert reported["evidence"]["requests"] > 0
     assert episode.run.node("backend")["outcome"] == "healthy"
-    assert episode.before_again["backend"][:3] == episode.broken["backend"][:3]  # same container, never restarted
+    assert (
+        episode.before_again["backend"][:3] == episode.broken["backend"][:3]
+    )  # same container, never restarted
 
 
 def test_a_cors_mismatch_is_reported_p1_naming_the_missing_origin(episodes: Episodes, lab: Lab) -> None:
@@ -392,3 +394,46 @@ def test_bad_deploy_is_healed_by_the_rollback_after_restart_and_rebuild_did_not_
     again = remediate(lab, tmp_path, *short_waits)
     assert again.exit_code == 0 and again.changed() == [], again
     assert snapshot(lab) == before_again
+
+
+def test_bad_deploy_after_a_migration_is_not_rolled_back_and_escalates(lab: Lab, tmp_path: Path) -> None:
+    """The runbook's rollback goes back to old code; after the release migrated the database
+    that code would meet a newer schema. With the schema guard (`alembic_node`) the dry-run
+    plans the guarded rollback, the run climbs to it, the rollback is refused naming both
+    revisions, the broken container is left as it is, and the backend escalates P0."""
+    lab.reset()
+    notified = tmp_path / "notified.jsonl"
+    playbook = str(schema_guarded_playbook(lab, tmp_path, notified))
+    short_waits = ("-e", json.dumps({"wait_timeout": "5s"}))
+    state = str(tmp_path / "state.db")
+    try:
+        # Healthy runs record the version with the revision (the schema node may end after the
+        # node recording the backend in the first run: the second sees it done).
+        for _ in range(2):
+            recorded = remediate(lab, tmp_path, playbook, *short_waits)
+            assert recorded.exit_code == 0, recorded
+        versions = subprocess.run(
+            [REMEDIATE, "versions", "--service", "backend", "--json", "--state", state],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        assert json.loads(versions.splitlines()[0])["alembic_revision"] == HEAD_REVISION
+
+        lab.deploy_broken("backend", after_migration=True)
+        broken = lab.container("backend").id
+        plan = remediate(lab, tmp_path, playbook, "--dry-run", *short_waits)
+        assert plan.outcome("backend") == "would_remediate", plan
+        assert "refused if the alembic revision moved since" in plan.node("backend")["plan"][-2]
+
+        run = remediate(lab, tmp_path, playbook, *short_waits)
+        backend = run.node("backend")
+        assert (run.exit_code, backend["outcome"], backend["severity"]) == (1, "failed", "P0"), run
+        [rollback] = [step for step in backend["steps"] if step["action"] == "docker_rollback"]
+        assert rollback["status"] == "refused"
+        assert f"alembic revision {HEAD_REVISION} then, {MIGRATED_REVISION} now" in rollback["detail"]
+        assert lab.container("backend").id == broken  # not rolled back, not replaced
+        escalations = [json.loads(line) for line in notified.read_text().splitlines() if line.strip()]
+        assert [(m["event"], m["node"], m["severity"]) for m in escalations] == [
+            ("escalation", "backend", "P0")
+        ]
+    finally:
+        lab.reset()
