@@ -368,8 +368,12 @@ class Lab:
             spec["ports"] = {"8000/tcp": ("127.0.0.1", ports.backend)}
             spec["command"] = [str(python), f"{APPS_MOUNT}/backend.py"]
         elif service == "worker":
+            # A thread pool, not solo: the worker answers ping while a task runs, as the
+            # stack's prefork worker does (a solo worker reads its mailbox between tasks only,
+            # so a backlog of slow tasks would look like a dead worker).
             spec["command"] = [
-                str(python), "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",
+                str(python), "-m", "celery", "-A", "celery_app", "worker", "--pool=threads",
+                "--concurrency=1",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", "worker@%h", "--loglevel=INFO",
             ]  # fmt: skip

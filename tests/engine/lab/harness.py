@@ -130,11 +130,12 @@ def snapshot(lab: Lab) -> Snapshot:
     return state
 
 
-def remediate(lab: Lab, workdir: Path, *args: str) -> Run:
-    """`remediate run [args]` with the bundled playbook pointed at the lab."""
+def remediate(lab: Lab, workdir: Path, *args: str, variables: dict[str, Any] | None = None) -> Run:
+    """`remediate run [args]` with the bundled playbook pointed at the lab; `variables` win
+    over the lab's and `FAST` (an `-e` in `args` does not: those come later)."""
     workdir.mkdir(parents=True, exist_ok=True)
     report = workdir / f"report-{len(list(workdir.glob('report-*')))}.json"
-    variables = {**lab.variables(), **FAST}
+    variables = {**lab.variables(), **FAST, **(variables or {})}
     completed = subprocess.run(
         [
             REMEDIATE, "run", *args, "-e", json.dumps(variables), "--log-format", "json",
@@ -240,7 +241,7 @@ class QueuePileup:
     after_again: Snapshot
 
 
-QUICK_VERIFY = ("-e", json.dumps({"verify_within": "2s"}))
+QUICK_VERIFY = {"verify_within": "1s"}
 """The queue's rungs cannot heal in time anyway: a short verify window keeps the episode short."""
 
 
@@ -257,14 +258,14 @@ def census(lab: Lab) -> QueueCensus:
 
 
 def play_queue_pileup(lab: Lab, workdir: Path) -> QueuePileup:
-    """Reset the lab, stop its worker with orders piling up, and run remediate four times
+    """Reset the lab, kill its worker with orders piling up, and run remediate four times
     (with `remediate reset worker_queue` before the one that may purge)."""
     lab.reset()
     break_lab(lab, "queue-piled-up")
     broken = lab.queue_census()
-    plan = remediate(lab, workdir, "--dry-run", *QUICK_VERIFY)
+    plan = remediate(lab, workdir, "--dry-run", variables=QUICK_VERIFY)
     after_plan = lab.queue_census()
-    run = remediate(lab, workdir, *QUICK_VERIFY)
+    run = remediate(lab, workdir, variables=QUICK_VERIFY)
     after_run = census(lab)
     # The failed node backs off across runs (run_backoff): the operator who decided to purge
     # lets the next run try at once.
@@ -272,10 +273,10 @@ def play_queue_pileup(lab: Lab, workdir: Path) -> QueuePileup:
         [REMEDIATE, "reset", "worker_queue", "--state", str(workdir / "state.db")],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    purge = remediate(lab, workdir, "--allow-destructive", *QUICK_VERIFY)
+    purge = remediate(lab, workdir, "--allow-destructive", variables=QUICK_VERIFY)
     after_purge = lab.queue_census()  # only whether orders wait matters now
     before_again = snapshot(lab)
-    again = remediate(lab, workdir, *QUICK_VERIFY)
+    again = remediate(lab, workdir, variables=QUICK_VERIFY)
     return QueuePileup(
         broken=broken,
         plan=plan,

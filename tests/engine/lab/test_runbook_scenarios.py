@@ -345,7 +345,7 @@ def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes:
 
 
 # --- the queue piles up: the purge, the last rung ----------------------------------------------
-# The worker stopped while orders kept coming: more wait than a restarted worker works off in
+# The worker died while orders kept coming: more wait than a restarted worker works off in
 # a verify window. Played once (`queue_pileup`): the dry-run, a run without
 # --allow-destructive, one with it, and a run after them.
 
@@ -353,7 +353,7 @@ QUEUE_MAX = 100
 """The bundled playbook's queue_max."""
 
 
-def test_queue_pileup_dry_run_names_the_stopped_worker_as_the_root_cause(queue_pileup: QueuePileup) -> None:
+def test_queue_pileup_dry_run_names_the_dead_worker_as_the_root_cause(queue_pileup: QueuePileup) -> None:
     plan = queue_pileup.plan
     problems = {n["node"] for n in plan.report["nodes"] if n["outcome"] != "healthy"}
     assert problems == {"worker", "worker_queue", "memory_worker"}, plan
