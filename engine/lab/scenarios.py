@@ -42,6 +42,21 @@ def _kill(service: str) -> Callable[[Lab], str]:
     return cause
 
 
+BACKLOG = 400
+ORDER_SECONDS = 0.5
+"""The queue pile-up: 400 orders of 0.5 s each wait while the worker is down (200 s of work,
+four times the playbook's `queue_max` of 100): a restarted worker works off two a second,
+far too few within a step's verify window, so the ladder climbs to the purge."""
+
+
+def _queue_piled_up(lab: Lab) -> str:
+    # Killed, not stopped: an idle Celery worker takes seconds to shut down warm, and the
+    # engine restarts a dead worker either way.
+    down = _kill("worker")(lab)
+    lab.pile_up(BACKLOG, ORDER_SECONDS)
+    return f"{down}, then queued {BACKLOG} tasks of {ORDER_SECONDS:g}s each"
+
+
 def _pending_migration(lab: Lab) -> str:
     code, output = lab.exec("backend", "alembic downgrade -1")
     if code != 0:
@@ -103,6 +118,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("worker-killed", "Celery-Worker verarbeitet keine Tasks: the worker died", _kill("worker")),
         Scenario("beat-killed", "Celery Beat (Scheduler) died", _kill("beat")),
+        Scenario(
+            "queue-piled-up",
+            "Celery-Worker verarbeitet keine Tasks: the worker is down, tasks pile up in the queue",
+            _queue_piled_up,
+        ),
         Scenario(
             "memory-limit-missing",
             "Hohe Memory-Nutzung: a container without a memory limit",

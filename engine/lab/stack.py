@@ -16,6 +16,7 @@ real ones, the containers are small, and nothing is downloaded.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import hashlib
@@ -39,6 +40,7 @@ from engine.errors import LabError
 from engine.lab import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
+    import redis
     from docker import DockerClient
     from docker.models.containers import Container
     from docker.models.networks import Network
@@ -67,6 +69,15 @@ MIGRATED_REVISION = "0003_bad_deploy"
 migration ran (its revision is unknown to the lab's good code), then its process failed."""
 APPS = Path(__file__).resolve().parent / "apps"
 APPS_MOUNT = "/srv/coffeestudio"
+QUEUE = "celery"
+"""Celery's default queue: a Redis list the worker takes tasks from (the playbook's
+`worker_queue` node measures its length)."""
+UNACKED = "unacked"
+"""kombu's Redis hash of the messages a worker took and has not acknowledged yet."""
+STARTED_KEY = "lab:orders-started"
+"""The Redis set the lab worker's `brew` task adds its order to when it starts (named in
+apps/celery_app.py too, which cannot be imported here)."""
+BREW_TASK = "celery_app.brew"
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,23 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         return cls(*(_free_port() for _ in range(4)))
+
+
+@dataclass(frozen=True)
+class QueueCensus:
+    """Where the lab's orders (`pile_up`) are in Redis: still waiting in the queue, taken by a
+    worker but not acknowledged, or started. An order in none of them was deleted."""
+
+    length: int
+    """The queue's length (LLEN, what the playbook measures), beat's tasks included."""
+    waiting: frozenset[int]
+    reserved: frozenset[int]
+    started: frozenset[int]
+
+    @property
+    def kept(self) -> frozenset[int]:
+        """Every order that is waiting, reserved or started: none was deleted."""
+        return self.waiting | self.reserved | self.started
 
 
 @dataclass(frozen=True)
@@ -155,6 +183,7 @@ class Lab:
         self._remove_broken_images(dangling_only=True)
         self._migrate()
         self.wait_healthy(timeout)
+        self._clear_queue()
 
     def deploy_broken(self, service: str, after_migration: bool = False) -> str:
         """A bad deploy: build an image of `service` whose process fails at start (its
@@ -339,8 +368,12 @@ class Lab:
             spec["ports"] = {"8000/tcp": ("127.0.0.1", ports.backend)}
             spec["command"] = [str(python), f"{APPS_MOUNT}/backend.py"]
         elif service == "worker":
+            # A thread pool, not solo: the worker answers ping while a task runs, as the
+            # stack's prefork worker does (a solo worker reads its mailbox between tasks only,
+            # so a backlog of slow tasks would look like a dead worker).
             spec["command"] = [
-                str(python), "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",
+                str(python), "-m", "celery", "-A", "celery_app", "worker", "--pool=threads",
+                "--concurrency=1",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", "worker@%h", "--loglevel=INFO",
             ]  # fmt: skip
@@ -425,6 +458,56 @@ class Lab:
         except psycopg.Error:
             return None
         return str(row[0]) if row else None
+
+    # --- the Celery queue ---------------------------------------------------------------
+
+    def pile_up(self, orders: int, seconds: float) -> None:
+        """Send `orders` tasks (orders 0 to orders-1) to the worker's queue through the lab's
+        Redis, as the backend does, each taking `seconds` to work off."""
+        from celery import Celery
+
+        app = Celery("lab-orders", broker=self._redis_url(), set_as_current=False)
+        app.conf.update(broker_connection_retry=False, broker_connection_timeout=3)
+        try:
+            with app.producer_or_acquire() as producer:
+                for order in range(orders):
+                    app.send_task(BREW_TASK, args=(order, seconds), queue=QUEUE, producer=producer)
+        finally:
+            app.close()
+
+    def queue_census(self) -> QueueCensus:
+        """Where the orders are (see `QueueCensus`); read while no worker runs to be exact
+        (a worker holds a message it just took for a moment before recording it)."""
+        client = self._redis()
+        try:
+            waiting = [_order(raw) for raw in client.lrange(QUEUE, 0, -1)]
+            reserved = [_order(json.loads(raw)[0]) for raw in client.hvals(UNACKED)]
+            started = {int(member) for member in client.smembers(STARTED_KEY)}
+            length = int(client.llen(QUEUE))
+        finally:
+            client.close()
+        return QueueCensus(
+            length=length,
+            waiting=frozenset(o for o in waiting if o is not None),
+            reserved=frozenset(o for o in reserved if o is not None),
+            started=frozenset(started),
+        )
+
+    def _clear_queue(self) -> None:
+        """A healthy lab has no backlog: a scenario's orders go (`reset`)."""
+        client = self._redis()
+        try:
+            client.delete(QUEUE, STARTED_KEY)
+        finally:
+            client.close()
+
+    def _redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports.redis}/0"
+
+    def _redis(self) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self._redis_url(), socket_timeout=5, socket_connect_timeout=3)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -540,6 +623,19 @@ def _celery_ping(broker: str) -> str:
         finally:
             app.close()
     raise AssertionError("unreachable")
+
+
+def _order(message: bytes | str | dict[str, Any]) -> int | None:
+    """The order of a lab `brew` task in a kombu message as Redis keeps it (JSON with a
+    base64 body of Celery's [args, kwargs, embed]); None for any other task."""
+    envelope = json.loads(message) if isinstance(message, bytes | str) else message
+    if envelope.get("headers", {}).get("task") != BREW_TASK:
+        return None
+    body = envelope["body"]
+    if envelope.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]
+    return int(args[0])
 
 
 def _http_ok(url: str, needle: bytes) -> str:

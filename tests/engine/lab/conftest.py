@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.lab.stack import Lab
-from tests.engine.lab.harness import Episode, play
+from tests.engine.lab.harness import Episode, QueuePileup, play, play_queue_pileup
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -51,3 +51,10 @@ class Episodes:
 @pytest.fixture(scope="session")
 def episodes(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Episodes:
     return Episodes(lab, tmp_path_factory.mktemp("episodes"))
+
+
+@pytest.fixture(scope="session")
+def queue_pileup(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> QueuePileup:
+    """The queue pile-up, played once for the tests that read it (its runs differ from the
+    other scenarios': a refused purge, then an allowed one)."""
+    return play_queue_pileup(lab, tmp_path_factory.mktemp("queue-piled-up"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 import psycopg
 from ruamel.yaml import YAML
 
-from engine.lab.scenarios import break_lab
-from engine.lab.stack import APPS, DB, SERVICES, Lab
+from engine.lab.scenarios import BACKLOG, break_lab
+from engine.lab.stack import APPS, DB, SERVICES, Lab, QueueCensus
 
 REMEDIATE = str(Path(sys.executable).parent / "remediate")
 BUNDLED = Path(__file__).resolve().parents[3] / "playbooks" / "coffeestudio.yml"
@@ -129,11 +130,12 @@ def snapshot(lab: Lab) -> Snapshot:
     return state
 
 
-def remediate(lab: Lab, workdir: Path, *args: str) -> Run:
-    """`remediate run [args]` with the bundled playbook pointed at the lab."""
+def remediate(lab: Lab, workdir: Path, *args: str, variables: dict[str, Any] | None = None) -> Run:
+    """`remediate run [args]` with the bundled playbook pointed at the lab; `variables` win
+    over the lab's and `FAST` (an `-e` in `args` does not: those come later)."""
     workdir.mkdir(parents=True, exist_ok=True)
     report = workdir / f"report-{len(list(workdir.glob('report-*')))}.json"
-    variables = {**lab.variables(), **FAST}
+    variables = {**lab.variables(), **FAST, **(variables or {})}
     completed = subprocess.run(
         [
             REMEDIATE, "run", *args, "-e", json.dumps(variables), "--log-format", "json",
@@ -218,4 +220,72 @@ def play(lab: Lab, scenario: str, workdir: Path) -> Episode:
         after_again=snapshot(lab),
         before_again=before_again,
         incidents=workdir / "incidents",
+    )
+
+
+@dataclass
+class QueuePileup:
+    """The queue pile-up played through (`remediate lab break queue-piled-up`): the dry-run, a
+    run without --allow-destructive, one with it, and a run after them; where the lab's
+    orders were after each."""
+
+    broken: QueueCensus
+    plan: Run
+    after_plan: QueueCensus
+    run: Run
+    after_run: QueueCensus
+    purge: Run
+    after_purge: QueueCensus
+    again: Run
+    before_again: Snapshot
+    after_again: Snapshot
+
+
+QUICK_VERIFY = {"verify_within": "1s"}
+"""The queue's rungs cannot heal in time anyway: a short verify window keeps the episode short."""
+
+
+def census(lab: Lab) -> QueueCensus:
+    """The lab's orders while the worker runs: read again (for at most a second) while an
+    order is missing, since a worker holds an order it just took, or just acknowledged, for a
+    moment before Redis shows it reserved or started; an order a purge deleted stays missing."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        found = lab.queue_census()
+        if len(found.kept) == BACKLOG or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def play_queue_pileup(lab: Lab, workdir: Path) -> QueuePileup:
+    """Reset the lab, kill its worker with orders piling up, and run remediate four times
+    (with `remediate reset worker_queue` before the one that may purge)."""
+    lab.reset()
+    break_lab(lab, "queue-piled-up")
+    broken = lab.queue_census()
+    plan = remediate(lab, workdir, "--dry-run", variables=QUICK_VERIFY)
+    after_plan = lab.queue_census()
+    run = remediate(lab, workdir, variables=QUICK_VERIFY)
+    after_run = census(lab)
+    # The failed node backs off across runs (run_backoff): the operator who decided to purge
+    # lets the next run try at once.
+    subprocess.run(
+        [REMEDIATE, "reset", "worker_queue", "--state", str(workdir / "state.db")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    purge = remediate(lab, workdir, "--allow-destructive", variables=QUICK_VERIFY)
+    after_purge = lab.queue_census()  # only whether orders wait matters now
+    before_again = snapshot(lab)
+    again = remediate(lab, workdir, variables=QUICK_VERIFY)
+    return QueuePileup(
+        broken=broken,
+        plan=plan,
+        after_plan=after_plan,
+        run=run,
+        after_run=after_run,
+        purge=purge,
+        after_purge=after_purge,
+        again=again,
+        before_again=before_again,
+        after_again=snapshot(lab),
     )

@@ -15,10 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.lab.scenarios import SCENARIOS, SHORT_JWT_SECRET
+from engine.lab.scenarios import BACKLOG, SCENARIOS, SHORT_JWT_SECRET
 from engine.lab.stack import BROKEN_EXIT, HEAD_REVISION, MIGRATED_REVISION, Lab
 from tests.engine.lab.conftest import Episodes
-from tests.engine.lab.harness import REMEDIATE, remediate, schema_guarded_playbook, snapshot
+from tests.engine.lab.harness import (
+    REMEDIATE,
+    QueuePileup,
+    remediate,
+    schema_guarded_playbook,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -124,10 +130,13 @@ EXPECTED = {
     "cors-mismatch": Expect("backend_cors", (), frozenset(), (), reports_only=True),
 }
 SCENARIO_NAMES = list(EXPECTED)
+PLAYED_APART = frozenset({"queue-piled-up"})
+"""Scenarios whose runs differ from the table's three (see their own section below)."""
 
 
 def test_every_lab_scenario_has_expectations() -> None:
-    assert set(EXPECTED) == set(SCENARIOS)
+    assert set(EXPECTED) | PLAYED_APART == set(SCENARIOS)
+    assert not set(EXPECTED) & PLAYED_APART
 
 
 # --- the dry-run ---------------------------------------------------------------------------
@@ -333,6 +342,80 @@ def test_dry_run_plans_the_backend_restart_for_after_postgres_recovers(episodes:
     assert migration.endswith(
         "[when check.health != 'healthy'; unless docker_command check passes; a failure is ignored]"
     )
+
+
+# --- the queue piles up: the purge, the last rung ----------------------------------------------
+# The worker died while orders kept coming: more wait than a restarted worker works off in
+# a verify window. Played once (`queue_pileup`): the dry-run, a run without
+# --allow-destructive, one with it, and a run after them.
+
+QUEUE_MAX = 100
+"""The bundled playbook's queue_max."""
+
+
+def test_queue_pileup_dry_run_names_the_dead_worker_as_the_root_cause(queue_pileup: QueuePileup) -> None:
+    plan = queue_pileup.plan
+    problems = {n["node"] for n in plan.report["nodes"] if n["outcome"] != "healthy"}
+    assert problems == {"worker", "worker_queue", "memory_worker"}, plan
+    assert plan.outcome("worker") == "would_remediate"
+    assert plan.node("worker_queue")["blocked_by"] == ["worker"]
+    assert plan.exit_code == 1
+
+
+def test_queue_pileup_dry_run_changes_nothing(queue_pileup: QueuePileup) -> None:
+    broken, after = queue_pileup.broken, queue_pileup.after_plan
+    assert len(broken.waiting) == BACKLOG > QUEUE_MAX
+    # The orders (beat may queue a heartbeat meanwhile: the length is not compared).
+    assert (after.waiting, after.reserved, after.started) == (broken.waiting, broken.reserved, broken.started)
+    assert [e for e in queue_pileup.plan.events if e.get("event") == "action"] == []
+
+
+def test_queue_pileup_run_climbs_worker_and_beat_restarts_to_the_purge(queue_pileup: QueuePileup) -> None:
+    run = queue_pileup.run
+    assert run.outcome("worker") == "remediated", run
+    climbed = [(s["step"], s["status"]) for s in run.node("worker_queue")["steps"]]
+    assert climbed == [
+        ("restart worker", "changed"),
+        ("restart beat", "changed"),
+        ("purge the queue (VORSICHT: deletes waiting tasks)", "refused"),
+    ]
+
+
+def test_queue_pileup_restarted_worker_works_off_orders_but_not_in_time(queue_pileup: QueuePileup) -> None:
+    after = queue_pileup.after_run
+    assert after.started, "the restarted worker took no order"
+    assert len(after.waiting) > QUEUE_MAX
+    node = queue_pileup.run.node("worker_queue")
+    assert (node["outcome"], node["severity"]) == ("failed", "P1")
+    assert f"entries in 'celery', more than {QUEUE_MAX}" in node["reason"]
+
+
+def test_queue_pileup_purge_is_refused_without_allow_destructive_and_the_queue_kept(
+    queue_pileup: QueuePileup,
+) -> None:
+    run, after = queue_pileup.run, queue_pileup.after_run
+    [purge] = [s for s in run.node("worker_queue")["steps"] if s["action"] == "celery_purge"]
+    assert purge["detail"] == "refused, destructive: the command line does not say --allow-destructive"
+    assert run.exit_code == 1
+    # Every order is still waiting, reserved by the worker, or was started by it: none deleted.
+    assert after.kept == frozenset(range(BACKLOG))
+
+
+def test_queue_pileup_purge_with_allow_destructive_empties_the_queue(queue_pileup: QueuePileup) -> None:
+    purge_run = queue_pileup.purge
+    assert purge_run.exit_code == 0, purge_run
+    assert purge_run.outcome("worker_queue") == "remediated"
+    [purge] = [s for s in purge_run.node("worker_queue")["steps"] if s["action"] == "celery_purge"]
+    assert purge["status"] == "changed"
+    assert int(purge["detail"].removeprefix("removed ").split()[0]) > QUEUE_MAX
+    assert queue_pileup.after_purge.waiting == frozenset()
+
+
+def test_queue_pileup_second_run_changes_nothing(queue_pileup: QueuePileup) -> None:
+    again = queue_pileup.again
+    assert again.exit_code == 0 and again.changed() == [], again
+    assert {n["outcome"] for n in again.report["nodes"]} == {"healthy"}
+    assert queue_pileup.after_again == queue_pileup.before_again
 
 
 # --- a bad deploy: the last rungs -----------------------------------------------------------
