@@ -85,6 +85,11 @@ class Worker:
         hosts, digest = [str(h) for h in task["hosts"]], str(task["digest"])
         store, now = self.store, SystemClock().now()
         run_id = uuid.uuid4().hex[:12]
+        if digest == self.digest and store.claim_fresh_task(playbook, tick, group, self.name, run_id, now):
+            # What `decide` would say of a queued task of the group's latest tick (RUN), in
+            # one statement instead of five: most deliveries are such.
+            log = self.logger.bind(tick=tick, group=group, worker=self.name)
+            return self._run(playbook, tick, group, hosts, run_id, {}, log)
         for _ in range(3):  # a conditional update lost to another worker: look again
             with self._mutex:
                 mine = set(self._runs)

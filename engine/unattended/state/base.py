@@ -1089,6 +1089,23 @@ class SqlStateStore:
             ).rowcount
         )
 
+    def claim_fresh_task(
+        self, playbook: str, tick: int, group: str, worker: str, run_id: str, at: datetime
+    ) -> bool:
+        """`claim_task` in one statement when no later tick of the group has started: the
+        common delivery (queued, current) claimed without reading first; False when it needs
+        the full decision (`engine.fleet.claims.decide`)."""
+        later = (playbook, group, tick, QUEUED)
+        return bool(
+            self._execute(
+                "UPDATE fleet_tasks SET status = ?, worker = ?, run_id = ?, claimed_at = ? "
+                "WHERE playbook = ? AND tick = ? AND grp = ? AND status = ? AND NOT EXISTS ("
+                "SELECT 1 FROM fleet_tasks later WHERE later.playbook = ? AND later.grp = ? "
+                "AND later.tick > ? AND later.status <> ?)",
+                (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, group, QUEUED, *later),
+            ).rowcount
+        )
+
     def take_over_task(
         self, playbook: str, tick: int, group: str, was_run_id: str, worker: str, run_id: str, at: datetime
     ) -> bool:

@@ -330,6 +330,27 @@ def test_a_queued_task_is_claimed_by_one_worker_only(store: StateStore) -> None:
     assert not store.later_tick_started("site", "a", 1)  # tick 2 is queued, not started
 
 
+def test_a_current_queued_task_is_claimed_in_one_statement_once(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
+    assert store.claim_fresh_task("site", 1, "a", "w1", "r1", T0)
+    assert not store.claim_fresh_task("site", 1, "a", "w2", "r2", T0)
+    found = store.fleet_task("site", 1, "a")
+    assert found is not None and (found.status, found.worker, found.run_id) == ("running", "w1", "r1")
+    assert not store.claim_fresh_task("site", 9, "a", "w1", "r9", T0)  # no such task
+
+
+def test_a_task_is_not_claimed_in_one_statement_once_a_later_tick_of_its_group_started(
+    store: StateStore,
+) -> None:
+    for tick in (1, 2):
+        store.record_tick("site", tick, T0, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    store.claim_task("site", 2, "a", "w1", "r2", T0)
+    assert not store.claim_fresh_task("site", 1, "a", "w1", "r1", T0)  # stale: decided in full
+    assert store.claim_fresh_task("site", 1, "b", "w1", "r3", T0)  # another group's is current
+    found = store.fleet_task("site", 1, "a")
+    assert found is not None and found.status == "queued"
+
+
 def test_a_task_is_taken_over_once_from_the_run_that_claimed_it(store: StateStore) -> None:
     store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
     store.claim_task("site", 1, "a", "w1", "r1", T0)
