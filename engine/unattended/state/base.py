@@ -1089,22 +1089,25 @@ class SqlStateStore:
             ).rowcount
         )
 
-    def claim_fresh_task(
-        self, playbook: str, tick: int, group: str, worker: str, run_id: str, at: datetime
-    ) -> bool:
-        """`claim_task` in one statement when no later tick of the group has started: the
-        common delivery (queued, current) claimed without reading first; False when it needs
-        the full decision (`engine.fleet.claims.decide`)."""
-        later = (playbook, group, tick, QUEUED)
-        return bool(
-            self._execute(
-                "UPDATE fleet_tasks SET status = ?, worker = ?, run_id = ?, claimed_at = ? "
-                "WHERE playbook = ? AND tick = ? AND grp = ? AND status = ? AND NOT EXISTS ("
-                "SELECT 1 FROM fleet_tasks later WHERE later.playbook = ? AND later.grp = ? "
-                "AND later.tick > ? AND later.status <> ?)",
-                (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, group, QUEUED, *later),
-            ).rowcount
+    def claim_fresh_tasks(
+        self, playbook: str, tick: int, groups: Sequence[str], worker: str, run_id: str, at: datetime
+    ) -> set[str]:
+        """`claim_task` in one statement for the `groups` whose task is queued and no later
+        tick of which has started (the common delivery, claimed without reading first);
+        returns the groups claimed. The others need the full decision
+        (`engine.fleet.claims.decide`)."""
+        if not groups:
+            return set()
+        marks = ", ".join("?" for _ in groups)
+        rows = self._rows(
+            "UPDATE fleet_tasks SET status = ?, worker = ?, run_id = ?, claimed_at = ? "
+            f"WHERE playbook = ? AND tick = ? AND status = ? AND grp IN ({marks}) AND NOT EXISTS ("
+            "SELECT 1 FROM fleet_tasks later WHERE later.playbook = fleet_tasks.playbook "
+            "AND later.grp = fleet_tasks.grp AND later.tick > fleet_tasks.tick AND later.status <> ?) "
+            "RETURNING grp",
+            (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, QUEUED, *groups, QUEUED),
         )
+        return {str(row[0]) for row in rows}
 
     def take_over_task(
         self, playbook: str, tick: int, group: str, was_run_id: str, worker: str, run_id: str, at: datetime

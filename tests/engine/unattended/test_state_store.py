@@ -330,13 +330,12 @@ def test_a_queued_task_is_claimed_by_one_worker_only(store: StateStore) -> None:
     assert not store.later_tick_started("site", "a", 1)  # tick 2 is queued, not started
 
 
-def test_a_current_queued_task_is_claimed_in_one_statement_once(store: StateStore) -> None:
-    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
-    assert store.claim_fresh_task("site", 1, "a", "w1", "r1", T0)
-    assert not store.claim_fresh_task("site", 1, "a", "w2", "r2", T0)
-    found = store.fleet_task("site", 1, "a")
+def test_current_queued_tasks_are_claimed_together_in_one_statement_once(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    assert store.claim_fresh_tasks("site", 1, ["a", "b", "nope"], "w1", "r1", T0) == {"a", "b"}
+    assert store.claim_fresh_tasks("site", 1, ["a", "b"], "w2", "r2", T0) == set()
+    found = store.fleet_task("site", 1, "b")
     assert found is not None and (found.status, found.worker, found.run_id) == ("running", "w1", "r1")
-    assert not store.claim_fresh_task("site", 9, "a", "w1", "r9", T0)  # no such task
 
 
 def test_a_task_is_not_claimed_in_one_statement_once_a_later_tick_of_its_group_started(
@@ -345,8 +344,8 @@ def test_a_task_is_not_claimed_in_one_statement_once_a_later_tick_of_its_group_s
     for tick in (1, 2):
         store.record_tick("site", tick, T0, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
     store.claim_task("site", 2, "a", "w1", "r2", T0)
-    assert not store.claim_fresh_task("site", 1, "a", "w1", "r1", T0)  # stale: decided in full
-    assert store.claim_fresh_task("site", 1, "b", "w1", "r3", T0)  # another group's is current
+    # a's tick 1 is stale (decided in full); b's later tick is only queued: its tick 1 is current
+    assert store.claim_fresh_tasks("site", 1, ["a", "b"], "w1", "r1", T0) == {"b"}
     found = store.fleet_task("site", 1, "a")
     assert found is not None and found.status == "queued"
 
