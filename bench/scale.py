@@ -21,7 +21,7 @@ on the same cores) is part of the floor of every figure. Needs root, sshd, redis
 PostgreSQL's server binaries::
 
     .venv/bin/python bench/scale.py [--hosts 100] [--workers 1,2] [--ticks 3] [--interval 15]
-                                    [--concurrency 8] [--pyinfra PATH]
+                                    [--concurrency 8] [--forks 50] [--pyinfra PATH]
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def run_fleet(work: Workdir, broker: str, state: str, workers: int, args: argpar
                 subprocess.Popen(
                     [
                         *(str(BIN / "remediate"), "worker", *common, "--name", f"bench-{number}"),
-                        *("--concurrency", str(args.concurrency), "--forks", "1"),
+                        *("--concurrency", str(args.concurrency), "--forks", str(args.forks)),
                     ],
                     env=env,
                     stdout=log,
@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    # A worker runs a message of up to 50 hosts (engine.fleet.scheduler.BATCH_HOSTS) as one
+    # run: with as many forks its hosts go at once, as the controller's (forks = N) do.
+    parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
     args = parser.parse_args()
     compile_project()
