@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -36,6 +37,9 @@ LEADER_PREFIX = "remediate-fleet-leader:"
 EXPIRES_TICKS = 10
 """A task not started within this many intervals is dropped by the broker: later ticks have
 checked its hosts since."""
+RETENTION = 7 * 86400.0
+"""Seconds a tick and its tasks are kept: `status` and the claims read only recent ones,
+and every tick adds a row per host group (14 M a day at 10,000 hosts every minute)."""
 BATCH_HOSTS = 50
 """Most hosts one message carries (a group larger than that goes alone). A worker runs a
 message's groups as one run (one lock session, one run record, one message to acknowledge):
@@ -73,6 +77,8 @@ class Scheduler:
     logger: Any
     name: str = field(default_factory=lambda: f"scheduler-{os.getpid()}@{socket.gethostname()}")
     stopping: threading.Event = field(default_factory=threading.Event)
+    retention: float = RETENTION
+    """Seconds the fleet's ticks and tasks are kept (`prune_fleet` after each tick)."""
     _reload: bool = False
 
     @property
@@ -166,6 +172,9 @@ class Scheduler:
                 self.stopping.wait(1.0)
                 continue
             pending.pop(0)
+        pruned = self.store.prune_fleet(now - timedelta(seconds=self.retention))
+        if pruned:
+            self.logger.info("old ticks pruned", ticks=pruned, retention_s=self.retention)
         self.logger.info(
             "tick scheduled",
             tick=tick,

@@ -1169,6 +1169,19 @@ class SqlStateStore:
         rows = self._rows("SELECT DISTINCT host, node FROM attempts WHERE run_id = ?", (run_id,))
         return {(r[0], r[1]) for r in rows}
 
+    def prune_fleet(self, before: datetime) -> int:
+        """Delete the ticks scheduled before `before` and their tasks, together; returns how
+        many ticks went. Every tick adds a row per host group, and only recent ones are read
+        (claims, `status`), so the scheduler prunes what is older than its retention."""
+        cutoff = to_epoch(before)
+        with self._transaction():
+            self._execute(
+                "DELETE FROM fleet_tasks WHERE EXISTS (SELECT 1 FROM fleet_ticks t WHERE "
+                "t.playbook = fleet_tasks.playbook AND t.tick = fleet_tasks.tick AND t.scheduled_at < ?)",
+                (cutoff,),
+            )
+            return int(self._execute("DELETE FROM fleet_ticks WHERE scheduled_at < ?", (cutoff,)).rowcount)
+
     def register_worker(self, worker: WorkerRecord) -> None:
         """Record a worker (again, on restart under the same name)."""
         with self._mutex:

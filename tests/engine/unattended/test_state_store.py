@@ -350,6 +350,17 @@ def test_a_task_is_not_claimed_in_one_statement_once_a_later_tick_of_its_group_s
     assert found is not None and found.status == "queued"
 
 
+def test_pruning_the_fleet_deletes_older_ticks_with_their_tasks_and_keeps_the_rest(store: StateStore) -> None:
+    old, new = T0 - timedelta(days=8), T0
+    store.record_tick("site", 1, old, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    store.record_tick("site", 2, new, "s", [("a", ["a"], "remediate")])
+    assert store.prune_fleet(T0 - timedelta(days=7)) == 1
+    assert [t.tick for t in store.ticks("site")] == [2]
+    assert store.fleet_task("site", 1, "a") is None and store.fleet_task("site", 1, "b") is None
+    assert store.fleet_task("site", 2, "a") is not None
+    assert store.prune_fleet(T0 - timedelta(days=7)) == 0
+
+
 def test_a_task_is_taken_over_once_from_the_run_that_claimed_it(store: StateStore) -> None:
     store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
     store.claim_task("site", 1, "a", "w1", "r1", T0)
