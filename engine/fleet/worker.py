@@ -90,21 +90,29 @@ class Worker:
         groups = {str(g["group"]): [str(h) for h in g["hosts"]] for g in listed}
         run_id = uuid.uuid4().hex[:12]
         claimed: set[str] = set()
-        if digest == self.digest:
-            # What `decide` says of queued tasks of their group's latest tick (RUN), in one
-            # statement for the batch: most deliveries are such.
-            claimed = self.store.claim_fresh_tasks(
-                playbook, tick, list(groups), self.name, run_id, SystemClock().now()
-            )
-        endings = [
-            self._decide_and_run(playbook, tick, group, hosts, digest)
-            for group, hosts in groups.items()
-            if group not in claimed
-        ]
-        if claimed:
-            log = self.logger.bind(tick=tick, worker=self.name)
-            ours = {g: hosts for g, hosts in groups.items() if g in claimed}
-            endings.extend(self._run(playbook, tick, ours, run_id, {}, log))
+        # Known as this worker's from before its claim: a delivery meeting the claim meanwhile
+        # sees the run alive (`decide`), not orphaned.
+        with self._mutex:
+            self._runs.add(run_id)
+        try:
+            if digest == self.digest:
+                # What `decide` says of queued tasks of their group's latest tick (RUN), in
+                # one statement for the batch: most deliveries are such.
+                claimed = self.store.claim_fresh_tasks(
+                    playbook, tick, list(groups), self.name, run_id, SystemClock().now()
+                )
+            endings = [
+                self._decide_and_run(playbook, tick, group, hosts, digest)
+                for group, hosts in groups.items()
+                if group not in claimed
+            ]
+            if claimed:
+                log = self.logger.bind(tick=tick, worker=self.name)
+                ours = {g: hosts for g, hosts in groups.items() if g in claimed}
+                endings.extend(self._run(playbook, tick, ours, run_id, {}, log))
+        finally:
+            with self._mutex:
+                self._runs.discard(run_id)
         counted = Counter(endings)
         if len(counted) == 1:
             return endings[0]

@@ -254,3 +254,39 @@ def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run
         worker.close()
         other.close()
         store.close()
+
+
+def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_dropped(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    # A batch claims its current groups, then decides the others in full before its run
+    # starts; a delivery of a claimed group in between must see a live run, not an orphan.
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = batch_worker(tmp_path, store, ["h1", "h2"])
+    alive = store.session_lock(liveness_lock(worker.name), "test")
+    assert alive is not None
+    store.register_worker(WorkerRecord(worker.name, worker.queue, "host", 1, datetime.now(UTC), worker.digest))
+    meanwhile: list[str] = []
+    found = store.fleet_task
+
+    def delivered_meanwhile(playbook: str, tick: int, group: str) -> object:
+        if group == "h1" and not meanwhile:
+            meanwhile.append("")
+            single = {"playbook": "site", "tick": 1, "group": "h2", "hosts": ["h2"], "digest": worker.digest}
+            meanwhile[0] = worker.handle(single)
+        return found(playbook, tick, group)
+
+    try:
+        now = datetime.now(UTC)
+        for tick in (1, 2):
+            store.record_tick("site", tick, now, "s", [(h, [h], "remediate") for h in ("h1", "h2")])
+        store.claim_task("site", 2, "h1", "w9", "r9", now)  # h1's tick 1 is decided in full
+        store.fleet_task = delivered_meanwhile  # type: ignore[method-assign]
+        assert worker.handle(batch(worker, ["h1", "h2"])) == "1 done, 1 superseded"
+        assert meanwhile == ["dropped"]
+        assert (tmp_path / "acted").read_text().split() == ["h2"]  # acted on once
+    finally:
+        alive.release()
+        worker.close()
+        store.close()
