@@ -21,7 +21,8 @@ on the same cores) is part of the floor of every figure. Needs root, sshd, redis
 PostgreSQL's server binaries::
 
     .venv/bin/python bench/scale.py [--hosts 100] [--workers 1,2] [--ticks 3] [--interval 15]
-                                    [--concurrency 8] [--pyinfra PATH]
+                                    [--concurrency 8] [--forks 50] [--pyinfra PATH]
+                                    [--skip-cold]
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def run_fleet(work: Workdir, broker: str, state: str, workers: int, args: argpar
                 subprocess.Popen(
                     [
                         *(str(BIN / "remediate"), "worker", *common, "--name", f"bench-{number}"),
-                        *("--concurrency", str(args.concurrency), "--forks", "1"),
+                        *("--concurrency", str(args.concurrency), "--forks", str(args.forks)),
                     ],
                     env=env,
                     stdout=log,
@@ -186,7 +187,11 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    # A worker runs a message of up to 50 hosts (engine.fleet.scheduler.BATCH_HOSTS) as one
+    # run: with as many forks its hosts go at once, as the controller's (forks = N) do.
+    parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
+    parser.add_argument("--skip-cold", action="store_true", help="only the ticks: no cold runs")
     args = parser.parse_args()
     compile_project()
     fleet = create_fleet(create_account())
@@ -200,8 +205,10 @@ def main() -> None:
     try:
         with running_state_postgres() as postgres:
             work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
-            cold = {"remediate run": run_remediate(work), "paramiko": run_paramiko(work)}
-            if args.pyinfra:
+            cold = {}
+            if not args.skip_cold:
+                cold = {"remediate run": run_remediate(work), "paramiko": run_paramiko(work)}
+            if args.pyinfra and not args.skip_cold:
                 cold["pyinfra"] = run_pyinfra(work, args.pyinfra)
             tick = daemon_tick(work, args.ticks)
             broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
@@ -216,10 +223,11 @@ def main() -> None:
         shutil.rmtree(fleet.root, ignore_errors=True)
 
     n = args.hosts
-    ours = cold["remediate run"]
     print(f"\nN = {n} loopback sshd hosts, one `command: true` check each; ratios to one controller")
-    print(f"{'cold, one process':<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
+    if cold:
+        print(f"{'cold, one process':<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
     for name, sample in cold.items():
+        ours = cold["remediate run"]
         print(
             f"{name:<34} {sample.wall:8.2f} {sample.cpu / n * 1000:12.2f} {sample.peak_mb:8.1f}"
             f"   ({sample.wall / ours.wall:.2f}x wall)"

@@ -1,7 +1,8 @@
 """`remediate daemon --broker`: schedules instead of running. Every interval the leading
 scheduler records the tick in the store (one row per playbook and tick number: a tick is
 scheduled once, whichever scheduler gets there) with one task per host group, `queued`, then
-sends each task to the queue `engine.fleet.routing` picks among the live workers.
+sends the tasks to the queues `engine.fleet.routing` picks among the live workers, in
+messages of several groups (`batches`): a worker runs a message's groups as one run.
 
 Several schedulers may run; the one holding the leadership lock (a PostgreSQL session
 advisory lock, released by the server when its process dies, even by kill -9) schedules.
@@ -17,8 +18,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
@@ -37,6 +39,35 @@ LEADER_PREFIX = "remediate-fleet-leader:"
 EXPIRES_TICKS = 10
 """A task not started within this many intervals is dropped by the broker: later ticks have
 checked its hosts since."""
+RETENTION = 7 * 86400.0
+"""Seconds a tick and its tasks are kept: `status` and the claims read only recent ones,
+and every tick adds a row per host group (14 M a day at 10,000 hosts every minute)."""
+BATCH_HOSTS = 50
+"""Most hosts one message carries (a group larger than that goes alone). A worker runs a
+message's groups as one run (one lock session, one run record, one message to acknowledge):
+a run per group cost several times what its command did. Several messages per worker keep
+its `--concurrency` threads busy and bound what a redelivery repeats."""
+
+
+def batches(tasks: Sequence[tuple[str, list[str], str]]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The tick's tasks (group, hosts, queue) as messages: per queue, its groups in order,
+    packed up to `BATCH_HOSTS` hosts each. Claims stay per group (`engine.fleet.claims`), so a
+    redelivered message runs only the groups nobody ran."""
+    by_queue: dict[str, list[tuple[str, list[str]]]] = {}
+    for group, hosts, queue in tasks:
+        by_queue.setdefault(queue, []).append((group, hosts))
+    messages: list[tuple[str, list[tuple[str, list[str]]]]] = []
+    for queue, groups in by_queue.items():
+        current: list[tuple[str, list[str]]] = []
+        size = 0
+        for group, hosts in groups:
+            if current and size + len(hosts) > BATCH_HOSTS:
+                messages.append((queue, current))
+                current, size = [], 0
+            current.append((group, hosts))
+            size += len(hosts)
+        messages.append((queue, current))
+    return messages
 
 
 @dataclass
@@ -59,6 +90,8 @@ class Scheduler:
     """No run's metrics: the workers run the nodes."""
     starts_runs: ClassVar[bool] = False
     """Runs are the workers' at each tick, not started on request (the status page says so)."""
+    retention: float = RETENTION
+    """Seconds the fleet's ticks and tasks are kept (`prune_fleet` after each tick)."""
     _reload: bool = False
 
     @property
@@ -132,15 +165,14 @@ class Scheduler:
             self.logger.info("tick scheduled already", tick=tick)
             return False
         digest = playbook_hash(plan)
-        pending = list(tasks)
+        pending = batches(tasks)
         deadline = time.monotonic() + self.interval
         while pending and not self.stopping.is_set():
-            group, hosts, queue = pending[0]
+            queue, batch = pending[0]
             payload = {
                 "playbook": plan.playbook,
                 "tick": tick,
-                "group": group,
-                "hosts": hosts,
+                "groups": [{"group": group, "hosts": hosts} for group, hosts in batch],
                 "digest": digest,
             }
             try:
@@ -148,7 +180,9 @@ class Scheduler:
             except Exception as exc:  # the broker went away: the tick's tasks wait for it
                 if time.monotonic() > deadline:
                     self.logger.error(
-                        "tick not fully sent: broker unreachable", tick=tick, unsent=len(pending)
+                        "tick not fully sent: broker unreachable",
+                        tick=tick,
+                        unsent=sum(len(batch) for _, batch in pending),
                     )
                     break
                 self.logger.warning(
@@ -157,8 +191,15 @@ class Scheduler:
                 self.stopping.wait(1.0)
                 continue
             pending.pop(0)
+        pruned = self.store.prune_fleet(now - timedelta(seconds=self.retention))
+        if pruned:
+            self.logger.info("old ticks pruned", ticks=pruned, retention_s=self.retention)
         self.logger.info(
-            "tick scheduled", tick=tick, tasks=len(tasks), live_workers=len(live), unsent=len(pending)
+            "tick scheduled",
+            tick=tick,
+            tasks=len(tasks),
+            live_workers=len(live),
+            unsent=sum(len(batch) for _, batch in pending),
         )
         return True
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from engine.fleet.broker import TASK_NAME, celery_app, masked, wait_for_broker
 from engine.fleet.claims import Verdict, decide
 from engine.fleet.groups import group_plan, nodes_of, playbook_hash
 from engine.fleet.routing import SHARED_QUEUE, worker_queue
+from engine.output.report import exit_status
 from engine.transports import TransportPool
 from engine.unattended.run import run_unattended
 from engine.unattended.state.base import WorkerRecord
@@ -80,9 +82,45 @@ class Worker:
         return worker_queue(self.name)
 
     def handle(self, task: dict[str, Any]) -> str:
-        """Run one delivered task (see `engine.fleet.claims`); returns how it ended."""
-        playbook, tick, group = str(task["playbook"]), int(task["tick"]), str(task["group"])
-        hosts, digest = [str(h) for h in task["hosts"]], str(task["digest"])
+        """Run one delivered task: the host groups it names (`groups`, a batch the scheduler
+        sends, or one `group` and its `hosts`), each acted on at most once (see
+        `engine.fleet.claims`); returns how they ended (`done`, or counts when they differ)."""
+        playbook, tick, digest = str(task["playbook"]), int(task["tick"]), str(task["digest"])
+        listed = task["groups"] if "groups" in task else [{"group": task["group"], "hosts": task["hosts"]}]
+        groups = {str(g["group"]): [str(h) for h in g["hosts"]] for g in listed}
+        run_id = uuid.uuid4().hex[:12]
+        claimed: set[str] = set()
+        # Known as this worker's from before its claim: a delivery meeting the claim meanwhile
+        # sees the run alive (`decide`), not orphaned.
+        with self._mutex:
+            self._runs.add(run_id)
+        try:
+            if digest == self.digest:
+                # What `decide` says of queued tasks of their group's latest tick (RUN), in
+                # one statement for the batch: most deliveries are such.
+                claimed = self.store.claim_fresh_tasks(
+                    playbook, tick, list(groups), self.name, run_id, SystemClock().now()
+                )
+            endings = [
+                self._decide_and_run(playbook, tick, group, hosts, digest)
+                for group, hosts in groups.items()
+                if group not in claimed
+            ]
+            if claimed:
+                log = self.logger.bind(tick=tick, worker=self.name)
+                ours = {g: hosts for g, hosts in groups.items() if g in claimed}
+                endings.extend(self._run(playbook, tick, ours, run_id, {}, log))
+        finally:
+            with self._mutex:
+                self._runs.discard(run_id)
+        counted = Counter(endings)
+        if len(counted) == 1:
+            return endings[0]
+        return ", ".join(f"{n} {ending}" for ending, n in sorted(counted.items()))
+
+    def _decide_and_run(self, playbook: str, tick: int, group: str, hosts: list[str], digest: str) -> str:
+        """One group's delivery decided in full: dropped, refused, superseded, taken over
+        from a dead worker, or claimed and run."""
         store, now = self.store, SystemClock().now()
         run_id = uuid.uuid4().hex[:12]
         for _ in range(3):  # a conditional update lost to another worker: look again
@@ -121,57 +159,86 @@ class Worker:
                 why = f"acted on in tick {tick} by {found.worker}, which died; not again before the next tick"
                 held = dict.fromkeys(nodes_of(self.plan, store.acted_in_run(found.run_id)), why)
                 log.warning("task taken over", reason=claim.reason, held=len(held))
-            return self._run(playbook, tick, group, hosts, run_id, held, log)
+            return self._run(playbook, tick, {group: hosts}, run_id, held, log)[0]
         return "dropped"
 
     def _run(
         self,
         playbook: str,
         tick: int,
-        group: str,
-        hosts: list[str],
+        groups: dict[str, list[str]],
         run_id: str,
         held: dict[NodeKey, str],
         log: Any,
-    ) -> str:
+    ) -> list[str]:
+        """One run over the claimed `groups`; each group's task recorded with its own
+        outcomes. A group whose host another run holds is recorded `locked` and the run goes
+        on with the others. Returns how each group ended."""
         store = self.store
+        endings: list[str] = []
         with self._mutex:
             self._runs.add(run_id)
         try:
-            unknown = sorted(set(hosts) - set(self.plan.hosts))
-            if unknown:
-                reason = f"hosts not in this worker's inventory: {', '.join(unknown)}"
-                log.warning("task refused", reason=reason)
-                store.finish_task(playbook, tick, group, "refused", reason, SystemClock().now())
-                return "refused"
+            groups = dict(groups)
+            for group, hosts in list(groups.items()):
+                unknown = sorted(set(hosts) - set(self.plan.hosts))
+                if unknown:
+                    reason = f"hosts not in this worker's inventory: {', '.join(unknown)}"
+                    log.warning("task refused", group=group, reason=reason)
+                    store.finish_task(playbook, tick, group, "refused", reason, SystemClock().now())
+                    endings.append("refused")
+                    del groups[group]
             settings = RunSettings(
                 forks=self.forks,
                 allow_destructive=self.allow_destructive,
                 incident_dir=self.incident_dir,
                 run_id=run_id,
             )
-            try:
-                report = run_unattended(
-                    group_plan(self.plan, hosts),
-                    settings,
-                    store,
-                    logger=log,
-                    transports=self.transports,
-                    trigger="fleet",
-                    held=held,
+            while groups:
+                hosts = sorted(h for members in groups.values() for h in members)
+                try:
+                    report = run_unattended(
+                        group_plan(self.plan, hosts),
+                        settings,
+                        store,
+                        logger=log,
+                        transports=self.transports,
+                        trigger="fleet",
+                        held=held,
+                    )
+                except LockHeld as exc:
+                    # The locks were taken in order and released: the others' hosts are free
+                    # of this run, so they run without the group another run holds.
+                    met = next((g for g, members in groups.items() if exc.host in members), None)
+                    if met is None:
+                        raise
+                    store.finish_task(playbook, tick, met, "locked", str(exc), SystemClock().now())
+                    log.warning("another run holds the lock", group=met, host=exc.host, holder=exc.holder)
+                    endings.append("locked")
+                    del groups[met]
+                    continue
+                except Exception as exc:  # a crashed run must not end the worker
+                    log.exception("run crashed")
+                    for group in groups:
+                        store.finish_task(
+                            playbook, tick, group, "failed", f"run crashed: {exc}", SystemClock().now()
+                        )
+                    endings.extend("failed" for _ in groups)
+                    return endings
+                finished = SystemClock().now()
+                for group, members in groups.items():
+                    wanted = set(members)
+                    nodes = [n for n in report.nodes if n.host in wanted]
+                    counts = Counter(str(n.outcome) for n in nodes)
+                    totals = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+                    code = report.exit_code if report.stopped_by is not None else exit_status(nodes)
+                    store.finish_task(playbook, tick, group, "done", totals, finished, code)
+                    endings.append("done")
+                log.info(
+                    "task done", run_id=run_id, groups=len(groups), hosts=len(hosts), outcomes=report.counts
                 )
-            except LockHeld as exc:
-                store.finish_task(playbook, tick, group, "locked", str(exc), SystemClock().now())
-                log.warning("another run holds the lock", host=exc.host, holder=exc.holder)
-                return "locked"
-            except Exception as exc:  # a crashed run must not end the worker
-                log.exception("run crashed")
-                store.finish_task(playbook, tick, group, "failed", f"run crashed: {exc}", SystemClock().now())
-                return "failed"
-            totals = ", ".join(f"{n} {o}" for o, n in sorted(report.counts.items()))
-            store.finish_task(playbook, tick, group, "done", totals, SystemClock().now(), report.exit_code)
-            log.info("task done", run_id=run_id, hosts=len(hosts), outcomes=totals)
-            return "done"
+                return endings
+            return endings
         finally:
             with self._mutex:
                 self._runs.discard(run_id)

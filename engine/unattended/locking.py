@@ -118,9 +118,16 @@ def advisory_key(host: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def advisory_lock(connect: Callable[[str], Any], hosts: Sequence[str], owner: LockOwner) -> HostLock:
-    """Session advisory locks on a connection of their own (it lives as long as the lock).
-    The connection's application_name names the owner, so a loser can say who holds it."""
+def advisory_lock(
+    connect: Callable[[str], Any],
+    hosts: Sequence[str],
+    owner: LockOwner,
+    give_back: Callable[[Any], None] | None = None,
+) -> HostLock:
+    """Session advisory locks on a connection of their own while they are held. `connect`
+    opens one (or hands out an idle one, holding no lock); on release it is closed, or handed
+    to `give_back` for a later lock. The connection's application_name names the owner, so a
+    loser can say who holds it."""
     connection = connect(f"remediate {owner.describe()}"[:63])
 
     def release() -> None:
@@ -128,8 +135,13 @@ def advisory_lock(connect: Callable[[str], Any], hosts: Sequence[str], owner: Lo
         # exited, after close() returns, and the next run could find them still held.
         try:
             connection.execute("SELECT pg_advisory_unlock_all()")
-        finally:
+        except BaseException:
             connection.close()
+            raise
+        if give_back is None:
+            connection.close()
+        else:
+            give_back(connection)
 
     releases: list[Callable[[], None]] = [release]
     held = HostLock(releases)

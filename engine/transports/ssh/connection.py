@@ -3,6 +3,7 @@ every check and action of the host; each command is a channel on it, never a new
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -494,6 +495,12 @@ class SSHTransport:
 
     def _close_clients(self) -> None:
         for client in reversed(self._clients):
+            transport = client.get_transport()
+            if transport is not None and isinstance(transport.sock, socket.socket):
+                # Closing a socket does not wake a thread blocked in its `recv`; shutting
+                # it down does, so the reader thread ends now, not `IDLE_WAKE` later.
+                with contextlib.suppress(OSError):
+                    transport.sock.shutdown(socket.SHUT_RDWR)
             client.close()
         self._clients = []
 
@@ -501,12 +508,27 @@ class SSHTransport:
 _GCM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
+IDLE_WAKE = 2.0
+"""Seconds an open connection's reader thread sleeps in `recv` before it looks whether it
+should stop. paramiko wakes it every 0.1 s: with a daemon or worker keeping hundreds of
+connections open, those wake-ups alone cost about 0.5 ms of CPU per connection and second
+(46 ms/s for 100 idle connections, measured). Closing shuts the socket down, which wakes
+the thread at once; keepalives (`remediate_ssh_keepalive`) are sent on these wake-ups, so
+they go out at most this late."""
+
+
+class _IdleQuietTransport(paramiko.Transport):
+    """A paramiko transport whose reader thread wakes every `IDLE_WAKE` seconds, not 0.1."""
+
+    _active_check_timeout = IDLE_WAKE
+
+
 def _transport_offering_gcm_first(sock: Any, /, **options: Any) -> paramiko.Transport:
     """A paramiko transport that offers AES-GCM before its other ciphers. paramiko lists GCM
     last, after AES-CTR with an HMAC whose every packet it checks in pure Python (a
     byte-by-byte constant-time comparison, a good share of a short connection's CPU); with
     GCM, OpenSSL authenticates the packets. Servers without GCM still get the others."""
-    transport = paramiko.Transport(sock, **options)
+    transport = _IdleQuietTransport(sock, **options)
     security = transport.get_security_options()
     offered = tuple(security.ciphers)
     security.ciphers = tuple(dict.fromkeys([*(c for c in _GCM_CIPHERS if c in offered), *offered]))

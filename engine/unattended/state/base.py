@@ -1105,12 +1105,15 @@ class SqlStateStore:
             ).rowcount
             if not inserted:
                 return False
-            for group, hosts, queue in tasks:
-                self._execute(
+            # One statement sent for every task (psycopg pipelines it): a row each, not a
+            # round trip each.
+            self._connection().cursor().executemany(
+                self._sql(
                     f"INSERT INTO fleet_tasks ({_TASK_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, '', '', '', NULL, NULL, NULL)",
-                    (playbook, tick, group, json.dumps(hosts), queue, QUEUED),
-                )
+                    "(?, ?, ?, ?, ?, ?, '', '', '', NULL, NULL, NULL)"
+                ),
+                [(playbook, tick, group, json.dumps(hosts), queue, QUEUED) for group, hosts, queue in tasks],
+            )
             return True
 
     def claim_task(
@@ -1125,6 +1128,26 @@ class SqlStateStore:
                 (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, group, QUEUED),
             ).rowcount
         )
+
+    def claim_fresh_tasks(
+        self, playbook: str, tick: int, groups: Sequence[str], worker: str, run_id: str, at: datetime
+    ) -> set[str]:
+        """`claim_task` in one statement for the `groups` whose task is queued and no later
+        tick of which has started (the common delivery, claimed without reading first);
+        returns the groups claimed. The others need the full decision
+        (`engine.fleet.claims.decide`)."""
+        if not groups:
+            return set()
+        marks = ", ".join("?" for _ in groups)
+        rows = self._rows(
+            "UPDATE fleet_tasks SET status = ?, worker = ?, run_id = ?, claimed_at = ? "
+            f"WHERE playbook = ? AND tick = ? AND status = ? AND grp IN ({marks}) AND NOT EXISTS ("
+            "SELECT 1 FROM fleet_tasks later WHERE later.playbook = fleet_tasks.playbook "
+            "AND later.grp = fleet_tasks.grp AND later.tick > fleet_tasks.tick AND later.status <> ?) "
+            "RETURNING grp",
+            (CLAIMED, worker, run_id, to_epoch(at), playbook, tick, QUEUED, *groups, QUEUED),
+        )
+        return {str(row[0]) for row in rows}
 
     def take_over_task(
         self, playbook: str, tick: int, group: str, was_run_id: str, worker: str, run_id: str, at: datetime
@@ -1185,6 +1208,19 @@ class SqlStateStore:
         """(host, node) of every action attempt recorded by run `run_id`."""
         rows = self._rows("SELECT DISTINCT host, node FROM attempts WHERE run_id = ?", (run_id,))
         return {(r[0], r[1]) for r in rows}
+
+    def prune_fleet(self, before: datetime) -> int:
+        """Delete the ticks scheduled before `before` and their tasks, together; returns how
+        many ticks went. Every tick adds a row per host group, and only recent ones are read
+        (claims, `status`), so the scheduler prunes what is older than its retention."""
+        cutoff = to_epoch(before)
+        with self._transaction():
+            self._execute(
+                "DELETE FROM fleet_tasks WHERE EXISTS (SELECT 1 FROM fleet_ticks t WHERE "
+                "t.playbook = fleet_tasks.playbook AND t.tick = fleet_tasks.tick AND t.scheduled_at < ?)",
+                (cutoff,),
+            )
+            return int(self._execute("DELETE FROM fleet_ticks WHERE scheduled_at < ?", (cutoff,)).rowcount)
 
     def register_worker(self, worker: WorkerRecord) -> None:
         """Record a worker (again, on restart under the same name)."""

@@ -14,6 +14,10 @@ from engine.unattended.locking import HostLock, LockOwner, advisory_key, advisor
 from engine.unattended.state.base import SqlStateStore
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
+IDLE_LOCK_SESSIONS = 16
+"""Lock sessions a store keeps open once released, for the next run's lock: opening one
+costs a PostgreSQL backend (a process) and several round trips, per run; a worker or daemon
+runs one per host group and tick."""
 
 
 def _without_password(message: str, url: str) -> str:
@@ -42,6 +46,8 @@ class PostgresStateStore(SqlStateStore):
         self.url = url
         self.location = REDACTOR.text(url)
         self._lock_local = threading.Lock()
+        self._idle_sessions: list[Any] = []
+        self._closed = False
         try:
             self._db = self._connect("remediate")
         except Exception as exc:  # psycopg.Error, or a malformed URL
@@ -90,7 +96,40 @@ class PostgresStateStore(SqlStateStore):
         return self._db.transaction()
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
-        return advisory_lock(self._connect, hosts, owner)
+        return advisory_lock(self._lock_session, hosts, owner, self._lock_session_done)
+
+    def _lock_session(self, application_name: str) -> Any:
+        """An idle lock session named anew, or a new one when none is idle or the idle one
+        is gone (the server restarted, or ended it)."""
+        import psycopg
+
+        while True:
+            with self._lock_local:
+                if not self._idle_sessions:
+                    break
+                connection = self._idle_sessions.pop()
+            try:
+                connection.execute("SELECT set_config('application_name', %s, false)", (application_name,))
+                return connection
+            except psycopg.Error:
+                connection.close()
+        return self._connect(application_name)
+
+    def _lock_session_done(self, connection: Any) -> None:
+        """Keep a released lock session (it holds no lock now) for the next lock."""
+        with self._lock_local:
+            if not self._closed and not connection.closed and len(self._idle_sessions) < IDLE_LOCK_SESSIONS:
+                self._idle_sessions.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock_local:
+            self._closed = True
+            idle, self._idle_sessions = self._idle_sessions, []
+        for connection in idle:
+            connection.close()
+        super().close()
 
     def session_lock(self, name: str, owner: str) -> HostLock | None:
         """The lock `name`, held by a session of its own until released or until this

@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.core.planning import plan_run
 from engine.fleet.worker import Worker, live_workers, liveness_lock
 from engine.output.logs import QuietLogger
+from engine.unattended.locking import LockOwner
 from engine.unattended.state import open_store
 from engine.unattended.state.base import WorkerRecord
 from engine.unattended.state.postgres import PostgresStateStore
@@ -159,5 +160,133 @@ def test_a_stale_task_is_not_run_once_a_later_tick_of_its_group_ran(
         assert worker.handle(delivery(worker, tick=2)) == "done"
         assert worker.handle(delivery(worker, tick=1)) == "superseded"
     finally:
+        worker.close()
+        store.close()
+
+
+BATCH_PLAYBOOK = """\
+name: site
+hosts: all
+checks:
+  marker:
+    command: {cmd: "test -e {{ dir }}/{{ inventory_hostname }}.ok"}
+    verify: {within: 200ms, interval: 100ms}
+    remediate:
+      - command: {cmd: "echo {{ inventory_hostname }} >> {{ dir }}/acted"}
+"""
+
+
+def batch_worker(tmp_path: Path, store: PostgresStateStore, hosts: list[str]) -> Worker:
+    (tmp_path / "site.yml").write_text(BATCH_PLAYBOOK)
+    lines = "".join(f"{h} ansible_connection=local dir={tmp_path}\n" for h in hosts)
+    (tmp_path / "hosts.ini").write_text(f"[all]\n{lines}")
+    plan = plan_run(tmp_path / "site.yml", load_inventory([str(tmp_path / "hosts.ini")]))
+    return Worker("w2", plan, store, QuietLogger(), incident_dir=tmp_path / "incidents")
+
+
+def batch(worker: Worker, groups: list[str], tick: int = 1) -> dict[str, object]:
+    return {
+        "playbook": "site",
+        "tick": tick,
+        "groups": [{"group": g, "hosts": [g]} for g in groups],
+        "digest": worker.digest,
+    }
+
+
+def test_a_batch_runs_its_groups_in_one_run_each_recorded_with_its_own_outcome(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
+    (tmp_path / "h1.ok").touch()
+    try:
+        store.record_tick("site", 1, datetime.now(UTC), "s", [(h, [h], "remediate") for h in ("h1", "h2", "h3")])
+        assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "done"
+        tasks = [store.fleet_task("site", 1, h) for h in ("h1", "h2", "h3")]
+        assert {t.run_id for t in tasks if t} == {tasks[0].run_id if tasks[0] else ""}  # one run
+        assert [t.reason for t in tasks if t] == ["1 healthy", "1 failed", "1 failed"]
+        assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
+        assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "dropped"  # redelivered: done
+        assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_batch_decides_in_full_for_a_group_that_is_not_plainly_queued(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = batch_worker(tmp_path, store, ["h1", "h2"])
+    for host in ("h1", "h2"):
+        (tmp_path / f"{host}.ok").touch()
+    try:
+        now = datetime.now(UTC)
+        for tick in (1, 2):
+            store.record_tick("site", tick, now, "s", [(h, [h], "remediate") for h in ("h1", "h2")])
+        store.claim_task("site", 2, "h1", "w9", "r9", now)  # h1's tick 2 started elsewhere
+        assert worker.handle(batch(worker, ["h1", "h2"])) == "1 done, 1 superseded"
+        stale, current = store.fleet_task("site", 1, "h1"), store.fleet_task("site", 1, "h2")
+        assert stale is not None and stale.status == "superseded"
+        assert current is not None and current.status == "done"
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    other = open_store(state_postgres.url(store.url.rsplit("/", 1)[1]))
+    worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
+    try:
+        store.record_tick("site", 1, datetime.now(UTC), "s", [(h, [h], "remediate") for h in ("h1", "h2", "h3")])
+        with other.lock(["h2"], LockOwner("manual-run")):
+            assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "2 done, 1 locked"
+        locked = store.fleet_task("site", 1, "h2")
+        assert locked is not None and locked.status == "locked" and "manual-run" in locked.reason
+        assert sorted((tmp_path / "acted").read_text().split()) == ["h1", "h3"]
+    finally:
+        worker.close()
+        other.close()
+        store.close()
+
+
+def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_dropped(
+    tmp_path: Path, state_postgres: StatePostgres
+) -> None:
+    # A batch claims its current groups, then decides the others in full before its run
+    # starts; a delivery of a claimed group in between must see a live run, not an orphan.
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    worker = batch_worker(tmp_path, store, ["h1", "h2"])
+    alive = store.session_lock(liveness_lock(worker.name), "test")
+    assert alive is not None
+    store.register_worker(WorkerRecord(worker.name, worker.queue, "host", 1, datetime.now(UTC), worker.digest))
+    meanwhile: list[str] = []
+    found = store.fleet_task
+
+    def delivered_meanwhile(playbook: str, tick: int, group: str) -> object:
+        if group == "h1" and not meanwhile:
+            meanwhile.append("")
+            single = {"playbook": "site", "tick": 1, "group": "h2", "hosts": ["h2"], "digest": worker.digest}
+            meanwhile[0] = worker.handle(single)
+        return found(playbook, tick, group)
+
+    try:
+        now = datetime.now(UTC)
+        for tick in (1, 2):
+            store.record_tick("site", tick, now, "s", [(h, [h], "remediate") for h in ("h1", "h2")])
+        store.claim_task("site", 2, "h1", "w9", "r9", now)  # h1's tick 1 is decided in full
+        store.fleet_task = delivered_meanwhile  # type: ignore[method-assign]
+        assert worker.handle(batch(worker, ["h1", "h2"])) == "1 done, 1 superseded"
+        assert meanwhile == ["dropped"]
+        assert (tmp_path / "acted").read_text().split() == ["h2"]  # acted on once
+    finally:
+        alive.release()
         worker.close()
         store.close()

@@ -331,3 +331,40 @@ def test_turning_host_key_checking_off_is_ignored_and_the_refusal_says_so(
         run_on({**ssh_fleet.hostvars(ssh_host, empty), **setting})
     assert "is not known" in str(caught.value)
     assert f"{named} was ignored: remediate always verifies host keys" in str(caught.value)
+
+
+def test_an_idle_open_connection_wakes_its_reader_at_most_every_idle_wake_seconds(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daemon or worker keeps hundreds of connections open between ticks: paramiko's
+    # reader thread polling every 0.1 s cost ~0.5 ms of CPU per connection and second.
+    from engine.transports.ssh import connection
+
+    transport = ssh_transport("target", ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host])))
+    try:
+        assert transport.run("true", timeout=10).exit_code == 0
+        wakes = 0
+        receive = connection._QuickAckSocket.recv
+
+        def counted(sock: socket.socket, size: int, flags: int = 0) -> bytes:
+            nonlocal wakes
+            wakes += 1
+            return receive(sock, size, flags)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(connection._QuickAckSocket, "recv", counted)
+        time.sleep(2 * connection.IDLE_WAKE + 0.5)
+        assert wakes <= 5  # paramiko's own 0.1 s poll: ~45
+    finally:
+        transport.close()
+
+
+def test_closing_a_connection_ends_its_reader_thread_at_once(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    transport = ssh_transport("target", ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host])))
+    assert transport.run("true", timeout=10).exit_code == 0
+    reader = transport._clients[-1].get_transport()
+    assert reader is not None and reader.is_alive()
+    started = time.monotonic()
+    transport.close()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert time.monotonic() - started < 0.5  # not IDLE_WAKE seconds later

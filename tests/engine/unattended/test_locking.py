@@ -13,6 +13,8 @@ from engine import exit_codes
 from engine.errors import LockHeld
 from engine.unattended.locking import LockOwner
 from engine.unattended.state import open_store
+from engine.unattended.state.postgres import PostgresStateStore
+from tests.servers.state_postgres import StatePostgres
 from tests.support.cli import remediate, start
 from tests.support.playbooks import write_playbook
 
@@ -145,3 +147,55 @@ def test_a_released_lock_leaves_no_owner_behind(tmp_path: Path) -> None:
     with file_lock(tmp_path, ["web1"], LockOwner("r1", 42, "ctl")):
         assert len(list(tmp_path.glob("*.owner"))) == 1
     assert list(tmp_path.glob("*.owner")) == []
+
+
+def _lock_backends(store: PostgresStateStore) -> set[int]:
+    rows = store._rows("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    return {int(pid) for (pid,) in rows}
+
+
+def test_postgres_runs_one_after_another_reuse_one_lock_session(state_postgres: StatePostgres) -> None:
+    # A worker runs one lock per host group and tick: a new session each time cost a
+    # PostgreSQL backend and several round trips.
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    try:
+        first = store.lock(["web1"], LockOwner("run-one"))
+        backends = _lock_backends(store)
+        first.release()
+        assert _lock_backends(store) == set()  # released: the session holds nothing
+        second = store.lock(["web2"], LockOwner("run-two"))
+        assert _lock_backends(store) == backends
+        second.release()
+    finally:
+        store.close()
+
+
+def test_postgres_a_reused_lock_session_names_its_new_holder(state_postgres: StatePostgres) -> None:
+    url = state_postgres.new_database()
+    store, other = open_store(url), open_store(url)
+    try:
+        store.lock(["web1"], LockOwner("run-one")).release()
+        held = store.lock(["web1"], LockOwner("run-two"))
+        with pytest.raises(LockHeld) as raised:
+            other.lock(["web1"], LockOwner("run-three"))
+        assert "run run-two" in raised.value.holder
+        held.release()
+    finally:
+        store.close()
+        other.close()
+
+
+def test_postgres_an_idle_lock_session_ended_by_the_server_is_replaced(state_postgres: StatePostgres) -> None:
+    store = open_store(state_postgres.new_database())
+    assert isinstance(store, PostgresStateStore)
+    try:
+        held = store.lock(["web1"], LockOwner("run-one"))
+        (backend,) = _lock_backends(store)
+        held.release()
+        store._rows("SELECT pg_terminate_backend(%s)", (backend,))
+        again = store.lock(["web1"], LockOwner("run-two"))
+        assert _lock_backends(store) not in (set(), {backend})
+        again.release()
+    finally:
+        store.close()

@@ -406,6 +406,37 @@ def test_a_queued_task_is_claimed_by_one_worker_only(store: StateStore) -> None:
     assert not store.later_tick_started("site", "a", 1)  # tick 2 is queued, not started
 
 
+def test_current_queued_tasks_are_claimed_together_in_one_statement_once(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    assert store.claim_fresh_tasks("site", 1, ["a", "b", "nope"], "w1", "r1", T0) == {"a", "b"}
+    assert store.claim_fresh_tasks("site", 1, ["a", "b"], "w2", "r2", T0) == set()
+    found = store.fleet_task("site", 1, "b")
+    assert found is not None and (found.status, found.worker, found.run_id) == ("running", "w1", "r1")
+
+
+def test_a_task_is_not_claimed_in_one_statement_once_a_later_tick_of_its_group_started(
+    store: StateStore,
+) -> None:
+    for tick in (1, 2):
+        store.record_tick("site", tick, T0, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    store.claim_task("site", 2, "a", "w1", "r2", T0)
+    # a's tick 1 is stale (decided in full); b's later tick is only queued: its tick 1 is current
+    assert store.claim_fresh_tasks("site", 1, ["a", "b"], "w1", "r1", T0) == {"b"}
+    found = store.fleet_task("site", 1, "a")
+    assert found is not None and found.status == "queued"
+
+
+def test_pruning_the_fleet_deletes_older_ticks_with_their_tasks_and_keeps_the_rest(store: StateStore) -> None:
+    old, new = T0 - timedelta(days=8), T0
+    store.record_tick("site", 1, old, "s", [("a", ["a"], "remediate"), ("b", ["b"], "remediate")])
+    store.record_tick("site", 2, new, "s", [("a", ["a"], "remediate")])
+    assert store.prune_fleet(T0 - timedelta(days=7)) == 1
+    assert [t.tick for t in store.ticks("site")] == [2]
+    assert store.fleet_task("site", 1, "a") is None and store.fleet_task("site", 1, "b") is None
+    assert store.fleet_task("site", 2, "a") is not None
+    assert store.prune_fleet(T0 - timedelta(days=7)) == 0
+
+
 def test_a_task_is_taken_over_once_from_the_run_that_claimed_it(store: StateStore) -> None:
     store.record_tick("site", 1, T0, "s", [("a", ["a"], "remediate")])
     store.claim_task("site", 1, "a", "w1", "r1", T0)
