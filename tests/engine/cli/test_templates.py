@@ -158,7 +158,11 @@ def test_a_when_that_gets_past_validation_is_a_node_error_at_run_time(tmp_path: 
 # any, with {template} for the aimed exploit) and where the error says it came from.
 OUTSIDE = {
     "extra vars": ("-e", None, "(from -e)"),
-    "inventory host vars": ("-i", "localhost ansible_connection=local v='{template}'", "(from the inventory)"),
+    "inventory host vars": (
+        "-i",
+        "localhost ansible_connection=local v='{template}'",
+        "(from the inventory)",
+    ),
     "inventory group vars": (
         "-i",
         "[all:vars]\nv='{template}'\n[local]\nlocalhost ansible_connection=local",
