@@ -113,6 +113,11 @@ EDGES = {
         {"s": HALF + "a", "n": MAX_LENGTH // 2 - 1},
         {"n": MAX_LENGTH // 2},
     ),
+    "str.replace, empty old, empty text": (
+        "{{ e.replace('', s) }}",
+        {"e": "", "s": "a" * MAX_LENGTH},
+        {"s": "a" * (MAX_LENGTH + 1)},
+    ),
     "str.replace, empty old": ("{{ s.replace('', 'b') }}", {"s": "a" * (MAX_LENGTH // 2 - 1)}, {"s": HALF}),
     "str.join": (
         "{{ ','.join(l) }}",
@@ -166,6 +171,7 @@ REASONS = {
     "str.replace": "str.replace would be longer than 1000000 characters or items",
     "str.replace, counted": "str.replace would be longer than 1000000 characters or items",
     "str.replace, empty old": "str.replace would be longer than 1000000 characters or items",
+    "str.replace, empty old, empty text": "str.replace would be longer than 1000000 characters or items",
     "str.join": "str.join would be longer than 1000000 characters or items",
     "str.format width": "a format width over 1000000",
     "str.format nested width": "a format width over 1000000",
@@ -197,6 +203,47 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
     name: str, template: str, at: dict[str, Any], past: dict[str, Any]
 ) -> None:
     assert refusal(template, {**at, **past}) == REASONS[name]
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "rendered"),
+    [
+        ("{{ s.replace('a', '') }}", {"s": "a" * MAX_LENGTH}, ""),
+        ("{{ s.replace('a', 'bb', 0) }}", {"s": "a" * MAX_LENGTH}, "a" * MAX_LENGTH),
+        ("{{ s|replace('a', 'bb', 0) }}", {"s": "a" * MAX_LENGTH}, "a" * MAX_LENGTH),
+        ("{{ s.join([]) }}", {"s": "a" * (MAX_LENGTH + 1)}, ""),
+        ("{{ s.join(['b']) }}", {"s": "a" * (MAX_LENGTH + 1)}, "b"),
+        ("{{ l|join(',') }}", {"l": [1, 22, None]}, "1,22,None"),
+    ],
+    ids=[
+        "shrinking",
+        "no replacement",
+        "no replacement, filter",
+        "no items",
+        "one item",
+        "items not strings",
+    ],
+)
+def test_a_result_within_the_bound_is_not_refused_for_its_inputs(
+    template: str, variables: dict[str, Any], rendered: str
+) -> None:
+    assert render_string(template, variables) == rendered
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "error"),
+    [
+        ("{{ s + n }}", {"s": "a" * MAX_LENGTH, "n": 1}, "TypeError: can only concatenate str"),
+        ("{{ '%*s' % l }}", {"l": [MAX_LENGTH + 1]}, "TypeError: * wants int"),
+    ],
+    ids=["an operand without a length counts as none", "a list is one argument of %"],
+)
+def test_an_operation_python_refuses_is_its_error_not_a_bound(
+    template: str, variables: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(TemplateProblem) as problem:
+        render_string(template, variables)
+    assert error in str(problem.value) and "exceeds a limit" not in str(problem.value)
 
 
 def test_a_negative_repetition_is_empty_not_refused() -> None:
@@ -322,6 +369,7 @@ def test_a_when_over_a_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     ("template", "value"),
     [
         ("{{ l }}", [1, 2]),
+        ("{{l}}", [1, 2]),
         ("  {{ l }}\n", [1, 2]),
         ("{{ l|length }}", 2),
         ("{{ l }}{{ l }}", "[1, 2][1, 2]"),
