@@ -231,6 +231,10 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         ("{{ '%(a)s'|format(a='x') }}", {}, "x"),
         ("{{ 7 % 3 }}", {}, "1"),
         ("{{ 'a\nb'|indent('> ') }}", {}, "a\n> b"),
+        ("{{ l|join }}", {"l": [HALF, HALF]}, HALF + HALF),
+        ("{{ d[k] }}", {"d": {"a": 1}, "k": "a"}, "1"),
+        ("{{ ('a'|attr(k))() }}", {"k": "upper"}, "A"),
+        ("{{ nope|default('__x__') }}", {}, "__x__"),
     ],
     ids=[
         "shrinking",
@@ -244,6 +248,10 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         "format by name",
         "a remainder",
         "an indent given as text",
+        "a join without a separator",
+        "an item named by a variable",
+        "an attribute named by a variable",
+        "a dunder string that reads nothing",
     ],
 )
 def test_a_result_within_the_bound_is_not_refused_for_its_inputs(
