@@ -235,6 +235,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         ("{{ d[k] }}", {"d": {"a": 1}, "k": "a"}, "1"),
         ("{{ ('a'|attr(k))() }}", {"k": "upper"}, "A"),
         ("{{ nope|default('__x__') }}", {}, "__x__"),
+        ("{{ s.translate({}) }}", {"s": "{:>2000000}"}, "{:>2000000}"),
     ],
     ids=[
         "shrinking",
@@ -252,6 +253,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         "an item named by a variable",
         "an attribute named by a variable",
         "a dunder string that reads nothing",
+        "a mapping given to a method that formats nothing",
     ],
 )
 def test_a_result_within_the_bound_is_not_refused_for_its_inputs(
@@ -322,6 +324,11 @@ def test_a_power_exactly_one_bit_too_wide_is_refused_by_its_result() -> None:
 def test_an_invalid_brace_format_fails_as_str_format_does() -> None:
     with pytest.raises(TemplateProblem, match=r"ValueError: Single '\{' encountered in format string"):
         render_string("{{ '{'.format() }}", {})
+
+
+def test_a_width_given_by_name_is_bounded_too() -> None:
+    # str's own methods take no names (a TypeError next), but the width is refused first
+    assert refusal("{{ 'a'.center(width=n) }}", {"n": MAX_LENGTH + 1}) == REASONS["str.center"]
 
 
 def test_a_width_method_called_without_a_width_is_a_plain_error() -> None:
