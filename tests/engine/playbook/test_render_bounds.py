@@ -107,6 +107,16 @@ EDGES = {
     "str.rjust": ("{{ 'a'.rjust(n) }}", {"n": MAX_LENGTH}, {"n": MAX_LENGTH + 1}),
     "str.zfill": ("{{ '1'.zfill(n) }}", {"n": MAX_LENGTH}, {"n": MAX_LENGTH + 1}),
     "str.expandtabs": ("{{ 'a\t'.expandtabs(n) }}", {"n": MAX_LENGTH - 2}, {"n": MAX_LENGTH - 1}),
+    "str.expandtabs, the default size": (
+        "{{ s.expandtabs() }}",
+        {"s": "\t" * 111_111},
+        {"s": "\t" * 111_112},
+    ),
+    "str.expandtabs, size by name": (
+        "{{ 'a\t'.expandtabs(tabsize=n) }}",
+        {"n": MAX_LENGTH - 2},
+        {"n": MAX_LENGTH - 1},
+    ),
     "str.replace": ("{{ s.replace('a', 'bb') }}", {"s": HALF}, {"s": HALF + "a"}),
     "str.replace, counted": (
         "{{ s.replace('a', 'bb', n) }}",
@@ -177,6 +187,8 @@ REASONS = {
     "str.zfill": "str.zfill would be longer than 1000000 characters or items",
     "str.expandtabs": "str.expandtabs would be longer than 1000000 characters or items",
     "str.replace": "str.replace would be longer than 1000000 characters or items",
+    "str.expandtabs, the default size": "str.expandtabs would be longer than 1000000 characters or items",
+    "str.expandtabs, size by name": "str.expandtabs would be longer than 1000000 characters or items",
     "str.replace, counted": "str.replace would be longer than 1000000 characters or items",
     "str.replace, empty old": "str.replace would be longer than 1000000 characters or items",
     "str.replace, empty old, empty text": "str.replace would be longer than 1000000 characters or items",
@@ -236,6 +248,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         ("{{ ('a'|attr(k))() }}", {"k": "upper"}, "A"),
         ("{{ nope|default('__x__') }}", {}, "__x__"),
         ("{{ s.translate({}) }}", {"s": "{:>2000000}"}, "{:>2000000}"),
+        ("{{ s.encode('utf-8', 'strict')|length }}", {"s": "utf-8" * (MAX_LENGTH // 5)}, str(MAX_LENGTH)),
     ],
     ids=[
         "shrinking",
@@ -254,6 +267,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         "an attribute named by a variable",
         "a dunder string that reads nothing",
         "a mapping given to a method that formats nothing",
+        "two strings given to a method that replaces nothing",
     ],
 )
 def test_a_result_within_the_bound_is_not_refused_for_its_inputs(
