@@ -249,6 +249,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         ("{{ nope|default('__x__') }}", {}, "__x__"),
         ("{{ s.translate({}) }}", {"s": "{:>2000000}"}, "{:>2000000}"),
         ("{{ s.encode('utf-8', 'strict')|length }}", {"s": "utf-8" * (MAX_LENGTH // 5)}, str(MAX_LENGTH)),
+        ("{{ 'a,b'.split(',') }}", {}, "['a', 'b']"),
     ],
     ids=[
         "shrinking",
@@ -268,6 +269,7 @@ def test_a_size_one_past_the_bound_is_refused_naming_the_bound(
         "a dunder string that reads nothing",
         "a mapping given to a method that formats nothing",
         "two strings given to a method that replaces nothing",
+        "a method that is not join given a string",
     ],
 )
 def test_a_result_within_the_bound_is_not_refused_for_its_inputs(
@@ -519,3 +521,9 @@ def test_any_repetition_renders_exactly_when_its_length_is_within_the_bound(coun
         assert len(render_string("{{ s * n }}", {"s": text, "n": count})) == width * count
     else:
         assert refusal("{{ s * n }}", {"s": text, "n": count}) == REASONS["repetition"]
+
+
+def test_a_limit_error_without_words_is_named_by_its_kind() -> None:
+    # MemoryError and some OverflowErrors carry no message; no template makes one on demand
+    problem = render._problem(MemoryError(), "'t'")
+    assert str(problem) == "template exceeds a limit: MemoryError in 't'"
