@@ -83,3 +83,23 @@ def test_a_placeholder_renders_without_compiling_a_template(monkeypatch: pytest.
 
     monkeypatch.setattr(render, "_environment", no_jinja)
     assert render_string("{{ a }}:{{b}} {", {"a": 1, "b": "x"}) == "1:x {"
+
+
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("{{ a }}-{{ 'x' }}", "1-x"),
+        ("{{ a }}{# a comment #}", "1"),
+        ("{{ a }}{% if true %}!{% endif %}", "1!"),
+        ("{ {{ a }}", "{ 1"),
+    ],
+)
+def test_a_template_with_markup_besides_placeholders_renders_as_jinja_renders_it(
+    template: str, rendered: str
+) -> None:
+    assert render_string(template, {"a": 1}) == rendered == jinja(template, {"a": 1})
+
+
+def test_a_placeholder_right_after_a_brace_is_jinja_markup_that_does_not_parse() -> None:
+    with pytest.raises(TemplateProblem, match="cannot render"):
+        render_string("{{{ a }}", {"a": 1})
