@@ -202,7 +202,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "names of nodes that are not nodes (routes of the wrong shape are left to the model)": (
         """
         name: demo
-        alembic_node: b
+        alembic_node: c
         alerts:
           - {match: {a: b}, nodes: [a, c]}
           - {match: {a: b}, nodes: a}
@@ -210,10 +210,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
         checks:
           a:
             tcp: {port: 1}
+          b:
+            tcp: {port: 1}
         """,
         [
-            "playbook.yml:2:15: alembic_node: 'b' is not a node; nodes: a",
-            "playbook.yml:4:32: alerts[0].nodes[1]: 'c' is not a node; nodes: a",
+            "playbook.yml:2:15: alembic_node: 'c' is not a node; nodes: a, b",
+            "playbook.yml:4:32: alerts[0].nodes[1]: 'c' is not a node; nodes: a, b",
         ],
     ),
     "a loop over what is not a list": (
@@ -238,6 +240,9 @@ CASES: dict[str, tuple[str, list[str]]] = {
           f:
             tcp: {port: 1}
             loop: 1.5
+          g:
+            tcp: {port: 1}
+            loop: 2024-01-31
         """,
         [
             f"playbook.yml:5:11: checks.a.loop: {LOOP} a string ('a,b')",
@@ -246,6 +251,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             f"playbook.yml:14:11: checks.d.loop: {LOOP} a boolean (True)",
             f"playbook.yml:18:3: checks.e.loop: {LOOP} nothing",
             f"playbook.yml:20:11: checks.f.loop: {LOOP} a number (1.5)",
+            f"playbook.yml:23:11: checks.g.loop: {LOOP} date (datetime.date(2024, 1, 31))",
         ],
     ),
     "loop items that give no node name": (
