@@ -291,7 +291,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             loop: "{{ nope }}"
           "e_{{ item.x }}":
             tcp: {port: 1}
-            loop: [1]
+            loop: [1, 2]
           "f{{ item }}":
             tcp: {port: 1}
             loop: ["", "{{ '{' }}"]
@@ -305,6 +305,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "playbook.yml:10:15: checks.c.loop_var: loop_var without loop: name the items with loop:",
             "playbook.yml:13:11: checks.d.loop: 'nope' is undefined in '{{ nope }}'",
             "playbook.yml:16:12: checks.e_{{ item.x }}.loop[0]: item 0: 'int object' has no attribute 'x' "
+            "in 'e_{{ item.x }}'",
+            "playbook.yml:16:15: checks.e_{{ item.x }}.loop[1]: item 1: 'int object' has no attribute 'x' "
             "in 'e_{{ item.x }}'",
             "playbook.yml:22:5: checks.g.loop: 'nope' is undefined in '{{ nope }}'",
         ],
@@ -321,6 +323,44 @@ CASES: dict[str, tuple[str, list[str]]] = {
         [
             'playbook.yml:4:17: checks.a_x.tcp.port: expected an integer, got "x"',
             'playbook.yml:6:14: checks.a_x.retries: expected an integer, got "x"',
+        ],
+    ),
+    "a bad default met by a looped node stays at the default's line": (
+        """
+        name: demo
+        defaults:
+          tcp: {timeout: zz}
+        checks:
+          a:
+            tcp: {port: "{{ item }}"}
+            loop: [1]
+        """,
+        [
+            "playbook.yml:3:18: defaults.tcp.timeout: expected a duration such as 500ms, 5s, 2m or 1h, got 'zz'"
+        ],
+    ),
+    "a bad default deep in an option is placed at its own line": (
+        """
+        name: demo
+        defaults:
+          http: {headers: {X: [1]}}
+        checks:
+          a:
+            http: {url: "http://x/"}
+        """,
+        ["playbook.yml:3:20: defaults.http.headers.X: expected a string, got [1]"],
+    ),
+    "an item's problem and a later item's node problem each keep their place": (
+        """
+        name: demo
+        checks:
+          a:
+            tcp: {port: "{{ item }}"}
+            loop: [1, 1, x]
+        """,
+        [
+            "playbook.yml:5:15: checks.a.loop[1]: item 1 gives the node name 'a_1', as item 0 does",
+            'playbook.yml:4:17: checks.a_x.tcp.port: expected an integer, got "x"',
         ],
     ),
     "a node defined twice, by a loop": (
@@ -445,6 +485,14 @@ def test_extra_vars_win_over_playbook_vars_which_win_over_the_inventory(tmp_path
     assert playbook.vars == {"a": "extra", "b": "play", "c": "inv"}
     assert playbook.nodes["x"].check.model_dump()["cmd"] == "extra play inv"
     assert playbook.source == str(tmp_path / "playbook.yml")
+
+
+def test_a_bad_item_of_a_loop_over_a_variable_is_placed_at_the_loop(tmp_path: Path) -> None:
+    text = 'name: demo\nchecks:\n  a:\n    tcp: {port: 1}\n    loop: "{{ items }}"\n'
+    assert problems(tmp_path, text, items=[{"x": 1}]) == [
+        "playbook.yml:5:11: checks.a.loop: item 0 is a mapping ({'x': 1}): name the nodes with a template key "
+        "such as 'a_{{ item.name }}'"
+    ]
 
 
 # --- loading ------------------------------------------------------------------------------------
