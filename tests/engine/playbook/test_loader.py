@@ -368,11 +368,15 @@ CASES: dict[str, tuple[str, list[str]]] = {
         name: demo
         checks:
           a_1: {tcp: {port: 1}}
+          a_2: {tcp: {port: 1}}
           a:
             tcp: {port: 1}
-            loop: [1]
+            loop: [1, 2]
         """,
-        ["playbook.yml:6:12: checks.a.loop[0]: node 'a_1' is defined twice (also by checks.a_1)"],
+        [
+            "playbook.yml:7:12: checks.a.loop[0]: node 'a_1' is defined twice (also by checks.a_1)",
+            "playbook.yml:7:15: checks.a.loop[1]: node 'a_2' is defined twice (also by checks.a_2)",
+        ],
     ),
     "a template in a node that does not render": (
         """
@@ -496,6 +500,49 @@ def test_a_bad_item_of_a_loop_over_a_variable_is_placed_at_the_loop(tmp_path: Pa
 
 
 # --- loading ------------------------------------------------------------------------------------
+
+
+def test_the_header_and_its_sections_load_rendered(tmp_path: Path) -> None:
+    text = """
+    name: demo
+    hosts: web
+    alembic_node: a
+    vars: {who: ops, hours: 2h}
+    run_limits: {max_actions_per_run: "{{ 3 }}"}
+    maintenance:
+      - {cron: "0 3 * * *", duration: "{{ hours }}", reason: "by {{ who }}"}
+    notify:
+      - command: {cmd: "echo {{ who }}"}
+    alerts:
+      - {match: {team: "{{ who }}"}, nodes: [a]}
+    approvals: {expires: "{{ hours }}", page: "{{ who }}"}
+    checks:
+      a:
+        tcp: {port: 1}
+    """
+    playbook = load(tmp_path, text)
+    assert (playbook.name, playbook.hosts, playbook.alembic_node) == ("demo", "web", "a")
+    assert playbook.run_limits.max_actions_per_run == 3
+    assert (playbook.maintenance[0].duration, playbook.maintenance[0].reason) == (7200.0, "by ops")
+    assert playbook.notify[0].model_dump()["command"]["cmd"] == "echo ops"
+    assert playbook.alerts[0].match == {"team": "ops"}
+    assert (playbook.approvals.expires, playbook.approvals.page) == (7200.0, "ops")
+
+
+def test_a_bad_variable_leaves_the_defaults_rendered_without_variables(tmp_path: Path) -> None:
+    text = """
+    name: demo
+    vars: {v: "{{ nope }}"}
+    defaults:
+      tcp: {timeout: "{{ v }}"}
+    checks:
+      a:
+        tcp: {port: 1}
+    """
+    assert problems(tmp_path, text) == [
+        "playbook.yml:2:11: vars.v: variable 'v': 'nope' is undefined in '{{ nope }}'",
+        "playbook.yml:4:3: defaults.tcp: 'v' is undefined in '{{ v }}'",
+    ]
 
 
 def test_a_default_fills_a_check_written_with_no_options(tmp_path: Path) -> None:
