@@ -17,6 +17,7 @@ from engine.playbook.models import Playbook
 
 ACTIONS = ", ".join(sorted(ACTION_TYPES))
 CHECKS = ", ".join(sorted(CHECK_TYPES))
+MODULES = ", ".join(sorted({*CHECK_TYPES, *ACTION_TYPES}))
 TOP = "name, hosts, vars, defaults, checks, run_limits, maintenance, notify, alembic_node, alerts, approvals"
 LOOP = "expected a list, or a template naming a variable that holds one, got"
 
@@ -412,6 +413,18 @@ CASES: dict[str, tuple[str, list[str]]] = {
         [
             "playbook.yml:3:8: defaults.tcp: expected a mapping of tcp options to their default values",
             "playbook.yml:4:3: defaults.command: 'nope' is undefined in '{{ nope }}'",
+        ],
+    ),
+    "defaults that are not a mapping": (
+        "name: demo\ndefaults: [1]\nchecks: {a: {tcp: {port: 1}}}\n",
+        ["playbook.yml:2:1: defaults: expected a mapping of module keys (check or action types) to options"],
+    ),
+    "every bad module key of defaults": (
+        "name: demo\ndefaults: {tpc: {}, htp: {}, tcp: 3}\nchecks: {a: {tcp: {port: 1}}}\n",
+        [
+            f"playbook.yml:2:12: defaults.tpc: unknown module key 'tpc' (did you mean 'tcp'?); known: {MODULES}",
+            f"playbook.yml:2:21: defaults.htp: unknown module key 'htp' (did you mean 'http'?); known: {MODULES}",
+            "playbook.yml:2:35: defaults.tcp: expected a mapping of tcp options to their default values",
         ],
     ),
     "a node's own options of the wrong shape under defaults": (
