@@ -9,11 +9,15 @@ sshd on a loopback address (the test fixtures' sshd), as root::
 Prints the median time of `true` on the engine's connection as configured, then on the same
 connection with Nagle's algorithm back on, where each command waits for a delayed ACK (about
 40 ms on Linux). Compared on one machine at one time, so that a busy machine slows both alike.
+Then the time the engine takes to give up on a host that accepts the connection and never
+answers, with a connect timeout of 1 s (the test suite asserts that the client gives up by
+itself, without a wall-clock bound).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import socket
 import statistics
@@ -23,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.errors import TransportError
 from engine.transports.ssh import SSHTransport, ssh_transport
 from tests.servers.sshd import create_account, create_fleet
 
@@ -34,6 +39,31 @@ def median_command_time(transport: SSHTransport, runs: int) -> float:
         transport.run("true", timeout=5)
         durations.append(time.monotonic() - started)
     return statistics.median(durations)
+
+
+def give_up_time(connect_timeout: float) -> float:
+    """Seconds from the first command to the error on a host that never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    address, port = listener.getsockname()
+    transport = ssh_transport(
+        "hung",
+        {
+            "ansible_host": address,
+            "ansible_port": port,
+            "remediate_ssh_connect_timeout": connect_timeout,
+            "remediate_ssh_config": "/dev/null",
+            "remediate_ssh_agent": False,
+        },
+    )
+    started = time.monotonic()
+    with contextlib.suppress(TransportError):  # the error is the expected end; its time is the figure
+        transport.run("true", timeout=60)
+    given_up = time.monotonic() - started
+    transport.close()
+    listener.close()
+    return given_up
 
 
 def main() -> None:
@@ -59,6 +89,8 @@ def main() -> None:
     print(f"median of {args.runs} `true` commands: {ours * 1000:.1f} ms with TCP_NODELAY")
     print(f"                              {with_nagle * 1000:.1f} ms with Nagle's algorithm")
     print(f"saved per command: {(with_nagle - ours) * 1000:.1f} ms (target: at least 20 ms)")
+    given_up = give_up_time(1)
+    print(f"a host that never answers, connect timeout 1 s: given up after {given_up:.2f} s (target: < 5 s)")
 
 
 if __name__ == "__main__":

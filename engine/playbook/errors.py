@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 Path = tuple[str | int, ...]
 
@@ -44,24 +44,49 @@ MISSING = "required field is missing"
 
 
 def describe_validation_error(
-    error: ValidationError, data: Any, known_fields: list[str] | None = None
+    error: ValidationError, data: Any, model: type[BaseModel] | None = None
 ) -> list[tuple[Path, str]]:
     """(path, message) pairs for a pydantic error, paths as they are in the user's data.
 
     Pydantic puts union members' tags (``int``, ``list[int]``) into error locations; they
     are dropped, and the errors of one value's members merge into one message
-    (``expected an integer or a list, got "two"``).
+    (``expected an integer or a list, got "two"``). With the `model` that was validated, an
+    unknown field is named with the fields of the model it was written in (the nearest one
+    suggested).
     """
     merged: dict[Path, list[str]] = {}
     for item in error.errors():
         path = _data_path(item["loc"], data)
-        if item["type"] == "extra_forbidden" and known_fields is not None:
-            message = unknown_message("field", str(item["loc"][-1]), known_fields)
+        known = _fields_at(model, item["loc"]) if model is not None else None
+        if item["type"] == "extra_forbidden" and known is not None:
+            message = unknown_message("field", str(item["loc"][-1]), known)
         else:
             message = describe_pydantic_error(item)
         if message not in merged.setdefault(path, []):
             merged[path].append(message)
     return [(path, _merge(messages)) for path, messages in merged.items()]
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """The fields of the model that holds the last part of `loc` (`loc` inside `model`); None
+    when that is not one model (a union of several)."""
+    current = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's model is the item's
+        field = current.model_fields.get(part)
+        models = _models_in(field.annotation) if field is not None else []
+        if len(models) != 1:
+            return None
+        current = models[0]
+    return sorted(current.model_fields)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation names, inside optionals, lists and unions."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models_in(argument)]
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> Path:

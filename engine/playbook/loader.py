@@ -119,8 +119,11 @@ def _plain(node: Any, path: Path, source: PlaybookSource) -> Any:
                 pass
             items.append(_plain(value, child, source))
         return items
-    if isinstance(node, str):
-        return str(node)
+    # ruamel's scalars (ScalarFloat for 1.5, ScalarInt for 0x10) as the plain types, which
+    # messages name ("a number", not "ScalarFloat")
+    for plain in (str, bool, int, float):
+        if isinstance(node, plain):
+            return plain(node)
     return node
 
 
@@ -465,8 +468,7 @@ class _Builder:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            known = sorted(n for n in model.model_fields if n not in ("name", "check", "action", "loop_vars"))
-            for loc, message in describe_validation_error(exc, data, known):
+            for loc, message in describe_validation_error(exc, data, model):
                 if skip_missing and message == MISSING:
                     continue
                 origin = origins.get(str(loc[0])) if origins and loc else None
@@ -485,5 +487,12 @@ def _models(key: str) -> list[type[BaseModel]]:
 
 def _kind(value: Any) -> str:
     """A value's kind in a playbook author's words: ``a string ('a,b')``."""
-    kinds = {str: "a string", int: "a number", float: "a number", bool: "a boolean", dict: "a mapping"}
+    kinds = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        dict: "a mapping",
+        list: "a list",
+    }
     return f"{kinds.get(type(value), type(value).__name__)} ({value!r})" if value is not None else "nothing"

@@ -43,55 +43,96 @@ def assert_refused(tmp_path: Path, result: subprocess.CompletedProcess[str], whe
     assert SECRET not in result.stdout + result.stderr
 
 
-def test_playbook_vars_cannot_run_code(tmp_path: Path) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        f"""
+# Each exploit where it may be written in a playbook: (command, playbook, the error's place and
+# field). <RUN_CODE>, <WHEN_CODE> (the same as an expression) and <READ_FILE> stand for the
+# exploit, aimed and quoted; every case must be refused before anything runs.
+WHEN_CODE = RUN_CODE[3:-3]
+REFUSED = {
+    "playbook vars": (
+        ["validate"],
+        """
         name: x
         vars:
-          v: {exploit(tmp_path)}
+          v: <RUN_CODE>
         checks:
           a:
-            command: {{cmd: "true"}}
+            command: {cmd: "true"}
         """,
-    )
-    assert_refused(tmp_path, remediate(tmp_path, "validate", playbook), f"{playbook}:3:6: vars.v: variable 'v'")
-
-
-@pytest.mark.parametrize("command", [["validate"], ["graph"], ["check"], ["run", "--dry-run"]])
-def test_a_node_when_cannot_run_code(tmp_path: Path, command: list[str]) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        f"""
+        "3:6: vars.v: variable 'v'",
+    ),
+    **{
+        f"node when, {' '.join(command)}": (
+            command,
+            """
+            name: x
+            checks:
+              a:
+                command: {cmd: "false"}
+                when: <WHEN_CODE>
+            """,
+            "5:11: checks.a.when: invalid expression",
+        )
+        for command in (["validate"], ["graph"], ["check"], ["run", "--dry-run"])
+    },
+    "step when": (
+        ["run", "--dry-run"],
+        """
         name: x
         checks:
           a:
-            command: {{cmd: "false"}}
-            when: {exploit(tmp_path, RUN_CODE[3:-3])}
-        """,
-    )
-    where = f"{playbook}:5:11: checks.a.when: invalid expression"
-    assert_refused(tmp_path, remediate(tmp_path, *command, playbook), where)
-
-
-def test_a_step_when_cannot_run_code(tmp_path: Path) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        f"""
-        name: x
-        checks:
-          a:
-            command: {{cmd: "false"}}
+            command: {cmd: "false"}
             remediate:
-              - command: {{cmd: "true"}}
-                when: {exploit(tmp_path, RUN_CODE[3:-3])}
+              - command: {cmd: "true"}
+                when: <WHEN_CODE>
         """,
-    )
-    where = f"{playbook}:7:15: checks.a.remediate[0].when: invalid expression"
-    assert_refused(tmp_path, remediate(tmp_path, "run", "--dry-run", playbook), where)
+        "7:15: checks.a.remediate[0].when: invalid expression",
+    ),
+    "notify command": (
+        ["validate"],
+        """
+        name: x
+        notify:
+          - command: {cmd: <RUN_CODE>}
+        checks:
+          a:
+            command: {cmd: "true"}
+        """,
+        "3:20: notify[0].command.cmd",
+    ),
+    "a file read into the dry-run plan": (
+        ["run", "--dry-run"],
+        """
+        name: x
+        checks:
+          a:
+            command: {cmd: "false"}
+            remediate:
+              - command: {cmd: <READ_FILE>}
+        """,
+        "6:24: checks.a.remediate[0].command.cmd",
+    ),
+    "a template over a bound": (
+        ["validate"],
+        """
+        name: x
+        checks:
+          a:
+            command:
+              cmd: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        """,
+        "5:12: checks.a.command.cmd: template exceeds a limit",
+    ),
+}
+
+
+@pytest.mark.parametrize(("command", "text", "where"), REFUSED.values(), ids=REFUSED.keys())
+def test_an_exploit_in_a_playbook_is_refused_naming_file_line_and_field(
+    tmp_path: Path, command: list[str], text: str, where: str
+) -> None:
+    for token, template in (("<RUN_CODE>", RUN_CODE), ("<WHEN_CODE>", WHEN_CODE), ("<READ_FILE>", READ_FILE)):
+        text = text.replace(token, exploit(tmp_path, template))
+    playbook = write(tmp_path, "p.yml", text)
+    assert_refused(tmp_path, remediate(tmp_path, *command, playbook), f"{playbook}:{where}")
 
 
 def test_a_when_that_gets_past_validation_is_a_node_error_at_run_time(tmp_path: Path) -> None:
@@ -113,77 +154,36 @@ def test_a_when_that_gets_past_validation_is_a_node_error_at_run_time(tmp_path: 
     assert not (tmp_path / "marker").exists()
 
 
-def test_notify_cannot_run_code(tmp_path: Path) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        f"""
-        name: x
-        notify:
-          - command: {{cmd: {exploit(tmp_path)}}}
-        checks:
-          a:
-            command: {{cmd: "true"}}
-        """,
-    )
-    assert_refused(tmp_path, remediate(tmp_path, "validate", playbook), f"{playbook}:3:20: notify[0].command.cmd")
-
-
-def test_extra_vars_cannot_run_code(tmp_path: Path) -> None:
-    playbook = write(tmp_path, "p.yml", 'name: x\nchecks:\n  a:\n    command: {cmd: "{{ v }}"}\n')
-    result = remediate(tmp_path, "validate", playbook, "-e", '{"v": ' + exploit(tmp_path) + "}")
-    assert_refused(tmp_path, result, f"{playbook}:")
-    assert "variable 'v'" in result.stderr and "(from -e)" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "inventory",
-    [
+# A variable given from outside the playbook: the option that brings it, the file it is in (if
+# any, with {template} for the aimed exploit) and where the error says it came from.
+OUTSIDE = {
+    "extra vars": ("-e", None, "(from -e)"),
+    "inventory host vars": (
+        "-i",
         "localhost ansible_connection=local v='{template}'",
+        "(from the inventory)",
+    ),
+    "inventory group vars": (
+        "-i",
         "[all:vars]\nv='{template}'\n[local]\nlocalhost ansible_connection=local",
-    ],
-    ids=["host vars", "group vars"],
-)
-def test_inventory_vars_cannot_run_code(tmp_path: Path, inventory: str) -> None:
+        "(from the inventory)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("option", "inventory", "origin"), OUTSIDE.values(), ids=OUTSIDE.keys())
+def test_a_variable_from_outside_the_playbook_cannot_run_code(
+    tmp_path: Path, option: str, inventory: str | None, origin: str
+) -> None:
     playbook = write(tmp_path, "p.yml", 'name: x\nchecks:\n  a:\n    command: {cmd: "{{ v }}"}\n')
-    template = exploit(tmp_path)[1:-1].replace("\\", "")
-    hosts = write(tmp_path, "hosts.ini", inventory.format(template=template.replace("'", '"')))
-    result = remediate(tmp_path, "validate", playbook, "-i", hosts)
+    if inventory is None:
+        value = '{"v": ' + exploit(tmp_path) + "}"
+    else:
+        template = exploit(tmp_path)[1:-1].replace("\\", "")
+        value = write(tmp_path, "hosts.ini", inventory.format(template=template.replace("'", '"')))
+    result = remediate(tmp_path, "validate", playbook, option, value)
     assert_refused(tmp_path, result, f"{playbook}:")
-    assert "variable 'v'" in result.stderr and "(from the inventory)" in result.stderr
-
-
-def test_a_file_cannot_be_read_into_the_dry_run_plan(tmp_path: Path) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        f"""
-        name: x
-        checks:
-          a:
-            command: {{cmd: "false"}}
-            remediate:
-              - command: {{cmd: {exploit(tmp_path, READ_FILE)}}}
-        """,
-    )
-    where = f"{playbook}:6:24: checks.a.remediate[0].command.cmd"
-    assert_refused(tmp_path, remediate(tmp_path, "run", "--dry-run", playbook), where)
-
-
-def test_a_template_over_a_bound_is_invalid_input_naming_file_and_line(tmp_path: Path) -> None:
-    playbook = write(
-        tmp_path,
-        "p.yml",
-        """
-        name: x
-        checks:
-          a:
-            command:
-              cmd: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-        """,
-    )
-    result = remediate(tmp_path, "validate", playbook)
-    assert_refused(tmp_path, result, f"{playbook}:5:12: checks.a.command.cmd: template exceeds a limit")
+    assert "variable 'v'" in result.stderr and origin in result.stderr
 
 
 def test_a_runtime_error_in_a_template_is_invalid_input_not_a_traceback(tmp_path: Path) -> None:

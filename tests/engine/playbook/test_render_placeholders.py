@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import TemplateProblem
+from engine.playbook import render
 from engine.playbook.render import render_string
 
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
@@ -73,3 +74,32 @@ def test_a_placeholder_does_not_import_jinja() -> None:
         "assert 'jinja2' not in sys.modules\n"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_a_placeholder_renders_without_compiling_a_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process twin of the test above, which mutmut cannot tie to the code it runs.
+    def no_jinja() -> None:
+        raise AssertionError("Jinja2 used for placeholders alone")
+
+    monkeypatch.setattr(render, "_environment", no_jinja)
+    assert render_string("{{ a }}:{{b}} {", {"a": 1, "b": "x"}) == "1:x {"
+
+
+@pytest.mark.parametrize(
+    ("template", "rendered"),
+    [
+        ("{{ a }}-{{ 'x' }}", "1-x"),
+        ("{{ a }}{# a comment #}", "1"),
+        ("{{ a }}{% if true %}!{% endif %}", "1!"),
+        ("{ {{ a }}", "{ 1"),
+    ],
+)
+def test_a_template_with_markup_besides_placeholders_renders_as_jinja_renders_it(
+    template: str, rendered: str
+) -> None:
+    assert render_string(template, {"a": 1}) == rendered == jinja(template, {"a": 1})
+
+
+def test_a_placeholder_right_after_a_brace_is_jinja_markup_that_does_not_parse() -> None:
+    with pytest.raises(TemplateProblem, match="cannot render"):
+        render_string("{{{ a }}", {"a": 1})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -79,18 +78,15 @@ def test_service_down_fires_alertmanager_posts_and_the_daemon_heals_the_service_
     try:
         with alerting(hook, HOOK_TOKEN, f"127.0.0.1:{service_port}", RULES):
             eventually(lambda: runs(state) >= 1, "the daemon's first run")
-            stopped_at = time.monotonic()
             subprocess.run(["kill", pidfile.read_text().strip()], check=True)
             eventually(lambda: not serving(service_port), "the service stopped")
             eventually(lambda: serving(service_port), "the service healed", timeout=120)
-            healed_after = time.monotonic() - stopped_at
             eventually(lambda: runs(state) >= 2, "the alert's run recorded")
         store = open_store(str(state))
         [alerted] = [r for r in store.runs() if r.trigger == "alert"]
         outcomes = [(e.kind, e.outcome) for e in store.history(node="backend") if e.run_id == alerted.run_id]
         store.close()
         assert outcomes == [("action", "changed"), ("node", "remediated")]
-        assert healed_after < 120  # a bound against a hang; the interval is an hour
     finally:
         stop(daemon)
         if pidfile.exists():
