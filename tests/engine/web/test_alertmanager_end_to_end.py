@@ -86,7 +86,11 @@ def test_service_down_fires_alertmanager_posts_and_the_daemon_heals_the_service_
         [alerted] = [r for r in store.runs() if r.trigger == "alert"]
         outcomes = [(e.kind, e.outcome) for e in store.history(node="backend") if e.run_id == alerted.run_id]
         store.close()
-        assert outcomes == [("action", "changed"), ("node", "remediated")]
+        # The restart, then the wait when the service was not answering yet at once, healed it.
+        assert outcomes in (
+            [("action", "changed"), ("node", "remediated")],
+            [("action", "changed"), ("action", "ok"), ("node", "remediated")],
+        )
     finally:
         stop(daemon)
         if pidfile.exists():
