@@ -197,7 +197,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "playbook.yml:2:14: run_limits.max_runz: unknown field 'max_runz'; "
             "known: max_actions_per_run, max_unhealthy_share",
             "playbook.yml:4:25: notify[0].nope: unknown field 'nope'; known: command, on, webhook",
-            "playbook.yml:6:33: alerts[0].nope: unknown field 'nope' (did you mean 'nodes'?); known: match, nodes, window",
+            "playbook.yml:6:33: alerts[0].nope: unknown field 'nope' (did you mean 'nodes'?); known: host_label, match, match_re, nodes, window",
         ],
     ),
     "names of nodes that are not nodes (routes of the wrong shape are left to the model)": (
