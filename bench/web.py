@@ -32,47 +32,24 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.core.graph import NodeKey  # noqa: E402
-from engine.core.planning import RunPlan, plan_run  # noqa: E402
+from engine.core.planning import plan_run  # noqa: E402
 from engine.unattended.locking import LockOwner  # noqa: E402
 from engine.unattended.state import StateStore, open_store  # noqa: E402
 from engine.web.app import serve  # noqa: E402
 from inventory import Inventory  # noqa: E402
+from tests.support.web import FakeDaemon  # noqa: E402
 
 PYTHON = sys.executable
 REMEDIATE = str(Path(PYTHON).parent / "remediate")
 NODES = 1000
 RUNS = 100
 HOOK_TOKEN = "bench-hook-token-0123456789abcdef"
-
-
-class QuietLogger:
-    """The daemon's logger, silent."""
-
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: None
-
-
-@dataclass
-class Controller:
-    """What the web side sees of the daemon: its plan; runs asked for are dropped."""
-
-    plan: RunPlan | None
-    incident_dir: Path
-    latest: Any = None
-    logger: Any = field(default_factory=QuietLogger)
-    starts_runs: bool = True
-
-    def request_run(self, keys: set[NodeKey] | None, trigger: str) -> bool:
-        return True
 
 
 def playbook(directory: Path) -> Path:
@@ -147,7 +124,7 @@ def page_latency(directory: Path, requests: int) -> None:
         + ", ".join(f"{v:,} {k}" for k, v in counts.items())
     )
     address = f"127.0.0.1:{free_port()}"
-    server = serve(Controller(plan, directory / "incidents"), address, state, None, HOOK_TOKEN)
+    server = serve(FakeDaemon(plan, directory / "incidents"), address, state, None, HOOK_TOKEN)
     base = f"http://{address}"
     writer = open_store(state)  # another connection, as the daemon's run writes
     try:

@@ -32,6 +32,7 @@ from engine.fleet.broker import TASK_NAME, celery_app, masked, wait_for_broker
 from engine.fleet.groups import host_groups, playbook_hash, tick_number
 from engine.fleet.routing import queue_for
 from engine.fleet.worker import live_workers
+from engine.unattended.daemon import reload_plan
 from engine.unattended.locking import HostLock
 from engine.unattended.state.postgres import PostgresStateStore
 
@@ -128,7 +129,7 @@ class Scheduler:
             while not self.stopping.is_set():
                 if self._reload:
                     self._reload = False
-                    plan = self.plan = self._reloaded(plan)
+                    plan = self.plan = reload_plan(self.load_plan, plan, self.logger)
                 if leader is None:
                     leader = self.store.session_lock(LEADER_PREFIX + plan.playbook, f"scheduler {self.name}")
                     if leader is not None:
@@ -202,15 +203,3 @@ class Scheduler:
             unsent=sum(len(batch) for _, batch in pending),
         )
         return True
-
-    def _reloaded(self, current: RunPlan) -> RunPlan:
-        try:
-            plan = self.load_plan()
-        except Exception as exc:
-            problems = getattr(exc, "problems", None) or [exc]
-            self.logger.error(
-                "reload rejected, keeping the previous playbook", problems=[str(p) for p in problems]
-            )
-            return current
-        self.logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
-        return plan

@@ -66,6 +66,19 @@ class StoppableClock(SystemClock):
             self.stopping.wait(seconds)
 
 
+def reload_plan(load_plan: Callable[[], RunPlan], current: RunPlan, logger: Any) -> RunPlan:
+    """The plan loaded again (SIGHUP), or `current` when the new version does not validate:
+    a running service keeps its previous playbook rather than stopping. Either is logged."""
+    try:
+        plan = load_plan()
+    except Exception as exc:
+        problems = getattr(exc, "problems", None) or [exc]
+        logger.error("reload rejected, keeping the previous playbook", problems=[str(p) for p in problems])
+        return current
+    logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
+    return plan
+
+
 @dataclass
 class Daemon:
     load_plan: Callable[[], RunPlan]
@@ -210,16 +223,9 @@ class Daemon:
         return 0
 
     def _reloaded(self, current: RunPlan) -> RunPlan:
-        try:
-            plan = self.load_plan()
-        except Exception as exc:
-            problems = getattr(exc, "problems", None) or [exc]
-            self.logger.error(
-                "reload rejected, keeping the previous playbook", problems=[str(p) for p in problems]
-            )
+        plan = reload_plan(self.load_plan, current, self.logger)
+        if plan is current:
             sdnotify.notify("STATUS=reload rejected; running the previous playbook")
-            return current
-        self.logger.info("reloaded", playbook=plan.playbook, nodes=len(plan.specs))
         return plan
 
     def _wait(self, seconds: float, store: SqlStateStore) -> None:
