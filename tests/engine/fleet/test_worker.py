@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from engine.core.planning import plan_run
 from engine.fleet.worker import Worker, live_workers, liveness_lock
@@ -71,6 +74,15 @@ checks:
 """
 
 
+@pytest.fixture
+def store(state_postgres: StatePostgres) -> Iterator[PostgresStateStore]:
+    """A fresh database of the test PostgreSQL server, as a fleet's store."""
+    opened = open_store(state_postgres.new_database())
+    assert isinstance(opened, PostgresStateStore)
+    yield opened
+    opened.close()
+
+
 def local_worker(tmp_path: Path, store: PostgresStateStore, name: str = "w2") -> Worker:
     (tmp_path / "site.yml").write_text(PLAYBOOK)
     (tmp_path / "hosts.ini").write_text(f"[all]\nh1 ansible_connection=local dir={tmp_path}\n")
@@ -87,9 +99,7 @@ def acted(tmp_path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_a_task_runs_once_however_often_it_is_delivered(tmp_path: Path, state_postgres: StatePostgres) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
+def test_a_task_runs_once_however_often_it_is_delivered(tmp_path: Path, store: PostgresStateStore) -> None:
     worker = local_worker(tmp_path, store)
     try:
         store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
@@ -98,14 +108,11 @@ def test_a_task_runs_once_however_often_it_is_delivered(tmp_path: Path, state_po
         assert acted(tmp_path) == 1
     finally:
         worker.close()
-        store.close()
 
 
 def test_a_task_taken_over_from_a_dead_worker_does_not_act_again_on_what_it_acted_on(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = local_worker(tmp_path, store)
     try:
         now = datetime.now(UTC)
@@ -126,14 +133,11 @@ def test_a_task_taken_over_from_a_dead_worker_does_not_act_again_on_what_it_acte
         assert acted(tmp_path) == 2
     finally:
         worker.close()
-        store.close()
 
 
 def test_a_task_of_another_playbook_is_refused_and_the_store_says_why(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = local_worker(tmp_path, store)
     try:
         store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
@@ -143,14 +147,11 @@ def test_a_task_of_another_playbook_is_refused_and_the_store_says_why(
         assert acted(tmp_path) == 0
     finally:
         worker.close()
-        store.close()
 
 
 def test_a_stale_task_is_not_run_once_a_later_tick_of_its_group_ran(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = local_worker(tmp_path, store)
     (tmp_path / "ok").touch()
     try:
@@ -161,7 +162,6 @@ def test_a_stale_task_is_not_run_once_a_later_tick_of_its_group_ran(
         assert worker.handle(delivery(worker, tick=1)) == "superseded"
     finally:
         worker.close()
-        store.close()
 
 
 BATCH_PLAYBOOK = """\
@@ -194,10 +194,8 @@ def batch(worker: Worker, groups: list[str], tick: int = 1) -> dict[str, object]
 
 
 def test_a_batch_runs_its_groups_in_one_run_each_recorded_with_its_own_outcome(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
     (tmp_path / "h1.ok").touch()
     try:
@@ -211,14 +209,11 @@ def test_a_batch_runs_its_groups_in_one_run_each_recorded_with_its_own_outcome(
         assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
     finally:
         worker.close()
-        store.close()
 
 
 def test_a_batch_decides_in_full_for_a_group_that_is_not_plainly_queued(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = batch_worker(tmp_path, store, ["h1", "h2"])
     for host in ("h1", "h2"):
         (tmp_path / f"{host}.ok").touch()
@@ -233,14 +228,11 @@ def test_a_batch_decides_in_full_for_a_group_that_is_not_plainly_queued(
         assert current is not None and current.status == "done"
     finally:
         worker.close()
-        store.close()
 
 
 def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, state_postgres: StatePostgres, store: PostgresStateStore
 ) -> None:
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     other = open_store(state_postgres.url(store.url.rsplit("/", 1)[1]))
     worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
     try:
@@ -253,16 +245,13 @@ def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run
     finally:
         worker.close()
         other.close()
-        store.close()
 
 
 def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_dropped(
-    tmp_path: Path, state_postgres: StatePostgres
+    tmp_path: Path, store: PostgresStateStore
 ) -> None:
     # A batch claims its current groups, then decides the others in full before its run
     # starts; a delivery of a claimed group in between must see a live run, not an orphan.
-    store = open_store(state_postgres.new_database())
-    assert isinstance(store, PostgresStateStore)
     worker = batch_worker(tmp_path, store, ["h1", "h2"])
     alive = store.session_lock(liveness_lock(worker.name), "test")
     assert alive is not None
@@ -289,4 +278,3 @@ def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_d
     finally:
         alive.release()
         worker.close()
-        store.close()
