@@ -83,10 +83,10 @@ def ansible_group_names(sources: list[Path | str]) -> dict[str, list[str]]:
 
 
 def ours(sources: list[Path | str], *args: str) -> str:
-    """Our ``remediate inventory`` output."""
+    """Our ``remediate inventory`` output (stdout alone, as ansible-inventory's is read)."""
     result = CliRunner().invoke(inventory_command, [*_inventory_args(sources), *args])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def ours_list(sources: list[Path | str], *extra: str) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -65,6 +65,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websocket import ABNF, WebSocketException, frame_buffer
+
+from tests.support.http_server import LoopbackHTTPServer
 
 REVISION = "deployment.kubernetes.io/revision"
 TOKEN = "stand-in-token"
@@ -897,8 +899,7 @@ def write_kubeconfig(
 def kube_apiserver(cluster: Cluster, tls: ssl.SSLContext | None = None) -> Iterator[str]:
     """Serve `cluster` on a loopback port (HTTPS with `tls`); yields the server's URL."""
     handler = type("Handler", (_Handler,), {"cluster": cluster})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = LoopbackHTTPServer(("127.0.0.1", 0), handler)
     if tls is not None:
         # The handshake happens in the request's thread, so a stalled client stalls no other.
         server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.support.http_server import LoopbackHTTPServer
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -78,7 +80,7 @@ def _handler(app: MetricsApp) -> type[BaseHTTPRequestHandler]:
 
 
 def serve_metrics(app: MetricsApp) -> Iterator[MetricsApp]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(app))
+    server = LoopbackHTTPServer(("127.0.0.1", 0), _handler(app))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     app.url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
