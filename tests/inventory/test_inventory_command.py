@@ -20,7 +20,7 @@ def test_host_shows_one_hosts_merged_variables(tmp_path: Path) -> None:
     (tmp_path / "hosts").write_text("[web]\nweb1 port=8080\n[web:vars]\nport=80\nrole=web\n")
     result = CliRunner().invoke(cli, ["inventory", "-i", str(tmp_path / "hosts"), "--host", "web1"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"port": 8080, "role": "web"}
+    assert json.loads(result.stdout) == {"port": 8080, "role": "web"}
 
 
 def test_graph_can_start_at_a_group(tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def test_a_step_awaiting_approval_is_listed_approved_by_id_and_run_once(tmp_path
     book = approval_book(tmp_path, switch)
     waiting = remediate(state, "run", book)
     assert waiting.exit_code == exit_codes.PROBLEMS and "awaiting_approval" in waiting.output
-    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").output.splitlines()]
+    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").stdout.splitlines()]
     assert (listed["node"], listed["step"], listed["status"]) == ("api", "restart api", "pending")
     assert listed["id"] in remediate(state, "approvals").output
     approved = remediate(state, "approve", listed["id"])
@@ -198,7 +198,7 @@ def test_a_step_awaiting_approval_is_listed_approved_by_id_and_run_once(tmp_path
     assert remediate(state, "run", book).exit_code == 0
     assert remediate(state, "run", book).exit_code == 0
     assert switch.actions_run == 1
-    history = [json.loads(line) for line in remediate(state, "history", "--json").output.splitlines()]
+    history = [json.loads(line) for line in remediate(state, "history", "--json").stdout.splitlines()]
     [answer] = [h for h in history if h["kind"] == "approval" and h["outcome"] == "approved"]
     assert answer["reason"].startswith("approved by ")
 
@@ -207,7 +207,7 @@ def test_a_denied_step_is_not_run(tmp_path: Path, state: Path) -> None:
     switch = Switch(tmp_path)
     book = approval_book(tmp_path, switch)
     remediate(state, "run", book)
-    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").output.splitlines()]
+    [listed] = [json.loads(line) for line in remediate(state, "approvals", "--json").stdout.splitlines()]
     denied = remediate(state, "deny", listed["id"], "--reason", "not during the sale")
     assert denied.exit_code == 0 and f"denied {listed['id']}" in denied.output
     result = remediate(state, "run", book)
