@@ -18,6 +18,7 @@ Examples:
   remediate lab up --vars-file lab-vars.json
   remediate run --dry-run -e @lab-vars.json         # the bundled playbook against the lab
   remediate lab break postgres-stopped
+  remediate lab break jwt-secret-short cors-mismatch     # two faults at once
   remediate run -e @lab-vars.json                   # heal it
   remediate lab deploy-broken backend               # a bad deploy: restart and rebuild do not help
   remediate lab deploy-broken --after-migration backend   # ...that migrated the database first
@@ -140,13 +141,14 @@ class _ScenarioCommand(click.Command):
 
 @lab.command(name="break", cls=_ScenarioCommand, epilog=LAB_EXAMPLES)
 @_project_option
-@click.argument("scenario")
-def break_(project: str, scenario: str) -> None:
-    """Break the lab the way a runbook scenario's symptom describes."""
+@click.argument("scenarios", metavar="SCENARIO...", nargs=-1, required=True)
+def break_(project: str, scenarios: tuple[str, ...]) -> None:
+    """Break the lab the way a runbook scenario's symptom describes; several scenarios
+    are caused at once (a drill with more than one fault)."""
     from engine.lab.scenarios import break_lab
 
     stack = _lab(project)
-    click.echo(_guard(lambda: break_lab(stack, scenario)))
+    click.echo(_guard(lambda: break_lab(stack, *scenarios)))
 
 
 @lab.command(name="deploy-broken", epilog=LAB_EXAMPLES)

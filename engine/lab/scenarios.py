@@ -1,6 +1,8 @@
 """The runbook's troubleshooting scenarios, as ways to break a healthy lab.
 
-Each breaks the stack the way the runbook's symptom describes and returns what it did.
+Each breaks the stack the way the runbook's symptom describes and says what it did. Several
+can be caused at once: scenarios that change a service's configuration are combined into one
+recreation of that service.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ SHORT_JWT_SECRET = "changeme-too-short-1234"
 
 @dataclass(frozen=True)
 class Scenario:
-    """A runbook symptom and how to cause it on the lab."""
+    """A runbook symptom and how to cause it on the lab: by `cause`, or by recreating a
+    service with other configuration (`reconfigure`), as an edit of the compose file or .env
+    and `docker compose up` would."""
 
     name: str
     symptom: str
-    cause: Callable[[Lab], str]
+    cause: Callable[[Lab], str] | None = None
+    reconfigure: tuple[str, Overrides] | None = None
+    """(service, how its container differs from the healthy lab's)."""
+    done: str = ""
+    """What reconfiguring did, in words."""
 
 
 def _stop(service: str) -> Callable[[Lab], str]:
@@ -64,16 +72,6 @@ def _pending_migration(lab: Lab) -> str:
     return "downgraded the database by one revision: the newest migration is pending"
 
 
-def _no_memory_limit(lab: Lab) -> str:
-    lab.recreate("backend", Overrides(no_memory_limit=True))
-    lab.wait_healthy()  # the new backend answers: only its limit is wrong
-    return "recreated backend without a memory limit"
-
-
-def _short_jwt_secret(lab: Lab) -> str:
-    lab.recreate("backend", Overrides(environment=(("JWT_SECRET", SHORT_JWT_SECRET),)))
-    lab.wait_healthy()
-    return f"recreated backend with a JWT_SECRET of {len(SHORT_JWT_SECRET)} characters"
 
 
 WRONG_CORS_ORIGINS = "https://coffeestudio.example"
@@ -85,21 +83,6 @@ SLOW_SECONDS = 0.8
 TRAFFIC_CLIENTS = 6
 """Clients calling the backend's API meanwhile, so the metrics have requests in any window."""
 
-
-def _slo_breach(lab: Lab) -> str:
-    faults = (("LAB_ERROR_SHARE", str(ERROR_SHARE)), ("LAB_SLOW_SECONDS", str(SLOW_SECONDS)))
-    lab.recreate("backend", Overrides(environment=(*faults, ("LAB_TRAFFIC", str(TRAFFIC_CLIENTS)))))
-    lab.wait_healthy()  # /health answers: only the API's answers are bad
-    return (
-        f"recreated backend answering {ERROR_SHARE:.0%} of its API requests 500, each after "
-        f"{SLOW_SECONDS:g}s, under the load of {TRAFFIC_CLIENTS} clients"
-    )
-
-
-def _cors_mismatch(lab: Lab) -> str:
-    lab.recreate("backend", Overrides(environment=(("CORS_ORIGINS", WRONG_CORS_ORIGINS),)))
-    lab.wait_healthy()
-    return f"recreated backend with CORS_ORIGINS={WRONG_CORS_ORIGINS} (the frontend's origin missing)"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -126,27 +109,61 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "memory-limit-missing",
             "Hohe Memory-Nutzung: a container without a memory limit",
-            _no_memory_limit,
+            reconfigure=("backend", Overrides(no_memory_limit=True)),
+            done="recreated backend without a memory limit",
         ),
-        Scenario("jwt-secret-short", "Security: JWT_SECRET shorter than 32 characters", _short_jwt_secret),
+        Scenario(
+            "jwt-secret-short",
+            "Security: JWT_SECRET shorter than 32 characters",
+            reconfigure=("backend", Overrides(environment=(("JWT_SECRET", SHORT_JWT_SECRET),))),
+            done=f"recreated backend with a JWT_SECRET of {len(SHORT_JWT_SECRET)} characters",
+        ),
         Scenario(
             "slo-breach",
             "SLO-Verletzung: more than 1 % of the API's answers are 5xx, and its p95 above 500 ms",
-            _slo_breach,
+            reconfigure=(
+                "backend",
+                Overrides(
+                    environment=(
+                        ("LAB_ERROR_SHARE", str(ERROR_SHARE)),
+                        ("LAB_SLOW_SECONDS", str(SLOW_SECONDS)),
+                        ("LAB_TRAFFIC", str(TRAFFIC_CLIENTS)),
+                    )
+                ),
+            ),
+            done=(
+                f"recreated backend answering {ERROR_SHARE:.0%} of its API requests 500, each after "
+                f"{SLOW_SECONDS:g}s, under the load of {TRAFFIC_CLIENTS} clients"
+            ),
         ),
         Scenario(
             "cors-mismatch",
             "Frontend zeigt 'API nicht erreichbar': CORS_ORIGINS lacks the frontend's origin",
-            _cors_mismatch,
+            reconfigure=("backend", Overrides(environment=(("CORS_ORIGINS", WRONG_CORS_ORIGINS),))),
+            done=f"recreated backend with CORS_ORIGINS={WRONG_CORS_ORIGINS} (the frontend's origin missing)",
         ),
     )
 }
 
 
-def break_lab(lab: Lab, name: str) -> str:
-    """Cause scenario `name` on the lab; returns what was done."""
-    try:
-        scenario = SCENARIOS[name]
-    except KeyError:
-        raise LabError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
-    return scenario.cause(lab)
+def break_lab(lab: Lab, *names: str) -> str:
+    """Cause the scenarios `names` on the lab, all at once; returns what was done, a line
+    each. Reconfigured services are recreated first, once each with every scenario's changes,
+    and waited for (their `/health` still answers: only what the scenarios changed is wrong)."""
+    scenarios = []
+    for name in names:
+        try:
+            scenarios.append(SCENARIOS[name])
+        except KeyError:
+            raise LabError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
+    reconfigured: dict[str, Overrides] = {}
+    for scenario in scenarios:
+        if scenario.reconfigure is not None:
+            service, overrides = scenario.reconfigure
+            reconfigured[service] = reconfigured.get(service, Overrides()) | overrides
+    for service, overrides in reconfigured.items():
+        lab.recreate(service, overrides)
+    if reconfigured:
+        lab.wait_healthy()
+    said = [scenario.done if scenario.cause is None else scenario.cause(lab) for scenario in scenarios]
+    return "\n".join(said)

@@ -118,6 +118,10 @@ class Overrides:
     environment: tuple[tuple[str, str], ...] = ()
     no_memory_limit: bool = False
 
+    def __or__(self, other: Overrides) -> Overrides:
+        """Both scenarios' changes at once (`lab break` of several scenarios)."""
+        return Overrides(self.environment + other.environment, self.no_memory_limit or other.no_memory_limit)
+
 
 class Lab:
     """One lab (a compose project name) on the local Docker engine.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.lab.stack import Lab
-from tests.engine.lab.harness import Episode, QueuePileup, play, play_queue_pileup
+from tests.engine.lab.harness import Episode, QueuePileup, play, play_queue_pileup, played_with
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -28,21 +28,23 @@ def lab(docker_client: DockerClient) -> Iterator[Lab]:
 
 
 class Episodes:
-    """Plays each scenario the first time a test asks for it and keeps the result, so that
-    every test of a scenario looks at the same three runs."""
+    """Plays each scenario (with those played together with it) the first time a test asks
+    for it and keeps the result, so that every test of a scenario looks at the same three
+    runs."""
 
     def __init__(self, lab: Lab, root: Path) -> None:
         self.lab = lab
         self.root = root
-        self.played: dict[str, Episode | BaseException] = {}
+        self.played: dict[tuple[str, ...], Episode | BaseException] = {}
 
     def of(self, scenario: str) -> Episode:
-        if scenario not in self.played:
+        scenarios = played_with(scenario)
+        if scenarios not in self.played:
             try:
-                self.played[scenario] = play(self.lab, scenario, self.root / scenario)
+                self.played[scenarios] = play(self.lab, scenarios, self.root / "+".join(scenarios))
             except Exception as exc:  # every test of the scenario reports it
-                self.played[scenario] = exc
-        found = self.played[scenario]
+                self.played[scenarios] = exc
+        found = self.played[scenarios]
         if isinstance(found, BaseException):
             raise found
         return found

@@ -184,9 +184,9 @@ def schema_guarded_playbook(lab: Lab, directory: Path, notified: Path) -> Path:
 
 @dataclass
 class Episode:
-    """A scenario played through: the dry-run, the healing run and the run after it."""
+    """Scenarios played through: the dry-run, the healing run and the run after it."""
 
-    scenario: str
+    scenarios: tuple[str, ...]
     broken: Snapshot
     plan: Run
     after_plan: Snapshot
@@ -198,10 +198,21 @@ class Episode:
     incidents: Path = Path()
 
 
-def play(lab: Lab, scenario: str, workdir: Path) -> Episode:
-    """Reset the lab to healthy, break it, and run remediate three times."""
+PLAYED_TOGETHER = (("jwt-secret-short", "slo-breach", "cors-mismatch"),)
+"""Scenarios played in one episode: report-only faults of different nodes (each a P1 that
+the runs report and leave alone, none blocking another), so one episode shows each."""
+
+
+def played_with(scenario: str) -> tuple[str, ...]:
+    """The scenarios of `scenario`'s episode (itself alone, unless played together)."""
+    return next((group for group in PLAYED_TOGETHER if scenario in group), (scenario,))
+
+
+def play(lab: Lab, scenarios: tuple[str, ...], workdir: Path) -> Episode:
+    """Reset the lab to healthy, break it (every scenario at once), and run remediate three
+    times."""
     lab.reset()
-    break_lab(lab, scenario)
+    break_lab(lab, *scenarios)
     broken = snapshot(lab)
     plan = remediate(lab, workdir, "--dry-run")
     after_plan = snapshot(lab)
@@ -210,7 +221,7 @@ def play(lab: Lab, scenario: str, workdir: Path) -> Episode:
     before_again = snapshot(lab)
     again = remediate(lab, workdir)
     return Episode(
-        scenario=scenario,
+        scenarios=scenarios,
         broken=broken,
         plan=plan,
         after_plan=after_plan,
