@@ -33,7 +33,9 @@ class CeleryWorkerCheck(Check, RedisOptions):
         description="node names that must answer, e.g. `celery@worker` (the worker's -n)",
     )
     reply_timeout: Duration = Field(
-        2.0, description="how long to wait for answers (a live worker answers well within it)"
+        2.0,
+        description="how long to wait for answers at most (a live worker answers well within it); "
+        "the wait ends once `min_workers` answered, or every worker in `workers`",
     )
 
     def probe(self, ctx: ProbeContext) -> CheckResult:
@@ -69,10 +71,20 @@ class CeleryWorkerCheck(Check, RedisOptions):
         # ("Connection closed by server") and every later ping in this process fails.
         # Without the pool, it publishes on the connection opened here and closed after.
         app.control.mailbox._producer_pool = None
+        # Celery stops listening after `limit` replies: a healthy stack's check then costs a
+        # round trip, not the whole reply timeout, in every run.
+        if not self.workers:
+            enough: dict[str, Any] = {"limit": self.min_workers}
+        elif self.min_workers <= len(self.workers):
+            enough = {"destination": self.workers, "limit": len(self.workers)}
+        else:
+            enough = {}
         try:
             with app.connection_for_write() as connection:
                 replies: list[dict[str, Any]] = (
-                    app.control.ping(timeout=min(self.reply_timeout, self.timeout), connection=connection)
+                    app.control.ping(
+                        timeout=min(self.reply_timeout, self.timeout), connection=connection, **enough
+                    )
                     or []
                 )
         except Exception as exc:  # kombu raises many types; all mean the broker failed us

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -27,6 +28,18 @@ def test_healthy_when_a_worker_answers(
     result = check_of(redis_db).probe(probe_context())
     assert result.is_healthy, result.reason
     assert result.evidence["answered"] == [worker.name]
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_the_ping_ends_once_enough_workers_answered_not_at_the_reply_timeout(
+    redis_db: RedisServer, celery_worker: Callable[[], CeleryWorker], named: bool
+) -> None:
+    worker = celery_worker()
+    check = check_of(redis_db, reply_timeout=60, timeout=60, workers=[worker.name] if named else [])
+    started = time.monotonic()
+    result = check.probe(probe_context(timeout=60))
+    assert result.is_healthy, result.reason
+    assert time.monotonic() - started < 30  # far from the 60 s the ping could wait
 
 
 def test_killed_worker_is_unhealthy_with_no_answers(
