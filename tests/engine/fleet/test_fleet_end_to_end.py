@@ -2,6 +2,8 @@
 Redis), `remediate daemon --broker` schedulers, a real PostgreSQL store, real sshd hosts on
 loopback. 20 hosts and 2 workers (the issue asks for 50 and 3: on the 2-core test machine
 that alone would take minutes of the suite's 15; the behaviours do not depend on the count).
+The takeover (a worker and the leading daemon killed at once) is played once and read by
+several tests.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,17 +136,19 @@ class Fleet:
         return (self.root / f"{name}.log").read_text(errors="replace")
 
 
-@pytest.fixture
-def fleet(
-    tmp_path: Path, redis_db: RedisServer, state_postgres: StatePostgres, ssh_fleet: SSHFleet
+@contextmanager
+def running_fleet(
+    root: Path, redis: RedisServer, state_postgres: StatePostgres, ssh_fleet: SSHFleet
 ) -> Iterator[Fleet]:
+    """20 sshd hosts (h00 broken: its marker is missing) and an empty broker and store; the
+    workers and daemons a test starts are killed at the end."""
     servers = ssh_fleet.start(20)
-    known = ssh_fleet.known_hosts(servers, f"known_hosts_{tmp_path.name}")
+    known = ssh_fleet.known_hosts(servers, f"known_hosts_{root.name}")
     marks = Path(tempfile.mkdtemp(prefix="remediate-fleet-"))
     marks.chmod(0o777)  # the hosts' commands run as the unprivileged test account
     hosts = [f"h{i:02d}" for i in range(len(servers))]
     for host in hosts[1:]:
-        (marks / f"{host}.ok").touch()  # h00 is broken: its marker is missing
+        (marks / f"{host}.ok").touch()
         (marks / f"{host}.ok").chmod(0o666)
     inventory = {
         "all": {
@@ -150,15 +156,18 @@ def fleet(
             "hosts": {host: ssh_fleet.hostvars(server, known) for host, server in zip(hosts, servers, strict=True)},
         }
     }
-    (tmp_path / "inventory.yml").write_text(json.dumps(inventory))
-    (tmp_path / "site.yml").write_text(PLAYBOOK)
+    (root / "inventory.yml").write_text(json.dumps(inventory))
+    (root / "site.yml").write_text(PLAYBOOK)
+    client = redis.client()
+    client.flushall()
+    client.close()
     running = Fleet(
-        redis_db,
-        tmp_path,
+        redis,
+        root,
         marks,
-        tmp_path / "site.yml",
-        tmp_path / "inventory.yml",
-        broker_url(redis_db),
+        root / "site.yml",
+        root / "inventory.yml",
+        broker_url(redis),
         state_postgres.new_database(),
         hosts,
     )
@@ -171,98 +180,101 @@ def fleet(
             server.stop()
 
 
-@pytest.mark.slow
-def test_every_host_is_checked_each_tick_by_the_same_worker_and_a_broken_host_is_healed_once(
-    fleet: Fleet,
-) -> None:
-    fleet.workers("w1", "w2")
-    page = f"127.0.0.1:{free_port()}"
-    fleet.daemon("d1", "--listen", page)
-    eventually(lambda: len(fleet.complete_ticks()) >= 2, "two ticks done on every host", 120)
+@dataclass
+class Takeover:
+    """A fleet of two workers (w1, w2) and two daemons (d1 leading with a status page, d2
+    standing by) run for two ticks; then w1 (in the middle of a tick) and d1 are killed at
+    the same moment, and the fleet runs on until w2 has done a whole tick under d2."""
 
-    first, second = fleet.complete_ticks()[:2]
-    ticks = fleet.ticks()
-    assert {t.hosts[0] for t in ticks[first]} == set(fleet.hosts)
-    served = [{t.group: t.worker for t in ticks[tick]} for tick in (first, second)]
-    assert served[0] == served[1]  # a host stays on its worker while the worker lives
-    assert set(served[0].values()) == {"w1", "w2"}  # and the hosts are shared
-    assert fleet.healed("h00") == 1
-    store = fleet.store()
-    try:
-        attempts = [a for h in fleet.hosts for a in store.attempts(h, "marker")]
-    finally:
-        store.close()
-    assert [(a.host, a.outcome) for a in attempts] == [("h00", "changed")]
-    for process in ("w1", "w2", "d1"):  # the broker URL's password is never logged
-        assert fleet.broker.split(":")[2].split("@")[0] not in fleet.log(process)
-    assert '"task done"' in fleet.log("w1")
-    status = remediate("status", state=fleet.state, cwd=fleet.root)
-    assert "w1" in status.stdout and "live" in status.stdout
-    assert "last tick" in status.stdout and "host(s)" in status.stdout
-    shown = http(f"http://{page}/api/fleet").json()["fleet"]  # the scheduler's status page
-    assert {(w["name"], w["live"]) for w in shown["workers"]} == {("w1", True), ("w2", True)}
+    fleet: Fleet
+    first_ticks: dict[int, list]  # type: ignore[type-arg]
+    """The ticks recorded when two were complete, with their tasks."""
+    status: str
+    """`remediate status` then."""
+    page: dict[str, Any]
+    """The leading daemon's /api/fleet then."""
+    first_daemon: int
+    second_daemon: int
+    """The daemons' pids (a scheduler's name starts with scheduler-PID)."""
+    killed_at: float
+    taken_over_at: float
+    """When d2 scheduled its first tick."""
+    tick_of_w2: int
+    """The first tick after the kill done wholly by w2."""
+    ticks: list[int]
+    """Every tick recorded at the end."""
+    healed: int
+    """How often h00 was healed."""
 
-
-@pytest.mark.slow
-def test_a_worker_killed_mid_tick_has_its_hosts_checked_by_the_other_at_the_next_tick(fleet: Fleet) -> None:
-    fleet.workers("w1", "w2")
-    fleet.daemon("d1")
-    eventually(lambda: fleet.complete_ticks(), "a first tick done on every host", 120)
-
-    def w1_mid_tick() -> bool:
-        latest = max(fleet.ticks().items())[1]
-        return any(t.worker == "w1" and t.status == "running" for t in latest)
-
-    eventually(w1_mid_tick, "w1 running a task of a tick")
-    fleet.kill("w1")
-    killed_at = time.time()
-    eventually(lambda: "w1" not in fleet.live(), "w1 seen dead", 10)
-
-    def all_on_w2_after_kill() -> int | None:
-        for tick, tasks in sorted(fleet.ticks().items()):
-            if tick * INTERVAL > killed_at and tasks and all(t.status == "done" and t.worker == "w2" for t in tasks):
-                return tick
-        return None
-
-    eventually(all_on_w2_after_kill, "a tick after the kill done wholly by w2", 120)
-    tick = all_on_w2_after_kill()
-    assert tick is not None
-    # That tick is the first or second after the kill (it began within one interval of it).
-    assert tick * INTERVAL - killed_at <= 2 * INTERVAL
-    assert fleet.healed("h00") == 1
-
-
-@pytest.mark.slow
-def test_when_the_leading_daemon_is_killed_another_schedules_within_one_interval_and_no_tick_twice(
-    fleet: Fleet,
-) -> None:
-    first = fleet.daemon("d1")
-    eventually(lambda: fleet.ticks(), "the first daemon schedules a tick", 60)
-    second = fleet.daemon("d2")
-    time.sleep(INTERVAL)  # the second daemon is up and standing by
-    store = fleet.store()
-    try:
-        assert {t.scheduler.split("@")[0] for t in store.ticks("fleet")} == {f"scheduler-{first.pid}"}
-    finally:
-        store.close()
-    fleet.kill("d1")
-    killed_at = time.time()
-
-    def taken_over() -> float | None:
-        store = fleet.store()
+    def schedulers(self) -> dict[int, str]:
+        store = self.fleet.store()
         try:
-            mine = [t for t in store.ticks("fleet") if t.scheduler.startswith(f"scheduler-{second.pid}@")]
+            return {t.tick: t.scheduler for t in store.ticks("fleet")}
         finally:
             store.close()
-        return mine[0].scheduled_at.timestamp() if mine else None
-
-    eventually(taken_over, "the second daemon schedules", 60)
-    took = taken_over()
-    assert took is not None and took - killed_at <= INTERVAL + 1.5
-    ticks = sorted(fleet.ticks())
-    assert ticks == list(range(ticks[0], ticks[-1] + 1))  # none twice (the key), none skipped
 
 
+@pytest.fixture(scope="module")
+def takeover(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    state_postgres: StatePostgres,
+    ssh_fleet: SSHFleet,
+) -> Iterator[Takeover]:
+    with running_fleet(tmp_path_factory.mktemp("takeover"), redis_server, state_postgres, ssh_fleet) as fleet:
+        fleet.workers("w1", "w2")
+        page = f"127.0.0.1:{free_port()}"
+        first = fleet.daemon("d1", "--listen", page)
+        eventually(lambda: fleet.ticks(), "the first daemon schedules a tick", 60)
+        second = fleet.daemon("d2")
+        eventually(lambda: len(fleet.complete_ticks()) >= 2, "two ticks done on every host", 120)
+        first_ticks = fleet.ticks()
+        status = remediate("status", state=fleet.state, cwd=fleet.root).stdout
+        shown = http(f"http://{page}/api/fleet").json()["fleet"]
+
+        def w1_mid_tick() -> bool:
+            latest = max(fleet.ticks().items())[1]
+            return any(t.worker == "w1" and t.status == "running" for t in latest)
+
+        eventually(w1_mid_tick, "w1 running a task of a tick")
+        fleet.kill("w1")
+        fleet.kill("d1")
+        killed_at = time.time()
+        eventually(lambda: "w1" not in fleet.live(), "w1 seen dead", 10)
+
+        def taken_over() -> float | None:
+            store = fleet.store()
+            try:
+                mine = [t for t in store.ticks("fleet") if t.scheduler.startswith(f"scheduler-{second.pid}@")]
+            finally:
+                store.close()
+            return min(t.scheduled_at.timestamp() for t in mine) if mine else None
+
+        def all_on_w2_after_kill() -> int | None:
+            for tick, tasks in sorted(fleet.ticks().items()):
+                if tick * INTERVAL > killed_at and tasks and all(t.status == "done" and t.worker == "w2" for t in tasks):
+                    return tick
+            return None
+
+        eventually(taken_over, "the second daemon schedules", 60)
+        eventually(all_on_w2_after_kill, "a tick after the kill done wholly by w2", 120)
+        took, tick_of_w2 = taken_over(), all_on_w2_after_kill()
+        assert took is not None and tick_of_w2 is not None
+        yield Takeover(
+            fleet, first_ticks, status, shown, first.pid, second.pid, killed_at, took, tick_of_w2,
+            sorted(fleet.ticks()), fleet.healed("h00"),
+        )  # fmt: skip
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, redis_db: RedisServer, state_postgres: StatePostgres, ssh_fleet: SSHFleet
+) -> Iterator[Fleet]:
+    with running_fleet(tmp_path, redis_db, state_postgres, ssh_fleet) as running:
+        yield running
+
+
+# Before the takeover's tests: the takeover's processes live until the module ends.
 @pytest.mark.slow
 def test_after_a_redis_restart_workers_and_daemon_reconnect_and_ticks_go_on(fleet: Fleet) -> None:
     fleet.workers("w1")
@@ -280,3 +292,66 @@ def test_after_a_redis_restart_workers_and_daemon_reconnect_and_ticks_go_on(flee
     assert all(fleet.processes[name].poll() is None for name in ("w1", "d1"))
     assert "restarting the worker to reconnect" in fleet.log("w1")
     assert fleet.healed("h00") == 1
+
+
+@pytest.mark.slow
+def test_every_host_is_checked_each_tick_by_the_same_worker(takeover: Takeover) -> None:
+    ticks = takeover.first_ticks
+    first, second = sorted(tick for tick, tasks in ticks.items() if all(t.status == "done" for t in tasks))[:2]
+    assert {t.hosts[0] for t in ticks[first]} == set(takeover.fleet.hosts)
+    served = [{t.group: t.worker for t in ticks[tick]} for tick in (first, second)]
+    assert served[0] == served[1]  # a host stays on its worker while the worker lives
+    assert set(served[0].values()) == {"w1", "w2"}  # and the hosts are shared
+
+
+@pytest.mark.slow
+def test_a_broken_host_is_healed_exactly_once(takeover: Takeover) -> None:
+    assert takeover.healed == 1
+    store = takeover.fleet.store()
+    try:
+        attempts = [a for h in takeover.fleet.hosts for a in store.attempts(h, "marker")]
+    finally:
+        store.close()
+    assert [(a.host, a.outcome) for a in attempts] == [("h00", "changed")]
+
+
+@pytest.mark.slow
+def test_workers_and_daemons_never_log_the_broker_password(takeover: Takeover) -> None:
+    fleet = takeover.fleet
+    password = fleet.broker.split(":")[2].split("@")[0]
+    for process in ("w1", "w2", "d1", "d2"):
+        assert password not in fleet.log(process)
+    assert '"task done"' in fleet.log("w2")
+
+
+@pytest.mark.slow
+def test_status_and_the_status_page_show_the_live_workers_and_the_last_tick(takeover: Takeover) -> None:
+    assert "w1" in takeover.status and "live" in takeover.status
+    assert "last tick" in takeover.status and "host(s)" in takeover.status
+    workers = {(w["name"], w["live"]) for w in takeover.page["workers"]}
+    assert workers == {("w1", True), ("w2", True)}
+
+
+@pytest.mark.slow
+def test_a_killed_workers_hosts_are_checked_by_the_other_within_the_next_interval(takeover: Takeover) -> None:
+    # The first tick done wholly by w2 began within one interval of the kill (the first or
+    # second tick after it).
+    assert takeover.tick_of_w2 * INTERVAL - takeover.killed_at <= 2 * INTERVAL
+
+
+@pytest.mark.slow
+def test_only_the_leading_daemon_schedules_while_it_lives(takeover: Takeover) -> None:
+    schedulers = takeover.schedulers()
+    before = {name.split("@")[0] for tick, name in schedulers.items() if tick * INTERVAL < takeover.killed_at}
+    assert before == {f"scheduler-{takeover.first_daemon}"}
+
+
+@pytest.mark.slow
+def test_when_the_leading_daemon_is_killed_another_schedules_within_one_interval(takeover: Takeover) -> None:
+    assert takeover.taken_over_at - takeover.killed_at <= INTERVAL + 1.5
+
+
+@pytest.mark.slow
+def test_no_tick_is_scheduled_twice_or_skipped_across_the_takeover(takeover: Takeover) -> None:
+    ticks = takeover.ticks
+    assert ticks == list(range(ticks[0], ticks[-1] + 1))  # none twice (the key), none skipped
