@@ -62,7 +62,9 @@ def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:
     except (OSError, EOFError, paramiko.SSHException):
         pass  # either side went away: the other one is closed below
     finally:
-        channel.close()
+        # Closing a channel sends a message: EOFError when the connection is gone already.
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            channel.close()
         sock.close()
 
 

@@ -22,6 +22,9 @@ import pytest
 from engine.transports.ssh import SSHTransport, ssh_transport
 from tests.servers.sshd import SSHFleet, SSHServer, free_port
 
+# A relay thread that dies with an exception (the connection closing under it) fails the test.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def _wait(predicate: object, what: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
