@@ -7,6 +7,8 @@ client key of the test fixtures), a Redis broker and a PostgreSQL store, then me
 * one controller: a cold `remediate run` of one `command: true` check on every host, and a
   daemon tick over connections kept open (the median of --ticks);
 * the bare paramiko baseline (and pyinfra, given --pyinfra PATH) on the same hosts, cold;
+* OpenSSH running `true` on every host at once through ControlMaster connections opened
+  beforehand (the lower bound of a tick over open connections);
 * for each worker count in --workers: that many `remediate worker` processes and one
   `remediate daemon --broker`; the first tick opens the connections and is not counted; of
   the next --ticks ticks: the wall time from the tick's scheduling to its last host's result,
@@ -47,6 +49,7 @@ from fleet import (  # bench/fleet.py: the hosts' inventories and the controller
     Workdir,
     compile_project,
     daemon_tick,
+    openssh_controlmaster_tick,
     run_paramiko,
     run_pyinfra,
     run_remediate,
@@ -211,6 +214,8 @@ def main() -> None:
             if args.pyinfra and not args.skip_cold:
                 cold["pyinfra"] = run_pyinfra(work, args.pyinfra)
             tick = daemon_tick(work, args.ticks)
+            openssh = openssh_controlmaster_tick(work, args.ticks)
+            print(f"one controller: tick {tick:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True)
             broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
             for count in (int(w) for w in args.workers.split(",")):
                 redis.client().flushall()
@@ -234,6 +239,10 @@ def main() -> None:
         )
     print(f"\n{'tick, connections open':<34} {'wall s':>8} {'p95 to result s':>16} {'CPU/host ms':>12}")
     print(f"{'one controller (daemon)':<34} {tick:8.2f} {'':>16} {'':>12}")
+    print(
+        f"{'OpenSSH ControlMaster, all at once':<34} {openssh:8.2f} {'':>16} {'':>12}"
+        f"   ({openssh / tick:.2f}x the controller's tick)"
+    )
     for result in results:
         print(
             f"{f'{result.workers} worker(s) + scheduler':<34} {result.tick_wall:8.2f} {result.p95:16.2f} "

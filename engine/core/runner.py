@@ -8,6 +8,7 @@ cycle is `engine.core.node.NodeEvaluation`. Nodes whose upstream did not end hea
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from collections import Counter
@@ -78,6 +79,7 @@ class Runner:
         # each host's connection as soon as the host's last node is done.
         self._owns_transports = transports is None
         self._unfinished_on_host = Counter(key.host for key in plan.specs)
+        self._hosts_lock = threading.Lock()
         self.transports = transports or TransportPool(plan.hostvars)
         self.log = logger if logger is not None else QuietLogger()
         self.on_node_done = on_node_done or (lambda result: None)
@@ -121,10 +123,11 @@ class Runner:
                 for key in ready:
                     blocked = self._not_started(key) if self._stopped() else self._blocked(key)
                     if blocked is not None:
+                        self._node_over(key.host)
                         self._finish(key, blocked)
                         ready.extend(self._released(key, waiting))
                     else:
-                        future = pool.submit(self._evaluate, key)
+                        future = pool.submit(self._evaluate_and_close, key)
                         running[future] = key
                         future.add_done_callback(finished.put)
                 ready = []
@@ -149,9 +152,6 @@ class Runner:
         if not result.duration_ms and not result.started_ms:  # never evaluated: blocked, not started
             result.started_ms = round((time.perf_counter() - self._epoch) * 1000, 2)
         self.results[key] = result
-        self._unfinished_on_host[key.host] -= 1
-        if self._owns_transports and not self._unfinished_on_host[key.host]:
-            self.transports.release(key.host)  # frees the connection (and its thread) early
         self.log.info(
             "node",
             run_id=self.settings.run_id,
@@ -203,6 +203,24 @@ class Runner:
 
     def _name(self, key: NodeKey) -> str:
         return key.node if len(self.plan.hosts) == 1 else str(key)
+
+    def _evaluate_and_close(self, key: NodeKey) -> NodeResult:
+        try:
+            return self._evaluate(key)
+        finally:
+            self._node_over(key.host)
+
+    def _node_over(self, host: str) -> None:
+        """Count one more node of the host as over; after its last, close the host's
+        connection (and its thread) at once. The thread that evaluated that node closes it,
+        not the run loop: closing takes a few system calls, each waiting for the GIL, and
+        one loop closing 500 connections in turn took 11 s of a 20 s run, while every
+        finished host kept its connection open."""
+        with self._hosts_lock:
+            self._unfinished_on_host[host] -= 1
+            last = not self._unfinished_on_host[host]
+        if last and self._owns_transports:
+            self.transports.release(host)
 
     def _evaluate(self, key: NodeKey) -> NodeResult:
         spec = self.plan.specs[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from engine.core.registry import CHECK_TYPES, check_type
 from engine.core.results import CheckResult, Outcome
 from engine.core.runner import Runner, RunSettings
 from engine.output.report import RunReport
+from engine.transports import TransportPool
+from inventory import Inventory
 from tests.support.clock import FakeClock
 from tests.support.fixtures import FIXTURES
 from tests.support.playbooks import plan
@@ -305,3 +308,30 @@ def test_planning_a_playbook_without_a_cluster_never_loads_the_kubernetes_client
     demo = FIXTURES / "playbooks" / "demo.yml"
     result = subprocess.run([sys.executable, "-c", code, str(demo)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_hosts_that_finish_together_have_their_connections_closed_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing a connection takes system calls that each wait for the GIL: when the run loop
+    # closed every host's connection in turn, 500 hosts' closes took 11 s of a 20 s run and
+    # finished hosts kept their connections (and threads) open meanwhile.
+    closing: list[tuple[float, float]] = []
+
+    class SlowToClosePool(TransportPool):
+        def release(self, host: str) -> None:
+            started = time.monotonic()
+            time.sleep(0.3)
+            super().release(host)
+            closing.append((started, time.monotonic()))
+
+    monkeypatch.setattr("engine.core.runner.TransportPool", SlowToClosePool)
+    inventory = Inventory()
+    for number in range(4):
+        inventory.add_host(f"h{number}", "ungrouped", {"ansible_connection": "local"})
+    playbook = "name: close\nhosts: all\nchecks:\n  alive: {command: {cmd: 'true'}}\n"
+    report = Runner(plan(tmp_path, playbook, inventory), RunSettings(forks=4)).run()
+    assert report.exit_code == 0
+    assert len(closing) == 4
+    first_end = min(end for _, end in closing)
+    assert sum(start < first_end for start, _ in closing) > 1, "the closes ran one after another"
