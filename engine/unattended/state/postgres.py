@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from engine.errors import StateStoreError
@@ -19,93 +18,6 @@ IDLE_LOCK_SESSIONS = 16
 """Lock sessions a store keeps open once released, for the next run's lock: opening one
 costs a PostgreSQL backend (a process) and several round trips, per run; a worker or daemon
 runs one per host group and tick."""
-
-
-STORE_CONNECTIONS = 4
-"""Connections a store opens at most for its records (lock sessions are apart): threads that
-record at once (a worker's concurrent runs, a run's forks) each take one, a statement or a
-transaction long. Through one connection, taken in turn, the threads queued behind whichever
-held it while it waited for the GIL: 8 threads recording at once beside 4 busy ones took 4.9
-times longer than through 4 connections (1.15 times with none busy). Few, so that
-PostgreSQL's `max_connections` still counts processes, not threads."""
-
-
-class _ConnectionLease:
-    """The PostgreSQL store's `_mutex`: entering it hands the calling thread one of the
-    store's connections (nested blocks of the thread keep it: a transaction's statements go
-    through one connection), given back at the outermost exit. At most `size` are open; a
-    thread waits for one when all are in use. A connection given back broken (the server
-    restarted) or inside a transaction is closed, and the next thread opens a new one."""
-
-    def __init__(self, connect: Callable[[], Any], first: Any, size: int) -> None:
-        self._connect = connect
-        self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[Any] = [first]
-        self._open: list[Any] = [first]
-        self._guard = threading.Lock()
-        self._local = threading.local()
-
-    def __enter__(self) -> None:
-        depth = getattr(self._local, "depth", 0)
-        if depth == 0:
-            self._slots.acquire()
-            try:
-                self._local.connection = self._take()
-            except BaseException:
-                self._slots.release()
-                raise
-        self._local.depth = depth + 1
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self._local.depth -= 1
-        if self._local.depth:
-            return
-        connection, self._local.connection = self._local.connection, None
-        reusable = not connection.closed and not connection.broken and _idle_transaction(connection)
-        with self._guard:
-            if reusable:
-                self._idle.append(connection)
-            else:
-                self._open.remove(connection)
-        if not reusable:
-            connection.close()
-        self._slots.release()
-
-    def _take(self) -> Any:
-        with self._guard:
-            if self._idle:
-                return self._idle.pop()
-        connection = self._connect()
-        with self._guard:
-            self._open.append(connection)
-        return connection
-
-    def current(self) -> Any:
-        """The connection the calling thread holds (inside the lease)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            raise RuntimeError("a store statement outside the store's lease")
-        return connection
-
-    def opened(self) -> int:
-        """How many connections are open now."""
-        with self._guard:
-            return len(self._open)
-
-    def close(self) -> None:
-        """Close every connection, idle or held."""
-        with self._guard:
-            connections, self._open, self._idle = self._open, [], []
-        for connection in connections:
-            connection.close()
-
-
-def _idle_transaction(connection: Any) -> bool:
-    from psycopg.pq import TransactionStatus
-
-    return bool(connection.info.transaction_status == TransactionStatus.IDLE)
 
 
 def _without_password(message: str, url: str) -> str:
@@ -137,15 +49,11 @@ class PostgresStateStore(SqlStateStore):
         self._idle_sessions: list[Any] = []
         self._closed = False
         try:
-            first = self._connect("remediate")
+            self._db = self._connect("remediate")
         except Exception as exc:  # psycopg.Error, or a malformed URL
             raise StateStoreError(
                 _without_password(f"cannot connect to the state store {self.location}: {exc}", url)
             ) from None
-        # Statements of different threads go through different connections, so they need
-        # no lock between them; what one thread runs in a block stays on its connection.
-        self._lease = _ConnectionLease(lambda: self._connect("remediate"), first, STORE_CONNECTIONS)
-        self._mutex = self._lease  # type: ignore[assignment]
         self.migrate()
 
     def _connect(self, application_name: str) -> Any:
@@ -156,7 +64,7 @@ class PostgresStateStore(SqlStateStore):
         )
 
     def _connection(self) -> Any:
-        return self._lease.current()
+        return self._db
 
     def change_marker(self) -> object | None:
         # Every commit, of any session, writes the write-ahead log: its position moves with
@@ -177,16 +85,15 @@ class PostgresStateStore(SqlStateStore):
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
-        with self._lease:
-            self._connection().execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))
-            try:
-                yield
-            finally:
-                self._connection().execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
+        self._db.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_KEY,))
+        try:
+            yield
+        finally:
+            self._db.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_KEY,))
 
     def _atomic(self) -> Any:
         # psycopg opens a transaction, or a savepoint inside one already open.
-        return self._connection().transaction()
+        return self._db.transaction()
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
         return advisory_lock(self._lock_session, hosts, owner, self._lock_session_done)
@@ -222,7 +129,7 @@ class PostgresStateStore(SqlStateStore):
             idle, self._idle_sessions = self._idle_sessions, []
         for connection in idle:
             connection.close()
-        self._lease.close()
+        super().close()
 
     def session_lock(self, name: str, owner: str) -> HostLock | None:
         """The lock `name`, held by a session of its own until released or until this

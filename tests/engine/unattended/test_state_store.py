@@ -4,8 +4,6 @@ on both): what it records, what it remembers, and its schema."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -454,58 +452,3 @@ def test_the_nodes_a_run_acted_on_are_known_by_its_id(store: StateStore) -> None
     store.begin_attempt("r1", "a", "db", 1, "restart", "command", T0)
     store.begin_attempt("r2", "a", "web", 1, "restart", "command", T0)
     assert store.acted_in_run("r1") == {("a", "db")}
-
-
-def _backends(url: str) -> set[int]:
-    """The process ids of the sessions this test's stores hold on the database of `url`."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as connection:
-        rows = connection.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return {int(pid) for (pid,) in rows}
-
-
-def test_a_postgres_store_recording_from_two_threads_at_once_uses_two_connections_and_closes_both(
-    state_postgres: Any,
-) -> None:
-    url = state_postgres.new_database()
-    store = open_store(url)
-    in_transaction = threading.Barrier(2, timeout=10)
-    seen: list[int] = []
-
-    def record(host: str) -> None:
-        with store._mutex, store._atomic():  # type: ignore[attr-defined]
-            seen.append(int(store._rows("SELECT pg_backend_pid()")[0][0]))  # type: ignore[attr-defined]
-            in_transaction.wait()  # both threads are inside a transaction at the same moment
-            store.record_outcome("run", host, "alive", "healthy", "ok", {}, "P2", T0)
-
-    threads = [threading.Thread(target=record, args=(f"h{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(set(seen)) == 2
-    assert set(seen) <= _backends(url)
-    assert store._rows("SELECT host FROM node_results ORDER BY host") == [("h0",), ("h1",)]  # type: ignore[attr-defined]
-    store.close()
-    deadline = time.monotonic() + 5
-    while set(seen) & _backends(url) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not set(seen) & _backends(url)
-
-
-def test_a_postgres_store_opens_a_new_connection_when_its_connection_was_ended(state_postgres: Any) -> None:
-    import psycopg
-
-    url = state_postgres.new_database()
-    store = open_store(url)
-    (pid,) = store._rows("SELECT pg_backend_pid()")[0]  # type: ignore[attr-defined]
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(psycopg.OperationalError):
-        store._rows("SELECT 1")  # type: ignore[attr-defined]  # the statement in flight fails
-    store.record_outcome("run", "h0", "alive", "healthy", "ok", {}, "P2", T0)
-    assert store._rows("SELECT count(*) FROM node_results")[0][0] == 1  # type: ignore[attr-defined]
-    store.close()
