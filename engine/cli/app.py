@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 import click
 
 from engine import exit_codes
-from engine.cli.options import inventory_options, load_plan, run_options, state_options
+from engine.cli.options import (
+    allow_destructive_option,
+    inventory_options,
+    load_plan,
+    run_options,
+    state_options,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,11 +147,7 @@ def _execute(
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @run_options
 @click.option("--dry-run", is_flag=True, help="check only; list the exact actions a real run would take")
-@click.option(
-    "--allow-destructive",
-    is_flag=True,
-    help="let steps marked destructive: true in the playbook run (purges, deletes)",
-)
+@allow_destructive_option
 @state_options
 def run(playbook: str | None, dry_run: bool = False, **options: Any) -> None:
     """Check every node and remediate what is unhealthy.

@@ -38,9 +38,9 @@ def inventory_options(function: F) -> F:
     return function
 
 
-def run_options(function: F) -> F:
-    """The inventory options and how a run reports: forks, report, log format, incidents."""
-    function = inventory_options(function)
+def execution_options(function: F) -> F:
+    """How a run executes and logs: forks, log format, verbosity, where incidents go (`run`,
+    `check`, and the daemon's and a worker's runs)."""
     function = click.option(
         "--forks",
         "-f",
@@ -48,13 +48,6 @@ def run_options(function: F) -> F:
         show_default=True,
         type=click.IntRange(1, 1000),
         help="how many nodes run at once",
-    )(function)
-    function = click.option(
-        "--report",
-        "report_path",
-        type=click.Path(dir_okay=False),
-        help="write the whole run to this file: JSON, or one self-contained HTML page (the graph "
-        "coloured by outcome, the timeline of nodes and steps) when the name ends in .html",
     )(function)
     function = click.option(
         "--log-format",
@@ -75,6 +68,27 @@ def run_options(function: F) -> F:
         help="where actions save evidence (container logs) before acting",
     )(function)
     return function
+
+
+def allow_destructive_option(function: F) -> F:
+    """`--allow-destructive`: the command line's half of the destructive gate."""
+    return click.option(
+        "--allow-destructive",
+        is_flag=True,
+        help="let steps marked destructive: true in the playbook run (purges, deletes)",
+    )(function)
+
+
+def run_options(function: F) -> F:
+    """The inventory and execution options, and `--report`."""
+    function = execution_options(inventory_options(function))
+    return click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False),
+        help="write the whole run to this file: JSON, or one self-contained HTML page (the graph "
+        "coloured by outcome, the timeline of nodes and steps) when the name ends in .html",
+    )(function)
 
 
 STATE_HELP = (

@@ -12,6 +12,8 @@ import click
 
 from engine import exit_codes
 from engine.cli.options import (
+    allow_destructive_option,
+    execution_options,
     explicit_state_option,
     inventory_options,
     load_plan,
@@ -73,13 +75,8 @@ Examples:
     type=click.Path(dir_okay=False),
     help="the bearer token Alertmanager sends to /hooks/alertmanager (else $REMEDIATE_HOOK_TOKEN)",
 )
-@click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--allow-destructive", is_flag=True)
-@click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
-@click.option(
-    "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
-)
-@click.option("-v", "--verbose", is_flag=True)
+@execution_options
+@allow_destructive_option
 @click.option(
     "--broker", metavar="URL", envvar="REMEDIATE_BROKER", help=BROKER_HELP + " [env REMEDIATE_BROKER]"
 )
@@ -243,13 +240,8 @@ Examples:
     metavar="DURATION",
     help="how long the broker waits before delivering an unacknowledged task again; longer than any run",
 )
-@click.option("--forks", "-f", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--allow-destructive", is_flag=True)
-@click.option("--incident-dir", default="incidents", show_default=True, type=click.Path(file_okay=False))
-@click.option(
-    "--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True
-)
-@click.option("-v", "--verbose", is_flag=True)
+@execution_options
+@allow_destructive_option
 @state_option
 def worker(
     playbook: str,
