@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from engine import exit_codes
 from engine.cli.app import cli
-from tests.support.playbooks import write_playbook
+from tests.support.playbooks import approval_playbook, write_playbook
 from tests.support.unattended import Switch
 
 
@@ -168,20 +168,7 @@ def test_versions_says_when_none_is_recorded(state: Path) -> None:
 
 
 def approval_book(tmp_path: Path, switch: Switch) -> Path:
-    return write_playbook(
-        tmp_path,
-        f"""
-        name: ops
-        checks:
-          api:
-            command: {{cmd: "{switch.check()}"}}
-            verify: {{within: 0s}}
-            remediate:
-              - name: restart api
-                approval: required
-                command: {{cmd: "{switch.fixing_action()}"}}
-        """,
-    )
+    return approval_playbook(tmp_path, switch.check(), switch.fixing_action())
 
 
 def test_a_step_awaiting_approval_is_listed_approved_by_id_and_run_once(tmp_path: Path, state: Path) -> None:

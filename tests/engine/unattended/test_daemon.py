@@ -15,7 +15,7 @@ import pytest
 from engine.unattended.daemon import jittered
 from engine.unattended.state import open_store
 from tests.support.cli import remediate, start
-from tests.support.playbooks import write_playbook
+from tests.support.playbooks import approval_playbook, write_playbook
 from tests.support.services import free_port
 from tests.support.unattended import Switch
 
@@ -281,23 +281,10 @@ def test_a_token_file_every_user_can_read_is_refused_at_start(tmp_path: Path) ->
 
 
 def waiting_for_approval(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, str]:
-    """A daemon (interval 1h) whose first run left node `cache` waiting for an approval:
-    (daemon, state, the approval's id)."""
-    healthy, actions = tmp_path / "cache.ok", tmp_path / "cache.actions"
-    book = write_playbook(
-        tmp_path,
-        f"""
-        name: shop
-        checks:
-          cache:
-            command: {{cmd: "test -e {healthy}"}}
-            verify: {{within: 0s}}
-            remediate:
-              - name: rebuild the cache
-                approval: required
-                command: {{cmd: "echo run >> {actions}; touch {healthy}"}}
-        """,
-    )
+    """A daemon (interval 1h) whose first run left node `api` waiting for an approval:
+    (daemon, state, the approval's id); the step touches api.ok and appends to api.actions."""
+    healthy, actions = tmp_path / "api.ok", tmp_path / "api.actions"
+    book = approval_playbook(tmp_path, f"test -e {healthy}", f"echo run >> {actions}; touch {healthy}")
     state = tmp_path / "state.db"
     daemon = start("daemon", book, "--interval", "1h", state=state, cwd=tmp_path)
     eventually(lambda: runs(state) >= 1, "the first run")
@@ -315,7 +302,7 @@ def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_int
         approved = remediate("approve", approval, state=state, cwd=tmp_path)
         assert approved.returncode == 0, approved.stderr
         # The interval is an hour: only the daemon's look at the approvals runs it now.
-        eventually(lambda: (tmp_path / "cache.ok").exists(), "the approved step", timeout=30)
+        eventually(lambda: (tmp_path / "api.ok").exists(), "the approved step", timeout=30)
         eventually(lambda: runs(state) >= 2, "the approval's run to end", timeout=30)
         store = open_store(str(state))
         used = store.approval(approval)
@@ -323,7 +310,7 @@ def test_an_approval_given_on_the_command_line_runs_its_step_long_before_the_int
         store.close()
         assert used is not None and used.status == "used"
         assert second.trigger == "operator"
-        assert (tmp_path / "cache.actions").read_text().split() == ["run"]  # acted once
+        assert (tmp_path / "api.actions").read_text().split() == ["run"]  # acted once
     finally:
         stop(daemon)
 
@@ -340,6 +327,6 @@ def test_a_denial_on_the_command_line_shows_the_node_paused_long_before_the_inte
         [(outcome, _)] = store.last_outcomes().values()
         store.close()
         assert outcome == "paused"
-        assert not (tmp_path / "cache.actions").exists()
+        assert not (tmp_path / "api.actions").exists()
     finally:
         stop(daemon)

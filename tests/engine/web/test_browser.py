@@ -16,7 +16,7 @@ from engine.unattended.state import open_store
 from tests.engine.unattended.test_daemon import eventually, runs, stop
 from tests.support.browser import chromium
 from tests.support.cli import start
-from tests.support.playbooks import write_playbook
+from tests.support.playbooks import approval_playbook, write_playbook
 from tests.support.services import free_port
 from tests.support.web import TOKEN
 
@@ -112,21 +112,8 @@ def test_an_action_without_the_token_is_refused(browser: Any, page: tuple[str, P
 def test_an_approval_approved_from_the_page_heals_the_node_at_once(browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    healthy, actions = tmp_path / "cache.ok", tmp_path / "cache.actions"
-    book = write_playbook(
-        tmp_path,
-        f"""
-        name: shop
-        checks:
-          cache:
-            command: {{cmd: "test -e {healthy}"}}
-            verify: {{within: 0s}}
-            remediate:
-              - name: rebuild the cache
-                approval: required
-                command: {{cmd: "echo run >> {actions}; touch {healthy}"}}
-        """,
-    )
+    healthy, actions = tmp_path / "api.ok", tmp_path / "api.actions"
+    book = approval_playbook(tmp_path, f"test -e {healthy}", f"echo run >> {actions}; touch {healthy}")
     state, port = tmp_path / "state.db", free_port()
     token = tmp_path / "token"
     token.write_text(TOKEN)
@@ -143,11 +130,11 @@ def test_an_approval_approved_from_the_page_heals_the_node_at_once(browser: Any,
         finally:
             store.close()
         base, b = f"http://127.0.0.1:{port}", browser
-        b.get(base + "/login?next=/nodes/localhost/cache")
+        b.get(base + "/login?next=/nodes/localhost/api")
         b.find_element(By.ID, "token").send_keys(TOKEN)
         b.find_element(By.ID, "login").click()
         row = b.find_element(By.ID, f"approval-{pending.id}")
-        assert "rebuild the cache" in row.text and "pending" in row.text
+        assert "restart api" in row.text and "pending" in row.text
         b.find_element(By.ID, f"approve-{pending.id}").click()
         assert b.find_element(By.ID, "done").text.startswith(f"approved {pending.id}")
         eventually(lambda: runs(state) >= 2, "the run the approval asked for")  # not the 1h timer
