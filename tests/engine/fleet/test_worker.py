@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,11 +83,26 @@ def store(state_postgres: StatePostgres) -> Iterator[PostgresStateStore]:
     opened.close()
 
 
-def local_worker(tmp_path: Path, store: PostgresStateStore, name: str = "w2") -> Worker:
-    (tmp_path / "site.yml").write_text(PLAYBOOK)
-    (tmp_path / "hosts.ini").write_text(f"[all]\nh1 ansible_connection=local dir={tmp_path}\n")
-    plan = plan_run(tmp_path / "site.yml", load_inventory([str(tmp_path / "hosts.ini")]))
-    return Worker(name, plan, store, QuietLogger(), incident_dir=tmp_path / "incidents")
+WorkerOf = Callable[[str, list[str]], Worker]
+
+
+@pytest.fixture
+def worker_of(tmp_path: Path, store: PostgresStateStore) -> Iterator[WorkerOf]:
+    """Builds the worker `w2` of a playbook over local hosts (each with `dir` = tmp_path) on
+    the test's store; closes what it built at the end."""
+    built: list[Worker] = []
+
+    def build(playbook: str, hosts: list[str]) -> Worker:
+        (tmp_path / "site.yml").write_text(playbook)
+        lines = "".join(f"{h} ansible_connection=local dir={tmp_path}\n" for h in hosts)
+        (tmp_path / "hosts.ini").write_text(f"[all]\n{lines}")
+        plan = plan_run(tmp_path / "site.yml", load_inventory([str(tmp_path / "hosts.ini")]))
+        built.append(Worker("w2", plan, store, QuietLogger(), incident_dir=tmp_path / "incidents"))
+        return built[-1]
+
+    yield build
+    for worker in built:
+        worker.close()
 
 
 def delivery(worker: Worker, tick: int = 1, digest: str | None = None) -> dict[str, object]:
@@ -99,69 +114,59 @@ def acted(tmp_path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_a_task_runs_once_however_often_it_is_delivered(tmp_path: Path, store: PostgresStateStore) -> None:
-    worker = local_worker(tmp_path, store)
-    try:
-        store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
-        assert worker.handle(delivery(worker)) == "done"
-        assert worker.handle(delivery(worker)) == "dropped"
-        assert acted(tmp_path) == 1
-    finally:
-        worker.close()
+def test_a_task_runs_once_however_often_it_is_delivered(
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
+) -> None:
+    worker = worker_of(PLAYBOOK, ["h1"])
+    store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
+    assert worker.handle(delivery(worker)) == "done"
+    assert worker.handle(delivery(worker)) == "dropped"
+    assert acted(tmp_path) == 1
 
 
 def test_a_task_taken_over_from_a_dead_worker_does_not_act_again_on_what_it_acted_on(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
-    worker = local_worker(tmp_path, store)
-    try:
-        now = datetime.now(UTC)
-        store.record_tick("site", 1, now, "s", [("h1", ["h1"], "remediate")])
-        # w1 claimed it, recorded its action and died before finishing (no lock held: dead).
-        store.claim_task("site", 1, "h1", "w1", "r-dead", now)
-        store.begin_attempt("r-dead", "h1", "marker", 1, "echo", "command", now)
-        (tmp_path / "acted").write_text("acted\n")
-        assert worker.handle(delivery(worker)) == "done"
-        assert acted(tmp_path) == 1  # not again in this tick
-        task = store.fleet_task("site", 1, "h1")
-        assert task is not None and task.worker == "w2"
-        last = store.latest_results([("h1", "marker")])[("h1", "marker")]
-        assert last.outcome == "backoff" and "w1, which died" in last.reason
-        # The next tick acts: the node is still unhealthy.
-        store.record_tick("site", 2, now, "s", [("h1", ["h1"], "remediate")])
-        assert worker.handle(delivery(worker, tick=2)) == "done"
-        assert acted(tmp_path) == 2
-    finally:
-        worker.close()
+    worker = worker_of(PLAYBOOK, ["h1"])
+    now = datetime.now(UTC)
+    store.record_tick("site", 1, now, "s", [("h1", ["h1"], "remediate")])
+    # w1 claimed it, recorded its action and died before finishing (no lock held: dead).
+    store.claim_task("site", 1, "h1", "w1", "r-dead", now)
+    store.begin_attempt("r-dead", "h1", "marker", 1, "echo", "command", now)
+    (tmp_path / "acted").write_text("acted\n")
+    assert worker.handle(delivery(worker)) == "done"
+    assert acted(tmp_path) == 1  # not again in this tick
+    task = store.fleet_task("site", 1, "h1")
+    assert task is not None and task.worker == "w2"
+    last = store.latest_results([("h1", "marker")])[("h1", "marker")]
+    assert last.outcome == "backoff" and "w1, which died" in last.reason
+    # The next tick acts: the node is still unhealthy.
+    store.record_tick("site", 2, now, "s", [("h1", ["h1"], "remediate")])
+    assert worker.handle(delivery(worker, tick=2)) == "done"
+    assert acted(tmp_path) == 2
 
 
 def test_a_task_of_another_playbook_is_refused_and_the_store_says_why(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
-    worker = local_worker(tmp_path, store)
-    try:
-        store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
-        assert worker.handle(delivery(worker, digest="0123456789abcdef")) == "refused"
-        task = store.fleet_task("site", 1, "h1")
-        assert task is not None and task.status == "refused" and "0123456789abcdef" in task.reason
-        assert acted(tmp_path) == 0
-    finally:
-        worker.close()
+    worker = worker_of(PLAYBOOK, ["h1"])
+    store.record_tick("site", 1, datetime.now(UTC), "s", [("h1", ["h1"], "remediate")])
+    assert worker.handle(delivery(worker, digest="0123456789abcdef")) == "refused"
+    task = store.fleet_task("site", 1, "h1")
+    assert task is not None and task.status == "refused" and "0123456789abcdef" in task.reason
+    assert acted(tmp_path) == 0
 
 
 def test_a_stale_task_is_not_run_once_a_later_tick_of_its_group_ran(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
-    worker = local_worker(tmp_path, store)
+    worker = worker_of(PLAYBOOK, ["h1"])
     (tmp_path / "ok").touch()
-    try:
-        now = datetime.now(UTC)
-        for tick in (1, 2):
-            store.record_tick("site", tick, now, "s", [("h1", ["h1"], "remediate")])
-        assert worker.handle(delivery(worker, tick=2)) == "done"
-        assert worker.handle(delivery(worker, tick=1)) == "superseded"
-    finally:
-        worker.close()
+    now = datetime.now(UTC)
+    for tick in (1, 2):
+        store.record_tick("site", tick, now, "s", [("h1", ["h1"], "remediate")])
+    assert worker.handle(delivery(worker, tick=2)) == "done"
+    assert worker.handle(delivery(worker, tick=1)) == "superseded"
 
 
 BATCH_PLAYBOOK = """\
@@ -176,14 +181,6 @@ checks:
 """
 
 
-def batch_worker(tmp_path: Path, store: PostgresStateStore, hosts: list[str]) -> Worker:
-    (tmp_path / "site.yml").write_text(BATCH_PLAYBOOK)
-    lines = "".join(f"{h} ansible_connection=local dir={tmp_path}\n" for h in hosts)
-    (tmp_path / "hosts.ini").write_text(f"[all]\n{lines}")
-    plan = plan_run(tmp_path / "site.yml", load_inventory([str(tmp_path / "hosts.ini")]))
-    return Worker("w2", plan, store, QuietLogger(), incident_dir=tmp_path / "incidents")
-
-
 def batch(worker: Worker, groups: list[str], tick: int = 1) -> dict[str, object]:
     return {
         "playbook": "site",
@@ -194,47 +191,41 @@ def batch(worker: Worker, groups: list[str], tick: int = 1) -> dict[str, object]
 
 
 def test_a_batch_runs_its_groups_in_one_run_each_recorded_with_its_own_outcome(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
-    worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
+    worker = worker_of(BATCH_PLAYBOOK, ["h1", "h2", "h3"])
     (tmp_path / "h1.ok").touch()
-    try:
-        store.record_tick("site", 1, datetime.now(UTC), "s", [(h, [h], "remediate") for h in ("h1", "h2", "h3")])
-        assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "done"
-        tasks = [store.fleet_task("site", 1, h) for h in ("h1", "h2", "h3")]
-        assert {t.run_id for t in tasks if t} == {tasks[0].run_id if tasks[0] else ""}  # one run
-        assert [t.reason for t in tasks if t] == ["1 healthy", "1 failed", "1 failed"]
-        assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
-        assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "dropped"  # redelivered: done
-        assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
-    finally:
-        worker.close()
+    store.record_tick("site", 1, datetime.now(UTC), "s", [(h, [h], "remediate") for h in ("h1", "h2", "h3")])
+    assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "done"
+    tasks = [store.fleet_task("site", 1, h) for h in ("h1", "h2", "h3")]
+    assert {t.run_id for t in tasks if t} == {tasks[0].run_id if tasks[0] else ""}  # one run
+    assert [t.reason for t in tasks if t] == ["1 healthy", "1 failed", "1 failed"]
+    assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
+    assert worker.handle(batch(worker, ["h1", "h2", "h3"])) == "dropped"  # redelivered: done
+    assert sorted((tmp_path / "acted").read_text().split()) == ["h2", "h3"]
 
 
 def test_a_batch_decides_in_full_for_a_group_that_is_not_plainly_queued(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
-    worker = batch_worker(tmp_path, store, ["h1", "h2"])
+    worker = worker_of(BATCH_PLAYBOOK, ["h1", "h2"])
     for host in ("h1", "h2"):
         (tmp_path / f"{host}.ok").touch()
-    try:
-        now = datetime.now(UTC)
-        for tick in (1, 2):
-            store.record_tick("site", tick, now, "s", [(h, [h], "remediate") for h in ("h1", "h2")])
-        store.claim_task("site", 2, "h1", "w9", "r9", now)  # h1's tick 2 started elsewhere
-        assert worker.handle(batch(worker, ["h1", "h2"])) == "1 done, 1 superseded"
-        stale, current = store.fleet_task("site", 1, "h1"), store.fleet_task("site", 1, "h2")
-        assert stale is not None and stale.status == "superseded"
-        assert current is not None and current.status == "done"
-    finally:
-        worker.close()
+    now = datetime.now(UTC)
+    for tick in (1, 2):
+        store.record_tick("site", tick, now, "s", [(h, [h], "remediate") for h in ("h1", "h2")])
+    store.claim_task("site", 2, "h1", "w9", "r9", now)  # h1's tick 2 started elsewhere
+    assert worker.handle(batch(worker, ["h1", "h2"])) == "1 done, 1 superseded"
+    stale, current = store.fleet_task("site", 1, "h1"), store.fleet_task("site", 1, "h2")
+    assert stale is not None and stale.status == "superseded"
+    assert current is not None and current.status == "done"
 
 
 def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run(
-    tmp_path: Path, state_postgres: StatePostgres, store: PostgresStateStore
+    tmp_path: Path, state_postgres: StatePostgres, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
     other = open_store(state_postgres.url(store.url.rsplit("/", 1)[1]))
-    worker = batch_worker(tmp_path, store, ["h1", "h2", "h3"])
+    worker = worker_of(BATCH_PLAYBOOK, ["h1", "h2", "h3"])
     try:
         store.record_tick("site", 1, datetime.now(UTC), "s", [(h, [h], "remediate") for h in ("h1", "h2", "h3")])
         with other.lock(["h2"], LockOwner("manual-run")):
@@ -243,16 +234,15 @@ def test_a_batch_group_whose_host_another_run_holds_is_locked_and_the_others_run
         assert locked is not None and locked.status == "locked" and "manual-run" in locked.reason
         assert sorted((tmp_path / "acted").read_text().split()) == ["h1", "h3"]
     finally:
-        worker.close()
         other.close()
 
 
 def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_dropped(
-    tmp_path: Path, store: PostgresStateStore
+    tmp_path: Path, store: PostgresStateStore, worker_of: WorkerOf
 ) -> None:
     # A batch claims its current groups, then decides the others in full before its run
     # starts; a delivery of a claimed group in between must see a live run, not an orphan.
-    worker = batch_worker(tmp_path, store, ["h1", "h2"])
+    worker = worker_of(BATCH_PLAYBOOK, ["h1", "h2"])
     alive = store.session_lock(liveness_lock(worker.name), "test")
     assert alive is not None
     store.register_worker(WorkerRecord(worker.name, worker.queue, "host", 1, datetime.now(UTC), worker.digest))
@@ -277,4 +267,3 @@ def test_a_delivery_meeting_a_batch_this_worker_claimed_but_has_not_started_is_d
         assert (tmp_path / "acted").read_text().split() == ["h2"]  # acted on once
     finally:
         alive.release()
-        worker.close()
