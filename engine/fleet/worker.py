@@ -297,6 +297,10 @@ def watch_redis(
             deadline = time.monotonic() + RESTART_WAIT
             while worker.busy() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            if worker.busy():
+                # The restart ends them: their attempts stay recorded as running (and count
+                # against limits), their tasks come back after the visibility timeout.
+                worker.logger.warning("restarting with runs still in flight", waited_s=RESTART_WAIT)
             restart()
             return
 
