@@ -91,33 +91,32 @@ class FleetResult:
 
 def wait_ticks(state: str, hosts: int, count: int, timeout: float) -> list[tuple[float, list[float]]]:
     """Wait until `count` ticks are done on every host; per tick, when it was scheduled and
-    when each host's task ended (seconds since the epoch)."""
+    when each host's task ended (seconds since the epoch). One connection and one small
+    statement a poll: the bench's own watching must not load PostgreSQL beside the workers
+    (reading each task apart every half second cost as much as the workers' records)."""
+    import psycopg
+
     deadline = time.monotonic() + timeout
-    while True:
-        store = open_store(state)
-        try:
-            latest = store.latest_tick()
-            done = []
-            playbook = latest[0].playbook if latest else ""
-            for tick in store.ticks(playbook) if latest else []:
-                tasks = [
-                    store.fleet_task(playbook, tick.tick, group)
-                    for (group,) in store._rows(
-                        "SELECT grp FROM fleet_tasks WHERE playbook = ? AND tick = ?", (playbook, tick.tick)
-                    )
-                ]
-                ended = [
-                    t.finished_at.timestamp() for t in tasks if t and t.status == "done" and t.finished_at
-                ]
-                if len(ended) == hosts:
-                    done.append((tick.scheduled_at.timestamp(), ended))
-        finally:
-            store.close()
-        if len(done) >= count:
-            return done[:count]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(done)} of {count} ticks done in {timeout:g}s")
-        time.sleep(0.5)
+    with psycopg.connect(state, autocommit=True) as connection:
+        while True:
+            counts = connection.execute(
+                "SELECT tick, count(*) FROM fleet_tasks WHERE status = 'done' GROUP BY tick ORDER BY tick"
+            ).fetchall()
+            complete = [tick for tick, done in counts if done == hosts][:count]
+            if len(complete) >= count:
+                rows = connection.execute(
+                    "SELECT k.tick, k.scheduled_at, t.finished_at FROM fleet_ticks k "
+                    "JOIN fleet_tasks t ON t.playbook = k.playbook AND t.tick = k.tick "
+                    "WHERE k.tick = ANY(%s) ORDER BY k.tick",
+                    (complete,),
+                ).fetchall()
+                ticks: dict[int, tuple[float, list[float]]] = {}
+                for tick, scheduled, finished in rows:
+                    ticks.setdefault(tick, (scheduled, []))[1].append(finished)
+                return [ticks[tick] for tick in complete]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(complete)} of {count} ticks done in {timeout:g}s")
+            time.sleep(0.5)
 
 
 def run_fleet(work: Workdir, broker: str, state: str, workers: int, args: argparse.Namespace) -> FleetResult:
