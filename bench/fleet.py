@@ -89,6 +89,7 @@ TICK_SCRIPT = """\
 import json, sys, tempfile, time
 from engine.core.planning import plan_run
 from engine.core.runner import RunSettings
+from engine.output.logs import configure, get_logger
 from engine.unattended.state import open_store
 from engine.transports import TransportPool
 from engine.unattended.run import run_unattended
@@ -97,11 +98,16 @@ from inventory import load_inventory
 playbook, inventory, forks, ticks = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 plan = plan_run(playbook, load_inventory([inventory]))
 pool = TransportPool(plan.hostvars)
-store = open_store(tempfile.mkdtemp() + "/state.db")
+scratch = tempfile.mkdtemp()
+store = open_store(scratch + "/state.db")
+# Logged as `remediate daemon --log-format json` logs (a line per node), to a file as
+# journald would take it: the workers the tick is compared with log the same lines.
+configure("json", stream=open(scratch + "/daemon.log", "a"))
+logger = get_logger()
 seconds = []
 for tick in range(ticks + 1):  # the first tick connects
     started = time.perf_counter()
-    report = run_unattended(plan, RunSettings(forks=forks), store, transports=pool)
+    report = run_unattended(plan, RunSettings(forks=forks), store, transports=pool, logger=logger)
     seconds.append(time.perf_counter() - started)
     assert report.exit_code == 0, report.counts
 pool.close()
