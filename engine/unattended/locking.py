@@ -145,13 +145,21 @@ def advisory_lock(
 
     releases: list[Callable[[], None]] = [release]
     held = HostLock(releases)
-    for host in sorted(set(hosts)):
-        key = advisory_key(host)
-        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        if not row[0]:
-            holder = _advisory_holder(connection, key)
-            held.release()
-            raise LockHeld(host, holder)
+    ordered = sorted(set(hosts))
+    keys = [advisory_key(host) for host in ordered]
+    # The hosts' locks tried in order in one statement (a round trip, not one per host),
+    # stopping at the first one held elsewhere (LIMIT 1 ends the scan there): of two runs
+    # wanting the same hosts, the one taking the first common host gets them all.
+    refused = connection.execute(
+        "SELECT n FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(key, n) "
+        "WHERE NOT pg_try_advisory_lock(key) LIMIT 1",
+        (keys,),
+    ).fetchone()
+    if refused is not None:
+        host, key = ordered[refused[0] - 1], keys[refused[0] - 1]
+        holder = _advisory_holder(connection, key)
+        held.release()
+        raise LockHeld(host, holder)
     return held
 
 
