@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -386,6 +386,9 @@ MIGRATIONS: list[list[str]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+IN_CHUNK = 500
+"""Values per ``IN (...)`` list of one statement (SQLite bounds a statement's parameters)."""
+
 _ATTEMPT_COLUMNS = (
     "id, run_id, host, node, attempt, step, action, started_at, finished_at, outcome, duration_ms, reason"
 )
@@ -405,6 +408,29 @@ _VERSION_COLUMNS = (
     "host, project, service, container, image_id, image, repo_digest, config_hash, alembic_revision, node, "
     "first_seen_at, seen_at"
 )
+
+
+RECORD_RESULT_SQL = (
+    "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, duration_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_LATEST_SQL = (
+    # The latest by time; at the same time, the one recorded last.
+    "INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, node) DO UPDATE SET "
+    "outcome = excluded.outcome, reason = excluded.reason, at = excluded.at, "
+    "run_id = excluded.run_id, severity = excluded.severity WHERE excluded.at >= node_latest.at"
+)
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    """How one fleet task ended, as `SqlStateStore.finish_tasks` records it."""
+
+    group: str
+    status: str
+    reason: str
+    exit_code: int | None = None
 
 
 class SqlStateStore:
@@ -456,6 +482,17 @@ class SqlStateStore:
     def _rows(self, statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._mutex:
             return [tuple(row) for row in self._execute(statement, parameters).fetchall()]
+
+    def _rows_in(self, statement: str, values: Collection[Any]) -> list[tuple[Any, ...]]:
+        """`_rows` of a statement whose ``{marks}`` stands for the placeholders of `values`,
+        run in chunks of `IN_CHUNK`: SQLite bounds a statement's parameters."""
+        ordered = sorted(values)
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ordered), IN_CHUNK):
+            chunk = ordered[start : start + IN_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows.extend(self._rows(statement.replace("{marks}", marks), chunk))
+        return rows
 
     def _insert(self, statement: str, parameters: Sequence[Any]) -> int:
         with self._mutex:
@@ -557,30 +594,17 @@ class SqlStateStore:
         duration_ms: float | None = None,
     ) -> None:
         masked = REDACTOR.text(reason)
+        evidence_text = json.dumps(REDACTOR.data(evidence), default=str)
+        self._write_outcome(
+            (run_id, host, node, outcome, masked, evidence_text, severity, to_epoch(at), duration_ms),
+            (host, node, outcome, masked, to_epoch(at), run_id, severity),
+        )
+
+    def _write_outcome(self, result: Sequence[Any], latest: Sequence[Any]) -> None:
+        """Add the `node_results` row and update `node_latest`, together."""
         with self._mutex, self._atomic():
-            self._execute(
-                "INSERT INTO node_results (run_id, host, node, outcome, reason, evidence, severity, at, "
-                "duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    host,
-                    node,
-                    outcome,
-                    masked,
-                    json.dumps(REDACTOR.data(evidence), default=str),
-                    severity,
-                    to_epoch(at),
-                    duration_ms,
-                ),
-            )
-            # The latest by time; at the same time, the one recorded last.
-            self._execute(
-                "INSERT INTO node_latest (host, node, outcome, reason, at, run_id, severity) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, node) DO UPDATE SET "
-                "outcome = excluded.outcome, reason = excluded.reason, at = excluded.at, "
-                "run_id = excluded.run_id, severity = excluded.severity WHERE excluded.at >= node_latest.at",
-                (host, node, outcome, masked, to_epoch(at), run_id, severity),
-            )
+            self._execute(RECORD_RESULT_SQL, result)
+            self._execute(UPDATE_LATEST_SQL, latest)
 
     def last_outcomes(self) -> dict[tuple[str, str], tuple[str, datetime]]:
         """Each node's latest recorded outcome and when (`node_latest`)."""
@@ -719,11 +743,15 @@ class SqlStateStore:
             ),
         )
 
-    def node_states(self) -> list[NodeState]:
-        rows = self._rows(
-            "SELECT host, node, state, state_since, healthy_since, reset_at, failures, last_failure_at "
-            "FROM node_state ORDER BY host, node"
-        )
+    def node_states(self, hosts: Collection[str] | None = None) -> list[NodeState]:
+        """Every node's memory, or only the nodes of `hosts` (a run's, read at its start)."""
+        columns = "SELECT host, node, state, state_since, healthy_since, reset_at, failures, last_failure_at "
+        if hosts is None:
+            rows = self._rows(columns + "FROM node_state ORDER BY host, node")
+        else:
+            rows = self._rows_in(
+                columns + "FROM node_state WHERE host IN ({marks}) ORDER BY host, node", hosts
+            )
         return [
             NodeState(
                 r[0],
@@ -965,6 +993,13 @@ class SqlStateStore:
         )
         return [_approval(r) for r in rows]
 
+    def open_approval_keys(self, hosts: Collection[str]) -> set[tuple[str, str]]:
+        """The (host, node) of every open approval of `hosts` (one query: open approvals are
+        few, the hosts many)."""
+        wanted = set(hosts)
+        rows = self._rows("SELECT host, node FROM approvals WHERE status IN (?, ?)", OPEN_APPROVALS)
+        return {(str(r[0]), str(r[1])) for r in rows if r[0] in wanted}
+
     def open_approval_for(self, host: str, node: str) -> Approval | None:
         """The node's open approval (pending, or approved and not yet used), if any."""
         found = self.approvals(open_only=True, host=host, node=node)
@@ -1173,21 +1208,27 @@ class SqlStateStore:
         worker: str | None = None,
     ) -> None:
         """Record how a task ended (`worker`: who, when it ends without being claimed)."""
-        self._execute(
-            "UPDATE fleet_tasks SET status = ?, reason = ?, finished_at = ?, exit_code = ?, "
-            "worker = CASE WHEN ? = '' THEN worker ELSE ? END WHERE playbook = ? AND tick = ? AND grp = ?",
-            (
-                status,
-                REDACTOR.text(reason),
-                to_epoch(at),
-                exit_code,
-                worker or "",
-                worker or "",
-                playbook,
-                tick,
-                group,
-            ),
-        )
+        self.finish_tasks(playbook, tick, [TaskEnd(group, status, reason, exit_code)], at, worker)
+
+    def finish_tasks(
+        self, playbook: str, tick: int, ends: Sequence[TaskEnd], at: datetime, worker: str | None = None
+    ) -> None:
+        """`finish_task` for several tasks of one tick, sent as one batch (a run's groups)."""
+        who, finished = worker or "", to_epoch(at)
+        where = (playbook, tick)
+        rows = [
+            (end.status, REDACTOR.text(end.reason), finished, end.exit_code, who, who, *where, end.group)
+            for end in ends
+        ]
+        with self._mutex, self._atomic():
+            self._connection().cursor().executemany(
+                self._sql(
+                    "UPDATE fleet_tasks SET status = ?, reason = ?, finished_at = ?, exit_code = ?, "
+                    "worker = CASE WHEN ? = '' THEN worker ELSE ? END "
+                    "WHERE playbook = ? AND tick = ? AND grp = ?"
+                ),
+                rows,
+            )
 
     def fleet_task(self, playbook: str, tick: int, group: str) -> FleetTask | None:
         rows = self._rows(

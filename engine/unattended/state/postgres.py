@@ -11,7 +11,7 @@ from typing import Any
 from engine.errors import StateStoreError
 from engine.secrets.redact import MASK, REDACTOR
 from engine.unattended.locking import HostLock, LockOwner, advisory_key, advisory_lock
-from engine.unattended.state.base import SqlStateStore
+from engine.unattended.state.base import RECORD_RESULT_SQL, UPDATE_LATEST_SQL, SqlStateStore
 
 _MIGRATION_KEY = advisory_key("remediate-schema-migration")
 IDLE_LOCK_SESSIONS = 16
@@ -94,6 +94,11 @@ class PostgresStateStore(SqlStateStore):
     def _atomic(self) -> Any:
         # psycopg opens a transaction, or a savepoint inside one already open.
         return self._db.transaction()
+
+    def _write_outcome(self, result: Sequence[Any], latest: Sequence[Any]) -> None:
+        # One statement (a data-modifying WITH runs once, read or not), atomic on its own:
+        # one round trip per node instead of four (BEGIN, two inserts, COMMIT).
+        self._execute(f"WITH recorded AS ({RECORD_RESULT_SQL}) {UPDATE_LATEST_SQL}", (*result, *latest))
 
     def lock(self, hosts: Sequence[str], owner: LockOwner) -> HostLock:
         return advisory_lock(self._lock_session, hosts, owner, self._lock_session_done)

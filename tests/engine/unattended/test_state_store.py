@@ -452,3 +452,43 @@ def test_the_nodes_a_run_acted_on_are_known_by_its_id(store: StateStore) -> None
     store.begin_attempt("r1", "a", "db", 1, "restart", "command", T0)
     store.begin_attempt("r2", "a", "web", 1, "restart", "command", T0)
     assert store.acted_in_run("r1") == {("a", "db")}
+
+
+def test_a_finished_runs_tasks_are_recorded_done_together_each_with_its_own_counts(store: StateStore) -> None:
+    store.record_tick("site", 1, T0, "s", [(g, [g], "remediate") for g in ("a", "b", "c")])
+    ends = [base.TaskEnd("a", "done", "1 healthy", 0), base.TaskEnd("b", "done", "1 failed", 2)]
+    store.finish_tasks("site", 1, ends, T0 + timedelta(seconds=3))
+    found = {g: store.fleet_task("site", 1, g) for g in ("a", "b", "c")}
+    assert [(t.status, t.reason, t.exit_code) for t in found.values() if t] == [
+        ("done", "1 healthy", 0),
+        ("done", "1 failed", 2),
+        ("queued", "", None),
+    ]
+
+
+# --- what a run reads at its start -------------------------------------------------------
+
+
+def test_the_memory_of_a_runs_hosts_is_read_at_once_and_only_theirs(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(base, "IN_CHUNK", 2)  # several statements' worth of hosts
+    hosts = [f"h{i}" for i in range(5)]
+    for host in [*hosts, "other"]:
+        store.save_node_state(NodeState(host, "api", "healthy", T0, T0, None, 1, T0))
+    found = store.node_states(hosts[1:])
+    assert [(s.host, s.node, s.failures) for s in found] == [(h, "api", 1) for h in hosts[1:]]
+    assert store.node_states([]) == []
+
+
+def test_the_nodes_with_an_open_approval_are_known_for_a_runs_hosts(store: StateStore) -> None:
+    def ask(approval_id: str, host: str, node: str) -> None:
+        store.request_approval(
+            approval_id, host, node, "restart", "down", [], {}, T0, T0 + timedelta(hours=1), "r1"
+        )
+
+    ask("a1", "web1", "api")
+    ask("a2", "web2", "api")
+    ask("a3", "db1", "postgres")
+    store.answer_approval("a2", False, "ops", T0)  # denied: closed
+    assert store.open_approval_keys(["web1", "web2", "web3"]) == {("web1", "api")}
