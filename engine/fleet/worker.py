@@ -33,7 +33,7 @@ from engine.fleet.routing import SHARED_QUEUE, worker_queue
 from engine.output.report import exit_status
 from engine.transports import TransportPool
 from engine.unattended.run import run_unattended
-from engine.unattended.state.base import WorkerRecord
+from engine.unattended.state.base import TaskEnd, WorkerRecord
 from engine.unattended.state.postgres import PostgresStateStore
 
 LIVENESS_PREFIX = "remediate-worker:"
@@ -225,15 +225,16 @@ class Worker:
                         )
                     endings.extend("failed" for _ in groups)
                     return endings
-                finished = SystemClock().now()
+                ends = []
                 for group, members in groups.items():
                     wanted = set(members)
                     nodes = [n for n in report.nodes if n.host in wanted]
                     counts = Counter(str(n.outcome) for n in nodes)
                     totals = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                     code = report.exit_code if report.stopped_by is not None else exit_status(nodes)
-                    store.finish_task(playbook, tick, group, "done", totals, finished, code)
-                    endings.append("done")
+                    ends.append(TaskEnd(group, "done", totals, code))
+                store.finish_tasks(playbook, tick, ends, SystemClock().now())
+                endings.extend("done" for _ in ends)
                 log.info(
                     "task done", run_id=run_id, groups=len(groups), hosts=len(hosts), outcomes=report.counts
                 )

@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +47,15 @@ from engine.unattended import limits
 from engine.unattended.locking import HostLock, LockOwner
 from engine.unattended.notify import Message, Notifier
 from engine.unattended.state import StateStore
-from engine.unattended.state.base import APPROVED, DENIED, PENDING, Approval, Escalation, VersionRecord
+from engine.unattended.state.base import (
+    APPROVED,
+    DENIED,
+    PENDING,
+    Approval,
+    Escalation,
+    NodeState,
+    VersionRecord,
+)
 
 _SEEN_UNHEALTHY_IN_CHECK = (Outcome.UNHEALTHY, Outcome.ERROR)
 _GOOD_NOW = (Outcome.HEALTHY, Outcome.REMEDIATED)
@@ -79,6 +87,10 @@ class Guard:
     """Approvals this run asked for (notified after the run)."""
     spent: dict[NodeKey, str] = field(default_factory=dict)
     """Nodes still down after climbing their whole ladder, with the escalation's reason."""
+    states: dict[NodeKey, NodeState] = field(default_factory=dict)
+    """The run's nodes' memory as it was when the run took its lock (`load`)."""
+    waiting: set[tuple[str, str]] = field(default_factory=set)
+    """The (host, node) of the approvals open when the run took its lock (`load`)."""
 
     def __post_init__(self) -> None:
         self._mutex = threading.Lock()
@@ -92,6 +104,14 @@ class Guard:
 
     def _stopping(self) -> bool:
         return self.stopping is not None and self.stopping.is_set()
+
+    def load(self, hosts: Collection[str]) -> None:
+        """Read what `node_done` needs of every node of `hosts` in two queries, once the run
+        holds their lock, instead of a query or two per node. Only this run writes their
+        memory and opens their approvals now; an operator's `reset` meanwhile is seen where
+        it matters (`node_done` reads a node again before changing it)."""
+        self.states = {NodeKey(s.host, s.node): s for s in self.store.node_states(hosts)}
+        self.waiting = self.store.open_approval_keys(hosts)
 
     # --- RunHooks ----------------------------------------------------------------------
 
@@ -260,11 +280,16 @@ class Guard:
             now,
             result.duration_ms,
         )
-        state = self.store.node_state(key.host, key.node)
         # An action the stopped run killed did not fail: no backoff before the next run's try.
         interrupted = any(step.status == ActionStatus.INTERRUPTED for step in result.steps)
         attempted = key in self.acted and not interrupted
+        state = self.states.get(key, NodeState(key.host, key.node))
         new, changes = limits.observe(state, result.outcome, attempted, now, limits.reset_after(spec))
+        if new != state or changes:
+            # About to write: from the node's memory as stored now (an operator may have
+            # reset it during the run), not as the run found it.
+            state = self.store.node_state(key.host, key.node)
+            new, changes = limits.observe(state, result.outcome, attempted, now, limits.reset_after(spec))
         spent = limits.ladder_spent_reason(
             result.outcome,
             attempted,
@@ -276,16 +301,24 @@ class Guard:
             self.spent[key] = spent
         if new != state:
             self.store.save_node_state(new)
+        self.states[key] = new
         for at, health in changes:
             self.store.add_transition(key.host, key.node, at, health)
         if result.outcome in _GOOD_NOW:
             self._remember_version(result, now)
-            waiting = self.store.open_approval_for(key.host, key.node)
+            waiting = self.store.open_approval_for(key.host, key.node) if self._may_wait(key) else None
             if waiting is not None:
                 # Re-checked after the approval (or while it was asked): nothing to act on now.
                 self.store.withdraw_approval(
                     waiting.id, now, f"not needed: {result.node} was {result.outcome}"
                 )
+
+    def _may_wait(self, key: NodeKey) -> bool:
+        """Whether the node may have an open approval: one open at the run's start, or one
+        this run asked for (only a run holding the host's lock opens one)."""
+        with self._mutex:
+            asked = any(r.host == key.host and r.node == key.node for r in self.requested)
+        return asked or (key.host, key.node) in self.waiting
 
     def _remember_version(self, result: NodeResult, now: datetime) -> None:
         """A node watching a container ended verified healthy: what the container runs is a
@@ -379,6 +412,7 @@ def run_unattended(
         settings.hooks = guard
         recording = settings.mode is Mode.RUN
         if recording:
+            guard.load(plan.hosts)
             owner = LockOwner(settings.run_id)
             store.begin_run(
                 settings.run_id,
@@ -425,6 +459,8 @@ class Escalator:
 
     def after_run(self, report: RunReport, guard: Guard) -> None:
         now = self.settings.clock.now()
+        # One query for the escalations a recovery may close, not one per healthy node.
+        open_scopes = {escalation.scope for escalation in self.store.escalations(open_only=True)}
         for result in report.nodes:
             key = NodeKey(result.host, result.node)
             decision = guard.decisions.get(key)
@@ -434,7 +470,7 @@ class Escalator:
                 self._escalate(scope, result, decision.reason, now, renotify=True)
             elif spent is not None:
                 self._escalate(scope, result, spent, now, renotify=False)
-            elif result.outcome in _GOOD_NOW:
+            elif result.outcome in _GOOD_NOW and scope in open_scopes:
                 closed = self.store.close_escalation(scope, now)
                 if closed is not None:
                     self.log.info("recovered", host=result.host, node=result.node, escalated=closed.reason)
@@ -445,7 +481,7 @@ class Escalator:
                     )
             if result.outcome is Outcome.REMEDIATED:
                 self._send("remediation", result, result.reason)
-        self._run_level(guard, now)
+        self._run_level(guard, now, open_scopes)
         for request in guard.requested:
             self._ask(request)
         # Escalations not yet delivered (new ones, and any whose sending failed before).
@@ -465,7 +501,7 @@ class Escalator:
             self.store.renotify_escalation(current.id, result.severity, reason)
             self.log.warning("escalated again", host=result.host, node=result.node, reason=reason)
 
-    def _run_level(self, guard: Guard, now: datetime) -> None:
+    def _run_level(self, guard: Guard, now: datetime, open_scopes: set[str]) -> None:
         if self.plan.max_unhealthy_share is None:
             return
         scope = run_scope(self.plan)
@@ -475,7 +511,7 @@ class Escalator:
             ):
                 self.log.warning("escalated", scope=scope, reason=guard.hold_all)
             return
-        closed = self.store.close_escalation(scope, now)
+        closed = self.store.close_escalation(scope, now) if scope in open_scopes else None
         if closed is not None:
             self.notifier.send(
                 self._message(

@@ -3,6 +3,7 @@ injected clock: what is recorded, what is held back, what escalates, and only on
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -314,6 +315,28 @@ def test_a_node_inside_its_start_period_is_left_alone_by_the_next_run(
     clock.sleep(300)
     assert run_once(tmp_path, text, store, clock).node("localhost", "api").outcome is Outcome.FAILED
     assert switch.actions_run == 2
+
+
+def test_an_operators_reset_during_a_run_is_what_the_run_counts_on_from(
+    tmp_path: Path, store: StateStore, clock: FakeClock, state_location: str
+) -> None:
+    # The run reads its nodes' memory once at its start; the node's check here resets it from
+    # another process, as `remediate reset` would meanwhile.
+    switch = Switch(tmp_path)
+    script = tmp_path / "reset.py"
+    script.write_text(
+        "import sys\nfrom datetime import UTC, datetime\nfrom engine.unattended import limits\n"
+        "from engine.unattended.state import open_store\n"
+        "store = open_store(sys.argv[1])\n"
+        "store.save_node_state(limits.reset(store.node_state('localhost', 'api'), datetime.now(UTC)))\n"
+    )
+    text = one_node(switch, switch.unfixable_action(), "run_backoff: {initial: 0s}")
+    run_once(tmp_path, text, store, clock)
+    assert store.node_state("localhost", "api").failures == 1
+    clock.sleep(60)
+    resetting = text.replace(switch.check(), f"{sys.executable} {script} {state_location}; {switch.check()}")
+    assert run_once(tmp_path, resetting, store, clock).node("localhost", "api").outcome is Outcome.FAILED
+    assert store.node_state("localhost", "api").failures == 1  # 0 after the reset, and this failure
 
 
 def test_an_attempt_left_running_by_a_crash_counts_against_the_limit(
