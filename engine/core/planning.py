@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.graph import DependencyGraph, NodeKey, build_graph
 from engine.errors import GraphError, PlaybookError
 from engine.playbook.errors import Problem
-from engine.playbook.loader import PlaybookSource, build_playbook, read_playbook
+from engine.playbook.loader import NodeCache, PlaybookSource, build_playbook, read_playbook
 from engine.playbook.models import NodeSpec, Playbook
 from inventory.patterns import select_hosts
 
@@ -98,10 +98,11 @@ def plan_run(
     hostvars: dict[str, dict[str, Any]] = {}
     name = ""
     settings: Playbook | None = None
+    seen: NodeCache = {}
     for host in hosts:
         hostvars[host] = inventory.hostvars(host)
         try:
-            playbook = build_playbook(source, hostvars[host], extra_vars or {})
+            playbook = build_playbook(source, hostvars[host], extra_vars or {}, seen)
         except PlaybookError as exc:
             for problem in exc.problems:
                 problems.setdefault(str(problem), problem)

@@ -136,18 +136,29 @@ def load_playbook(
     return build_playbook(read_playbook(file), hostvars or {}, extra_vars or {})
 
 
+NodeCache = dict[tuple[str, ...], NodeSpec]
+"""Nodes validated for one host, by what they rendered to (`build_playbook`'s `seen`)."""
+
+
 def build_playbook(
-    source: PlaybookSource, hostvars: Mapping[str, Any], extra_vars: Mapping[str, Any]
+    source: PlaybookSource,
+    hostvars: Mapping[str, Any],
+    extra_vars: Mapping[str, Any],
+    seen: NodeCache | None = None,
 ) -> Playbook:
     """Render a parsed playbook with variables (inventory < playbook vars < extra vars, as in
-    Ansible) and validate it into a Playbook. Raises PlaybookError with every problem."""
-    builder = _Builder(source)
+    Ansible) and validate it into a Playbook. Raises PlaybookError with every problem.
+    `seen`, shared by the hosts of one plan: a node that renders for this host as it did for
+    another is that host's node (the same frozen object), not validated again: most nodes
+    render alike on every host, and a fleet's plan holds one of each instead of one a host."""
+    builder = _Builder(source, {} if seen is None else seen)
     return builder.build(hostvars, extra_vars)
 
 
 class _Builder:
-    def __init__(self, source: PlaybookSource) -> None:
+    def __init__(self, source: PlaybookSource, seen: NodeCache) -> None:
         self.source = source
+        self.seen = seen
         self.problems: list[Problem] = []
         self.defaults: dict[str, dict[str, Any]] = {}
 
@@ -359,6 +370,12 @@ class _Builder:
         except TemplateProblem as exc:
             self.fail((*path, *exc.path), str(exc))
             return None
+        # What the node's validation depends on: its name, place, rendering and the defaults
+        # of its modules as rendered for this host.
+        rendered = (name, repr(path), repr(body), repr(self.defaults))
+        if rendered in self.seen:
+            return self.seen[rendered]
+        before = len(self.problems)
         module = self.module_key(path, body, NODE_FIELDS, CHECK_TYPES, "check")
         if module is None:
             return None
@@ -373,7 +390,10 @@ class _Builder:
         if check is None or any(step is None for step in steps):
             self.validate(NodeSpec, {"name": name, **common}, path, skip_missing=True)
             return None
-        return self.validate(NodeSpec, {"name": name, "check": check, "remediate": steps, **common}, path)
+        node = self.validate(NodeSpec, {"name": name, "check": check, "remediate": steps, **common}, path)
+        if node is not None and len(self.problems) == before:
+            self.seen[rendered] = node
+        return node
 
     def step(self, path: Path, body: Any) -> StepSpec | None:
         if not isinstance(body, dict):
