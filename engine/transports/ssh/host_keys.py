@@ -124,18 +124,58 @@ def _private_key(path: str, passphrase: str | None) -> paramiko.PKey | None:
         return None
 
 
-def _add_known_keys(client: paramiko.SSHClient, hop: Hop, files: tuple[str, ...]) -> None:
-    """Give the client the known keys of this hop only. Files are read in order, so a key
-    in the file named by ``remediate_known_hosts`` (last) wins over a stale one of the same
-    type in ``~/.ssh/known_hosts``."""
+class _KeysOfHost(dict[str, paramiko.PKey]):
+    """A host's known keys by type, as paramiko's connect reads a lookup (`keys()` a list,
+    the first the type it asks the server for)."""
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+
+class _HostKeys:
+    """The known keys a client looks a server up in, in place of paramiko's HostKeys, whose
+    lookup defines a class (an abstract mapping) on every call: two per connection, each a
+    few KB of cyclic garbage that only a full collection frees, and at hundreds of hosts
+    full collections are rare. Holds exact names only: the files' patterns and hashed
+    names were matched when they were read (`_KnownHosts`)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, _KeysOfHost] = {}
+
+    def add(self, hostname: str, keytype: str, key: paramiko.PKey) -> None:
+        """Know `key` for `hostname`; it replaces a key of the same type added before."""
+        self._by_name.setdefault(hostname, _KeysOfHost())[keytype] = key
+
+    def get(self, hostname: str) -> _KeysOfHost | None:
+        return self._by_name.get(hostname)
+
+
+class _KnownHostsClient(paramiko.SSHClient):
+    """A paramiko client that knows the keys it is given, and only those."""
+
+    def __init__(self, known: _HostKeys) -> None:
+        super().__init__()
+        # paramiko's connect looks the server up in both.
+        self._system_host_keys = _HostKeys()
+        self._host_keys = known
+
+
+def known_hosts_client(hop: Hop, files: tuple[str, ...], checking_off: str = "") -> paramiko.SSHClient:
+    """A paramiko client for `hop` that knows the hop's keys from the known_hosts `files`
+    and refuses a key it does not know (`_RefuseUnknownKey`). Files are read in order, so a
+    key in the file named by ``remediate_known_hosts`` (last) wins over a stale one of the
+    same type in ``~/.ssh/known_hosts``."""
     name = _known_name(hop)
-    known = client.get_host_keys()
+    known = _HostKeys()
     revoked = {key.asbytes() for _, _, key in _revoked_keys(hop, files)}
     for path in files:
         known_hosts = _parsed_known_hosts(path)
         for key in known_hosts.keys_for(name) if known_hosts is not None else []:
             if key.asbytes() not in revoked:
                 known.add(name, key.get_name(), key)
+    client = _KnownHostsClient(known)
+    client.set_missing_host_key_policy(_RefuseUnknownKey(hop, files, checking_off))
+    return client
 
 
 def _revoked_keys(hop: Hop, files: tuple[str, ...]) -> list[tuple[str, int, paramiko.PKey]]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import paramiko
 import pytest
 
 from engine.errors import TransportError
@@ -390,3 +393,73 @@ def test_closing_a_connection_ends_its_reader_thread_at_once(ssh_fleet: SSHFleet
     reader.join(5)
     assert not reader.is_alive()
     assert time.monotonic() - started < 0.5  # not IDLE_WAKE seconds later
+
+
+def test_a_closed_connection_is_freed_without_waiting_for_a_garbage_collection(
+    ssh_fleet: SSHFleet, ssh_host: SSHServer
+) -> None:
+    # At hundreds of hosts full collections are rare: cyclic garbage of closed connections
+    # stayed resident and raised a fleet run's peak memory.
+    transport = ssh_transport("target", ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host])))
+    assert transport.run("true", timeout=10).exit_code == 0
+    client = transport._clients[-1]
+    paramiko_transport = client.get_transport()
+    assert paramiko_transport is not None
+    freed = [weakref.ref(paramiko_transport), weakref.ref(paramiko_transport.packetizer), weakref.ref(client)]
+    del client, paramiko_transport
+    gc.disable()
+    try:
+        transport.close()
+        assert [ref() is None for ref in freed] == [True, True, True]
+    finally:
+        gc.enable()
+
+
+def test_connecting_starts_no_thread_to_time_the_key_exchange(ssh_fleet: SSHFleet, ssh_host: SSHServer) -> None:
+    # paramiko times the exchange with a threading.Timer per connection: one more thread per
+    # host while a fleet connects.
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def recorded(thread: threading.Thread) -> None:
+        started.append(type(thread).__name__)
+        start(thread)
+
+    transport = ssh_transport("target", ssh_fleet.hostvars(ssh_host, ssh_fleet.known_hosts([ssh_host])))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(threading.Thread, "start", recorded)
+            assert transport.run("true", timeout=10).exit_code == 0
+    finally:
+        transport.close()
+    assert "Timer" not in started and started  # the reader thread was started
+
+
+def test_the_key_exchange_times_out_after_its_timeout_unless_complete_and_only_the_first_is_timed() -> None:
+    from engine.transports.ssh.connection import _LeanPacketizer
+
+    with socket.socket() as sock:
+        late, done = _LeanPacketizer(sock), _LeanPacketizer(sock)
+        for packetizer in (late, done):
+            assert not packetizer.handshake_timed_out()  # not started
+            packetizer.start_handshake(0.05)
+        done.complete_handshake()
+        time.sleep(0.1)
+        assert late.handshake_timed_out() and not done.handshake_timed_out()
+        done.start_handshake(0.0)  # a later exchange (a rekey) is not timed, as in paramiko
+        time.sleep(0.01)
+        assert not done.handshake_timed_out()
+
+
+def test_a_hosts_known_keys_keep_the_first_type_first_and_the_last_key_of_a_type() -> None:
+    from engine.transports.ssh.host_keys import _HostKeys
+
+    first, second, newer = (paramiko.ECDSAKey.generate() for _ in range(3))
+    known = _HostKeys()
+    known.add("[h]:22", "ssh-ed25519", first)
+    known.add("[h]:22", "ecdsa-sha2-nistp256", second)
+    known.add("[h]:22", "ssh-ed25519", newer)
+    found = known.get("[h]:22")
+    assert found is not None and found.keys() == ["ssh-ed25519", "ecdsa-sha2-nistp256"]
+    assert found.get("ssh-ed25519") is newer
+    assert known.get("[other]:22") is None
