@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import select
 import shlex
 import socket
 import threading
@@ -23,7 +24,7 @@ from engine.output.logs import get_logger
 from engine.secrets.sources import read_secret
 from engine.transports.base import Command, CommandResult
 from engine.transports.pool import register_transport
-from engine.transports.ssh.forwarding import _drain_stderr, _Forwarder, _relay
+from engine.transports.ssh.forwarding import _Forwarder, _relay
 from engine.transports.ssh.host_keys import (
     _changed_key_message,
     _HostKeyRefused,
@@ -337,8 +338,6 @@ class SSHTransport:
         prompt: str,
     ) -> CommandResult:
         stderr = HeadTail()
-        reader = threading.Thread(target=_drain_stderr, args=(channel, stderr), daemon=True)
-        reader.start()
         early = bytearray()  # what came before sudo's marker line, and after it
         deadline = started + timeout + KILL_GRACE
         if marker:
@@ -353,25 +352,10 @@ class SSHTransport:
             if stdin:
                 channel.sendall(stdin.encode())
             channel.shutdown_write()
-        timed_out = False
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            channel.settimeout(remaining)
-            try:
-                chunk = channel.recv(READ_CHUNK)
-            except TimeoutError:
-                timed_out = True
-                break
-            if not chunk:
-                break
-            stdout.write(chunk)
+        timed_out = _read_until_eof(channel, stdout, stderr, deadline)
         if not timed_out:
             channel.status_event.wait(max(0.0, deadline - time.monotonic()))
             timed_out = not channel.exit_status_ready()
-        reader.join(0 if timed_out else 2)
         duration = time.monotonic() - started
         status = channel.exit_status if channel.exit_status_ready() else -1
         # `timeout -s KILL` kills the group, itself included: the host reports the signal
@@ -397,6 +381,8 @@ class SSHTransport:
         sent = False
         expected = (marker + "\n").encode()
         while time.monotonic() < deadline:
+            while channel.recv_stderr_ready():
+                stderr.write(channel.recv_stderr(READ_CHUNK))
             if channel.recv_ready():
                 stdout += channel.recv(65536)
             if stdout.startswith(expected):
@@ -499,6 +485,27 @@ class SSHTransport:
                     transport.sock.shutdown(socket.SHUT_RDWR)
             client.close()
         self._clients = []
+
+
+def _read_until_eof(channel: paramiko.Channel, stdout: HeadTail, stderr: HeadTail, deadline: float) -> bool:
+    """Read the command's stdout and stderr as they come, both in this thread, until the host
+    ends them or the deadline passes; True when the deadline came first. (A thread draining
+    stderr beside each command was one more thread per host in flight: about 16 KB each.)"""
+    # Readable while either stream holds data, and for good once the host sent EOF or closed.
+    ready = channel.fileno()
+    while True:
+        # Looked at before draining: what came before the EOF is in the buffers by then.
+        ended = channel.eof_received or channel.closed
+        while channel.recv_stderr_ready():
+            stderr.write(channel.recv_stderr(READ_CHUNK))
+        while channel.recv_ready():
+            stdout.write(channel.recv(READ_CHUNK))
+        if ended:
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        select.select([ready], [], [], remaining)
 
 
 _GCM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")

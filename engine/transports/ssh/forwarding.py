@@ -15,20 +15,10 @@ from typing import Any
 
 import paramiko
 
-from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.errors import TransportError
 from engine.output.logs import get_logger
 
 log = get_logger(name="remediate.ssh")
-
-
-def _drain_stderr(channel: paramiko.Channel, into: HeadTail) -> None:
-    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-        while True:
-            chunk = channel.recv_stderr(READ_CHUNK)
-            if not chunk:
-                return
-            into.write(chunk)
 
 
 def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,23 @@ def test_long_output_keeps_a_bounded_head_and_tail_of_each_stream(transport: SSH
         assert len(stream) <= OUTPUT_HEAD + OUTPUT_TAIL + 64
         assert f"\n[... {size - OUTPUT_HEAD - OUTPUT_TAIL} bytes dropped ...]\n" in stream
         assert stream.endswith(letter * OUTPUT_TAIL)
+
+
+def test_both_streams_of_a_command_are_read_by_the_calling_thread_alone(
+    transport: SSHTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread per command reading stderr was one more thread per host in flight.
+    transport.run("true", timeout=10)  # connected: its reader thread runs already
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: (started.append(thread), start(thread)))
+    # Interleaved, each more than a channel window (2 MB), so neither stream may wait.
+    result = transport.run(
+        "for i in 1 2 3; do head -c 3000000 /dev/zero | tr '\\0' o; head -c 3000000 /dev/zero | tr '\\0' e >&2; done",
+        timeout=50,
+    )
+    assert started == []
+    assert result.exit_code == 0 and result.stdout.endswith("o" * 100) and result.stderr.endswith("e" * 100)
 
 
 def test_factory_does_not_connect(ssh_fleet: SSHFleet) -> None:
