@@ -282,7 +282,7 @@ def run_pyinfra(work: Workdir, pyinfra: str) -> Sample:
 def daemon_tick(work: Workdir, ticks: int) -> float:
     """Median seconds of a daemon tick over the fleet, connections already open."""
     root = Path(__file__).resolve().parent.parent
-    output = subprocess.run(
+    finished = subprocess.run(
         [
             sys.executable,
             "-c",
@@ -294,9 +294,11 @@ def daemon_tick(work: Workdir, ticks: int) -> float:
         ],
         capture_output=True,
         text=True,
-        check=True,
         cwd=root,
-    ).stdout
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(f"the daemon tick failed ({finished.returncode}): {finished.stderr[-1500:]}")
+    output = finished.stdout
     return statistics.median(json.loads(output.splitlines()[-1]))
 
 

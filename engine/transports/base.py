@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import selectors
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,17 @@ class CommandResult:
 
 Command = str | Sequence[str]
 """A shell command line (run with ``sh -c``) or an argument vector (run as is)."""
+
+
+def readable(sources: Iterable[Any], timeout: float | None) -> list[Any]:
+    """Those of `sources` (sockets, SSH channels: anything with a ``fileno()``) that can be
+    read now, waiting up to `timeout` seconds for one (None: as long as it takes). Through a
+    selector (epoll), not ``select()``: a fleet's process holds more than the 1024
+    descriptors ``select()`` can watch."""
+    with selectors.DefaultSelector() as selector:
+        for source in sources:
+            selector.register(source, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout)]
 
 
 @runtime_checkable

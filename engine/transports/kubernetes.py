@@ -13,7 +13,6 @@ Other addresses (IPs, `localhost`, other DNS names) are reached from the control
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from engine.clients.kubernetes import (
 )
 from engine.errors import KubernetesError, TransportError
 from engine.output.logs import get_logger
+from engine.transports.base import readable
 from engine.transports.local import LocalTransport
 from engine.transports.pool import register_transport
 
@@ -104,7 +104,7 @@ class KubernetesTransport(LocalTransport):
         if address is None:
             return super().connect_tcp(host, port, timeout=timeout)
         forward, connection = self._forward(address, port, timeout)
-        ready, _, _ = select.select([connection], [], [], min(REFUSAL_WAIT, timeout))
+        ready = readable([connection], min(REFUSAL_WAIT, timeout))
         refusal = forward.error(forward_port(forward)) if ready else None
         if refusal:
             # A forward that ends without an error was accepted, then closed by the server.
@@ -199,8 +199,7 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
     open_sides = {a, b}
     try:
         while open_sides:
-            readable, _, _ = select.select(list(open_sides), [], [])
-            for side in readable:
+            for side in readable(open_sides, None):
                 other = b if side is a else a
                 data = side.recv(65536)
                 if data:

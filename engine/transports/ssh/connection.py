@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import re
-import select
 import shlex
 import socket
 import threading
@@ -22,7 +21,7 @@ from engine.clients.sizes import READ_CHUNK, HeadTail
 from engine.errors import SecretError, TransportError
 from engine.output.logs import get_logger
 from engine.secrets.sources import read_secret
-from engine.transports.base import Command, CommandResult
+from engine.transports.base import Command, CommandResult, readable
 from engine.transports.pool import register_transport
 from engine.transports.ssh.forwarding import _Forwarder, _relay
 from engine.transports.ssh.host_keys import (
@@ -491,8 +490,6 @@ def _read_until_eof(channel: paramiko.Channel, stdout: HeadTail, stderr: HeadTai
     """Read the command's stdout and stderr as they come, both in this thread, until the host
     ends them or the deadline passes; True when the deadline came first. (A thread draining
     stderr beside each command was one more thread per host in flight: about 16 KB each.)"""
-    # Readable while either stream holds data, and for good once the host sent EOF or closed.
-    ready = channel.fileno()
     while True:
         # Looked at before draining: what came before the EOF is in the buffers by then.
         ended = channel.eof_received or channel.closed
@@ -505,7 +502,9 @@ def _read_until_eof(channel: paramiko.Channel, stdout: HeadTail, stderr: HeadTai
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return True
-        select.select([ready], [], [], remaining)
+        # The channel's descriptor is readable while either stream holds data, and for good
+        # once the host sent EOF or closed.
+        readable([channel], remaining)
 
 
 _GCM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")

@@ -4,7 +4,6 @@ local port forwards and the local socket that reaches a host's Docker engine."""
 from __future__ import annotations
 
 import contextlib
-import select
 import shutil
 import socket
 import tempfile
@@ -17,6 +16,7 @@ import paramiko
 
 from engine.errors import TransportError
 from engine.output.logs import get_logger
+from engine.transports.base import readable
 
 log = get_logger(name="remediate.ssh")
 
@@ -26,10 +26,10 @@ def _relay(sock: socket.socket, channel: paramiko.Channel) -> None:
     open_sides: set[Any] = {sock, channel}
     try:
         while open_sides:
-            readable, _, _ = select.select(list(open_sides), [], [], 5.0)
-            if channel.closed and channel not in readable and not channel.recv_ready():
+            ready = readable(open_sides, 5.0)
+            if channel.closed and channel not in ready and not channel.recv_ready():
                 return
-            for side in readable:
+            for side in ready:
                 if side is sock:
                     data = sock.recv(65536)
                     if data:

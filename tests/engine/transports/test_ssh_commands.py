@@ -98,6 +98,19 @@ def test_both_streams_of_a_command_are_read_by_the_calling_thread_alone(
     assert result.exit_code == 0 and result.stdout.endswith("o" * 100) and result.stderr.endswith("e" * 100)
 
 
+def test_a_command_is_read_while_the_process_holds_more_than_1024_descriptors(
+    transport: SSHTransport, many_descriptors: None
+) -> None:
+    # A fleet's process does (a socket per connection): select() cannot watch those.
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        result = transport.run("echo out; echo err >&2", timeout=10)
+    finally:
+        for descriptor in filler:
+            os.close(descriptor)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "out\n", "err\n")
+
+
 def test_factory_does_not_connect(ssh_fleet: SSHFleet) -> None:
     (server,) = ssh_fleet.start()
     transport = ssh_transport("lazy", ssh_fleet.hostvars(server, ssh_fleet.known_hosts([server])))
