@@ -86,9 +86,15 @@ def test_both_streams_of_a_command_are_read_by_the_calling_thread_alone(
 ) -> None:
     # A thread per command reading stderr was one more thread per host in flight.
     transport.run("true", timeout=10)  # connected: its reader thread runs already
-    started: list[threading.Thread] = []
+    caller, started = threading.current_thread(), []
     start = threading.Thread.start
-    monkeypatch.setattr(threading.Thread, "start", lambda thread: (started.append(thread), start(thread)))
+
+    def recorded(thread: threading.Thread) -> None:
+        if threading.current_thread() is caller:  # the session's servers start threads too
+            started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded)
     # Interleaved, each more than a channel window (2 MB), so neither stream may wait.
     result = transport.run(
         "for i in 1 2 3; do head -c 3000000 /dev/zero | tr '\\0' o; head -c 3000000 /dev/zero | tr '\\0' e >&2; done",
