@@ -16,23 +16,30 @@ def write_playbook(directory: Path, text: str, name: str = "playbook.yml") -> Pa
     return path
 
 
-def approval_playbook(directory: Path, check: str, action: str) -> Path:
-    """A playbook of one node, `api`, whose one rung (`restart api`) waits for an approval:
-    the node is healthy while `check` succeeds, and `action` heals it."""
-    return write_playbook(
-        directory,
-        f"""
-        name: ops
+def one_node(
+    check: str, action: str, *, name: str = "ops", header: str = "", node: str = "", rung: str = ""
+) -> str:
+    """The text of a playbook of one node, `api`, healthy while `check` succeeds, whose one
+    rung, `restart api`, runs `action`. `header` adds top-level lines, `node` lines of the
+    node, `rung` lines of the rung (several lines indented as these: 12 and 16 spaces)."""
+    return f"""
+        name: {name}
+        {header}
         checks:
           api:
             command: {{cmd: "{check}"}}
             verify: {{within: 0s}}
             remediate:
               - name: restart api
-                approval: required
                 command: {{cmd: "{action}"}}
-        """,
-    )
+                {rung}
+            {node}
+    """
+
+
+def approval_playbook(directory: Path, check: str, action: str) -> Path:
+    """`one_node` written out, its rung waiting for an operator's approval."""
+    return write_playbook(directory, one_node(check, action, rung="approval: required"))
 
 
 def plan(directory: Path, text: str, inventory: Inventory | None = None, **extra_vars: Any) -> RunPlan:

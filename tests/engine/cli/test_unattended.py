@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from engine import exit_codes
 from engine.cli.app import cli
-from tests.support.playbooks import approval_playbook, write_playbook
+from tests.support.playbooks import approval_playbook, one_node, write_playbook
 from tests.support.unattended import Switch
 
 
@@ -24,19 +24,8 @@ def remediate(state: Path, *arguments: str | Path) -> Result:
 
 
 def playbook(tmp_path: Path, switch: Switch, limit: int = 3) -> Path:
-    return write_playbook(
-        tmp_path,
-        f"""
-        name: ops
-        checks:
-          api:
-            command: {{cmd: "{switch.check()}"}}
-            verify: {{within: 0s}}
-            limit: {{max: {limit}, within: 1h}}
-            run_backoff: {{initial: 0s}}
-            remediate: [{{command: {{cmd: "{switch.unfixable_action()}"}}}}]
-        """,
-    )
+    limits = f"limit: {{max: {limit}, within: 1h}}\n            run_backoff: {{initial: 0s}}"
+    return write_playbook(tmp_path, one_node(switch.check(), switch.unfixable_action(), node=limits))
 
 
 def test_a_paused_node_is_not_touched_until_it_is_resumed(tmp_path: Path, state: Path) -> None:

@@ -16,7 +16,7 @@ from engine.unattended.state import open_store
 from engine.unattended.state.postgres import PostgresStateStore
 from tests.servers.state_postgres import StatePostgres
 from tests.support.cli import remediate, start
-from tests.support.playbooks import write_playbook
+from tests.support.playbooks import one_node, write_playbook
 
 
 def blocking_playbook(directory: Path, limit: str = "") -> Path:
@@ -27,16 +27,7 @@ def blocking_playbook(directory: Path, limit: str = "") -> Path:
         f"echo acted >> {acted}"
     )
     return write_playbook(
-        directory,
-        f"""
-        name: locked
-        checks:
-          api:
-            command: {{cmd: "test -e {directory}/ok"}}
-            verify: {{within: 0s}}
-            {limit}
-            remediate: [{{command: {{cmd: "{action}"}}, timeout: 60s}}]
-        """,
+        directory, one_node(f"test -e {directory}/ok", action, name="locked", node=limit, rung="timeout: 60s")
     )
 
 

@@ -17,6 +17,7 @@ from engine.core.results import Outcome
 from engine.unattended.state import StateStore, open_store
 from engine.unattended.state.base import RUNNING, Approval
 from tests.servers.docker import LABELS, ContainerFactory, ImageFactory, unique_project
+from tests.support import playbooks
 from tests.support.clock import FakeClock
 from tests.support.unattended import Switch, messages, notify_log, run_every_minute, run_once
 
@@ -32,18 +33,7 @@ def store(state_location: str) -> Iterator[StateStore]:
 
 
 def one_node(switch: Switch, action: str, extra: str = "", notify: str = "") -> str:
-    return f"""
-        name: unattended
-        {notify}
-        checks:
-          api:
-            command: {{cmd: "{switch.check()}"}}
-            verify: {{within: 0s}}
-            remediate:
-              - name: restart api
-                command: {{cmd: "{action}"}}
-            {extra}
-    """
+    return playbooks.one_node(switch.check(), action, name="unattended", header=notify, node=extra)
 
 
 def test_every_action_is_recorded_with_its_node_outcome_duration_and_reason(
