@@ -219,10 +219,8 @@ class Worker:
                     continue
                 except Exception as exc:  # a crashed run must not end the worker
                     log.exception("run crashed")
-                    for group in groups:
-                        store.finish_task(
-                            playbook, tick, group, "failed", f"run crashed: {exc}", SystemClock().now()
-                        )
+                    crashed = [TaskEnd(group, "failed", f"run crashed: {exc}") for group in groups]
+                    store.finish_tasks(playbook, tick, crashed, SystemClock().now())
                     endings.extend("failed" for _ in groups)
                     return endings
                 ends = []
