@@ -161,6 +161,7 @@ class _Builder:
         self.seen = seen
         self.problems: list[Problem] = []
         self.defaults: dict[str, dict[str, Any]] = {}
+        self.defaults_seen = ""
 
     def fail(self, path: Path, message: str) -> None:
         problem = self.source.problem(path, message)
@@ -182,6 +183,7 @@ class _Builder:
         except TemplateProblem as exc:
             self.variable_problem(exc, playbook_vars, extra_vars)
         self.defaults = self.module_defaults(data.get("defaults"), variables)
+        self.defaults_seen = repr(self.defaults)  # part of every node's key in `seen`
         checks = data.get("checks")
         nodes: dict[str, NodeSpec] = {}
         if not isinstance(checks, dict) or not checks:
@@ -372,7 +374,7 @@ class _Builder:
             return None
         # What the node's validation depends on: its name, place, rendering and the defaults
         # of its modules as rendered for this host.
-        rendered = (name, repr(path), repr(body), repr(self.defaults))
+        rendered = (name, repr(path), repr(body), self.defaults_seen)
         if rendered in self.seen:
             return self.seen[rendered]
         before = len(self.problems)
