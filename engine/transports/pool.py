@@ -53,11 +53,16 @@ class TransportPool:
     def get(self, host: str) -> Transport:
         with self._lock:
             transport = self._transports.get(host)
-            if transport is None:
-                hostvars = self._hostvars.get(host, {})
-                transport = factory_for(connection_type(host, hostvars))(host, hostvars)
-                self._transports[host] = transport
+        if transport is not None:
             return transport
+        # Built outside the lock: building connects nothing, but resolving a host's settings
+        # reads files, and with one lock for the fleet every host's first use queued behind
+        # every other's (at 500 hosts, a third of the threads were found waiting here). Two
+        # threads of one host may both build; the first one stored is the one used.
+        hostvars = self._hostvars.get(host, {})
+        built = factory_for(connection_type(host, hostvars))(host, hostvars)
+        with self._lock:
+            return self._transports.setdefault(host, built)
 
     def release(self, host: str) -> None:
         """Close the host's transport, if one was opened; a later `get` opens a new one."""

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 import engine.transports
+import engine.transports.pool
 from engine.transports import MODULES, TransportError, TransportPool
 from engine.transports.local import LocalTransport
 from engine.transports.pool import TRANSPORT_TYPES, factory_for
@@ -66,3 +71,39 @@ def test_importing_the_transports_package_imports_no_connection_module() -> None
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_a_host_whose_transport_is_slow_to_build_holds_up_no_other_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Resolving a host's settings reads files; at 500 hosts one lock around it made every
+    # host's first use wait for all the others'.
+    release = threading.Event()
+
+    def factory(host: str, hostvars: Mapping[str, Any]) -> LocalTransport:
+        if host == "slow":
+            release.wait(10)
+        return LocalTransport(host)
+
+    monkeypatch.setattr(engine.transports.pool, "factory_for", lambda connection: factory)
+    pool = TransportPool({"slow": {}, "fast": {}})
+    slow = threading.Thread(target=pool.get, args=("slow",))
+    slow.start()
+    try:
+        got: list[object] = []
+        fast = threading.Thread(target=lambda: got.append(pool.get("fast")))
+        fast.start()
+        fast.join(5)
+        assert len(got) == 1 and isinstance(got[0], LocalTransport)
+    finally:
+        release.set()
+        slow.join(10)
+        pool.close()
+
+
+def test_a_host_gets_one_transport_however_many_threads_ask_at_once() -> None:
+    pool = TransportPool({"localhost": {}})
+    try:
+        with ThreadPoolExecutor(8) as threads:
+            transports = list(threads.map(lambda _: pool.get("localhost"), range(32)))
+        assert {id(transport) for transport in transports} == {id(pool.get("localhost"))}
+    finally:
+        pool.close()
