@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import socket
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -185,11 +186,9 @@ class SSHTransport:
         # paramiko does not disable Nagle's algorithm; without this every small request
         # (a command, a channel open) waits for the delayed ACK, about 40 ms each.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if _TCP_QUICKACK is None:
-            return sock
-        quick = _QuickAckSocket(sock.family, sock.type, sock.proto, sock.detach())
-        quick.settimeout(self.settings.connect_timeout)
-        return quick
+        lean = _LeanSocket(sock.family, sock.type, sock.proto, sock.detach())
+        lean.settimeout(self.settings.connect_timeout)
+        return lean
 
     def _secret(self, env: str | None, file: str | None, what: str) -> str | None:
         if not env and not file:
@@ -582,18 +581,80 @@ def _transport_offering_gcm_first(sock: Any, /, **options: Any) -> paramiko.Tran
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
-class _QuickAckSocket(socket.socket):
-    """A TCP socket that acknowledges what it receives at once. Right after authentication
-    OpenSSH holds a small packet (the confirmation of our first channel) until we have
-    acknowledged the one before it (Nagle's algorithm on its side), and Linux delays that
-    acknowledgement by up to 40 ms: the first command on every connection took 40 ms longer
-    than the rest. Quick-ack mode does not stick, so it is set again after every read."""
+READ_AHEAD = 65536
+"""Bytes a connection asks the kernel for per read. paramiko reads each packet in two exact
+pieces (its first cipher block, then the rest) and the banner 128 bytes at a time; read
+ahead, most packets cost one system call instead of two."""
+
+
+class _LeanSocket(socket.socket):
+    """A connection's TCP socket, made cheap per read for a fleet of threads. Every system
+    call on a socket releases the GIL and takes it back, which with hundreds of threads in
+    flight is a hand-over to another thread and back (futex calls and context switches:
+    most of a 500-host run's system time). So:
+
+    * timeouts are the kernel's (``SO_RCVTIMEO``, ``SO_SNDTIMEO``) on a blocking socket,
+      where Python's own timeout polls before every read: one call per read, not two. A call
+      that times out still raises `socket.timeout`, as paramiko expects;
+    * reads ask for `READ_AHEAD` bytes and hand them out as paramiko asks (it reads this
+      socket with ``recv`` only);
+    * received data is acknowledged at once (Linux's quick-ack mode). Right after
+      authentication OpenSSH holds a small packet (the confirmation of our first channel)
+      until we have acknowledged the one before it (Nagle's algorithm on its side), and
+      Linux delays that acknowledgement by up to 40 ms: the first command on every
+      connection took 40 ms longer than the rest. Quick-ack mode does not stick, so it is
+      set again after every read from the kernel."""
+
+    _ahead = b""
+    _taken = 0
+    _timeout: float | None = None
+
+    def settimeout(self, value: float | None) -> None:
+        if not value:  # blocking for good (None) or non-blocking (0): Python's own
+            super().settimeout(value)
+            self._timeout = value
+            self._kernel_timeouts(0.0)
+            return
+        super().settimeout(None)
+        self._timeout = value
+        self._kernel_timeouts(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def _kernel_timeouts(self, seconds: float) -> None:
+        whole = int(seconds)
+        timeval = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        data = super().recv(bufsize, flags)
-        if data:
-            self.setsockopt(socket.IPPROTO_TCP, cast(int, _TCP_QUICKACK), 1)
-        return data
+        if self._taken < len(self._ahead):
+            start = self._taken
+            self._taken = min(start + bufsize, len(self._ahead))
+            return self._ahead[start : self._taken]
+        try:
+            data = super().recv(max(bufsize, READ_AHEAD), flags)
+        except BlockingIOError:  # the kernel's timeout
+            raise TimeoutError("timed out") from None
+        if data and _TCP_QUICKACK is not None:
+            self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        if len(data) <= bufsize:
+            return data
+        self._ahead, self._taken = data, bufsize
+        return data[:bufsize]
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            return super().send(data, flags)
+        except BlockingIOError:
+            raise TimeoutError("timed out") from None
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        try:
+            super().sendall(data, flags)
+        except BlockingIOError:
+            raise TimeoutError("timed out") from None
 
 
 @register_transport("ssh", "paramiko", "smart")

@@ -369,14 +369,14 @@ def test_an_idle_open_connection_wakes_its_reader_at_most_every_idle_wake_second
     try:
         assert transport.run("true", timeout=10).exit_code == 0
         wakes = 0
-        receive = connection._QuickAckSocket.recv
+        receive = connection._LeanSocket.recv
 
         def counted(sock: socket.socket, size: int, flags: int = 0) -> bytes:
             nonlocal wakes
             wakes += 1
             return receive(sock, size, flags)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(connection._QuickAckSocket, "recv", counted)
+        monkeypatch.setattr(connection._LeanSocket, "recv", counted)
         time.sleep(2 * connection.IDLE_WAKE + 0.5)
         assert wakes <= 5  # paramiko's own 0.1 s poll: ~45
     finally:

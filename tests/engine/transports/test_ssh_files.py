@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 from engine.transports.ssh import _parsed_once, _read_known_hosts
@@ -50,31 +49,3 @@ def test_known_hosts_keys_of_a_name_come_in_the_files_order_hashed_or_not(tmp_pa
     keys = _read_known_hosts(str(known)).keys_for("web1")
     assert [key.get_base64() for key in keys] == [first.split()[1], second.split()[1]]
     assert _read_known_hosts(str(known)).keys_for("unknown") == []
-
-
-def test_a_file_already_parsed_is_handed_out_while_another_is_being_parsed(tmp_path: Path) -> None:
-    # Every host asks for the same few files: a lookup that waited for the lock queued
-    # hundreds of threads behind each other (and behind any slow parse).
-    parsed, slow = tmp_path / "known_hosts", tmp_path / "config"
-    parsed.write_text("known")
-    slow.write_text("config")
-    _parsed_once("test", str(parsed), lambda name: Path(name).read_text())
-    parsing, release = threading.Event(), threading.Event()
-
-    def slow_parse(name: str) -> str:
-        parsing.set()
-        release.wait(10)
-        return Path(name).read_text()
-
-    parser = threading.Thread(target=_parsed_once, args=("test", str(slow), slow_parse))
-    parser.start()
-    try:
-        assert parsing.wait(5)
-        got: list[str] = []
-        reader = threading.Thread(target=lambda: got.append(_parsed_once("test", str(parsed), slow_parse)))
-        reader.start()
-        reader.join(5)
-        assert got == ["known"]
-    finally:
-        release.set()
-        parser.join(10)
