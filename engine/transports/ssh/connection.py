@@ -635,8 +635,8 @@ class _LeanSocket(socket.socket):
             return self._ahead[start : self._taken]
         try:
             data = super().recv(max(bufsize, READ_AHEAD), flags)
-        except BlockingIOError:  # the kernel's timeout
-            raise TimeoutError("timed out") from None
+        except BlockingIOError as error:
+            raise self._timed_out(error) from None
         if data and _TCP_QUICKACK is not None:
             self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
         if len(data) <= bufsize:
@@ -647,14 +647,19 @@ class _LeanSocket(socket.socket):
     def send(self, data: Any, flags: int = 0) -> int:
         try:
             return super().send(data, flags)
-        except BlockingIOError:
-            raise TimeoutError("timed out") from None
+        except BlockingIOError as error:
+            raise self._timed_out(error) from None
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         try:
             super().sendall(data, flags)
-        except BlockingIOError:
-            raise TimeoutError("timed out") from None
+        except BlockingIOError as error:
+            raise self._timed_out(error) from None
+
+    def _timed_out(self, error: BlockingIOError) -> OSError:
+        """The kernel's timeout, raised as Python's own timeout raises it; on a non-blocking
+        socket (timeout 0) the error is what it says."""
+        return TimeoutError("timed out") if self._timeout else error
 
 
 @register_transport("ssh", "paramiko", "smart")

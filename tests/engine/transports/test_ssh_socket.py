@@ -119,3 +119,14 @@ def test_a_send_to_a_peer_that_reads_nothing_times_out(listener: socket.socket) 
     finally:
         lean.close()
         peer.close()
+
+
+def test_a_non_blocking_socket_still_says_it_would_block(listener: socket.socket) -> None:
+    lean, peer = _pair(listener)
+    try:
+        lean.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            lean.recv(16)
+    finally:
+        lean.close()
+        peer.close()
