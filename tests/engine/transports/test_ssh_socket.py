@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
@@ -21,12 +22,18 @@ def listener() -> Iterator[socket.socket]:
     server.close()
 
 
-def _pair(listener: socket.socket, timeout: float = 5.0) -> tuple[_LeanSocket, socket.socket]:
+@contextmanager
+def _pair(listener: socket.socket, timeout: float = 5.0) -> Iterator[tuple[_LeanSocket, socket.socket]]:
+    """Our socket connected to a plain one, both closed at the end."""
     plain = socket.create_connection(listener.getsockname())
     peer, _ = listener.accept()
     lean = _LeanSocket(plain.family, plain.type, plain.proto, plain.detach())
-    lean.settimeout(timeout)
-    return lean, peer
+    try:
+        lean.settimeout(timeout)
+        yield lean, peer
+    finally:
+        lean.close()
+        peer.close()
 
 
 def _read(lean: _LeanSocket, size: int) -> bytes:
@@ -41,8 +48,7 @@ def _read(lean: _LeanSocket, size: int) -> bytes:
 def test_reads_of_any_sizes_return_what_was_sent_in_order(
     listener: socket.socket, payload: bytes, sizes: list[int]
 ) -> None:
-    lean, peer = _pair(listener)
-    try:
+    with _pair(listener) as (lean, peer):
         peer.sendall(payload)
         received = b""
         index = 0
@@ -53,9 +59,6 @@ def test_reads_of_any_sizes_return_what_was_sent_in_order(
             received += chunk
             index += 1
         assert received == payload
-    finally:
-        lean.close()
-        peer.close()
 
 
 def test_a_packet_read_in_two_pieces_costs_one_read_from_the_kernel(
@@ -63,7 +66,6 @@ def test_a_packet_read_in_two_pieces_costs_one_read_from_the_kernel(
 ) -> None:
     # paramiko reads a packet's first cipher block, then the rest: two system calls, each a
     # hand-over of the GIL when hundreds of threads are in flight.
-    lean, peer = _pair(listener)
     kernel_reads = 0
     receive = socket.socket.recv
 
@@ -72,21 +74,17 @@ def test_a_packet_read_in_two_pieces_costs_one_read_from_the_kernel(
         kernel_reads += 1
         return receive(sock, size, flags)
 
-    try:
+    with _pair(listener) as (lean, peer):
         peer.sendall(b"H" * 16 + b"B" * 100)
         time.sleep(0.1)
         monkeypatch.setattr(socket.socket, "recv", counted)
         assert _read(lean, 16) == b"H" * 16
         assert _read(lean, 100) == b"B" * 100
         assert kernel_reads == 1
-    finally:
-        lean.close()
-        peer.close()
 
 
 def test_a_read_with_nothing_to_read_times_out_as_paramiko_expects(listener: socket.socket) -> None:
-    lean, peer = _pair(listener, timeout=0.3)
-    try:
+    with _pair(listener, timeout=0.3) as (lean, peer):
         assert lean.gettimeout() == 0.3
         started = time.monotonic()
         with pytest.raises(socket.timeout):
@@ -94,39 +92,24 @@ def test_a_read_with_nothing_to_read_times_out_as_paramiko_expects(listener: soc
         assert 0.2 < time.monotonic() - started < 3
         peer.sendall(b"late")
         assert lean.recv(16) == b"late"  # a timeout loses nothing and ends nothing
-    finally:
-        lean.close()
-        peer.close()
 
 
 def test_a_read_after_the_peer_closed_returns_end_of_file(listener: socket.socket) -> None:
-    lean, peer = _pair(listener)
-    try:
+    with _pair(listener) as (lean, peer):
         peer.sendall(b"last words")
         peer.close()
         assert _read(lean, 10) == b"last words"
         assert lean.recv(16) == b""
-    finally:
-        lean.close()
 
 
 def test_a_send_to_a_peer_that_reads_nothing_times_out(listener: socket.socket) -> None:
-    lean, peer = _pair(listener, timeout=0.3)
-    try:
-        with pytest.raises(socket.timeout):
-            for _ in range(10_000):  # until the kernel's buffers on both sides are full
-                lean.sendall(b"x" * 65536)
-    finally:
-        lean.close()
-        peer.close()
+    with _pair(listener, timeout=0.3) as (lean, _peer), pytest.raises(socket.timeout):
+        for _ in range(10_000):  # until the kernel's buffers on both sides are full
+            lean.sendall(b"x" * 65536)
 
 
 def test_a_non_blocking_socket_still_says_it_would_block(listener: socket.socket) -> None:
-    lean, peer = _pair(listener)
-    try:
+    with _pair(listener) as (lean, _peer):
         lean.settimeout(0)
         with pytest.raises(BlockingIOError):
             lean.recv(16)
-    finally:
-        lean.close()
-        peer.close()
