@@ -6,7 +6,8 @@ client key of the test fixtures), a Redis broker and a PostgreSQL store, then me
 
 * one controller: a cold `remediate run` of one `command: true` check on every host, and a
   daemon tick over connections kept open (the median of --ticks);
-* the bare paramiko baseline (and pyinfra, given --pyinfra PATH) on the same hosts, cold;
+* the bare paramiko baseline (and pyinfra, given --pyinfra PATH) on the same hosts, cold
+  (``--cold-rounds K``: K rounds, the tools in turn in each, medians and each round's ratio);
 * OpenSSH running `true` on every host at once through ControlMaster connections opened
   beforehand (the lower bound of a tick over open connections);
 * for each worker count in --workers: that many `remediate worker` processes and one
@@ -24,7 +25,7 @@ PostgreSQL's server binaries::
 
     .venv/bin/python bench/scale.py [--hosts 100] [--workers 1,2] [--ticks 3] [--interval 15]
                                     [--concurrency 8] [--forks 50] [--pyinfra PATH]
-                                    [--skip-cold]
+                                    [--skip-cold] [--cold-rounds 1]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import (  # bench/fleet.py: the hosts' inventories and the controller's baselines
     BIN,
+    Sample,
     Workdir,
     compile_project,
     daemon_tick,
@@ -182,6 +185,19 @@ def run_fleet(work: Workdir, broker: str, state: str, workers: int, args: argpar
         log.close()
 
 
+def cold_runs(work: Workdir, pyinfra: str | None, rounds: int) -> dict[str, list[Sample]]:
+    """Cold runs of each tool, `rounds` times, alternated: the machine's load drifts over
+    minutes, and tools measured one after another would each meet a different load."""
+    tools: dict[str, Callable[[Workdir], Sample]] = {"remediate run": run_remediate, "paramiko": run_paramiko}
+    if pyinfra:
+        tools["pyinfra"] = lambda work: run_pyinfra(work, pyinfra)
+    samples: dict[str, list[Sample]] = {name: [] for name in tools}
+    for _ in range(max(1, rounds)):
+        for name, tool in tools.items():
+            samples[name].append(tool(work))
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100)
@@ -194,6 +210,12 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
     parser.add_argument("--skip-cold", action="store_true", help="only the ticks: no cold runs")
+    parser.add_argument(
+        "--cold-rounds",
+        type=int,
+        default=1,
+        help="cold runs of each tool, alternated (each round runs every tool once): medians",
+    )
     args = parser.parse_args()
     compile_project()
     fleet = create_fleet(create_account())
@@ -207,11 +229,7 @@ def main() -> None:
     try:
         with running_state_postgres() as postgres:
             work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
-            cold = {}
-            if not args.skip_cold:
-                cold = {"remediate run": run_remediate(work), "paramiko": run_paramiko(work)}
-            if args.pyinfra and not args.skip_cold:
-                cold["pyinfra"] = run_pyinfra(work, args.pyinfra)
+            cold = {} if args.skip_cold else cold_runs(work, args.pyinfra, args.cold_rounds)
             tick = daemon_tick(work, args.ticks)
             openssh = openssh_controlmaster_tick(work, args.ticks)
             print(f"one controller: tick {tick:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True)
@@ -229,12 +247,20 @@ def main() -> None:
     n = args.hosts
     print(f"\nN = {n} loopback sshd hosts, one `command: true` check each; ratios to one controller")
     if cold:
-        print(f"{'cold, one process':<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
-    for name, sample in cold.items():
+        rounds = len(cold["remediate run"])
+        heading = "cold, one process" + (f" (medians of {rounds})" if rounds > 1 else "")
+        print(f"{heading:<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
+    for name, samples in cold.items():
         ours = cold["remediate run"]
+        wall = statistics.median(sample.wall for sample in samples)
+        cpu = statistics.median(sample.cpu for sample in samples)
+        peak = statistics.median(sample.peak_mb for sample in samples)
+        ratios = [sample.wall / mine.wall for sample, mine in zip(samples, ours, strict=True)]
+        spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x by round" if len(ratios) > 1 and samples is not ours else ""
+        ours_wall = statistics.median(sample.wall for sample in ours)
         print(
-            f"{name:<34} {sample.wall:8.2f} {sample.cpu / n * 1000:12.2f} {sample.peak_mb:8.1f}"
-            f"   ({sample.wall / ours.wall:.2f}x wall)"
+            f"{name:<34} {wall:8.2f} {cpu / n * 1000:12.2f} {peak:8.1f}"
+            f"   ({wall / ours_wall:.2f}x wall{spread})"
         )
     print(f"\n{'tick, connections open':<34} {'wall s':>8} {'p95 to result s':>16} {'CPU/host ms':>12}")
     print(f"{'one controller (daemon)':<34} {tick:8.2f} {'':>16} {'':>12}")
