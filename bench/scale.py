@@ -256,7 +256,9 @@ def main() -> None:
         cpu = statistics.median(sample.cpu for sample in samples)
         peak = statistics.median(sample.peak_mb for sample in samples)
         ratios = [sample.wall / mine.wall for sample, mine in zip(samples, ours, strict=True)]
-        spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x by round" if len(ratios) > 1 and samples is not ours else ""
+        spread = ""
+        if len(ratios) > 1 and samples is not ours:
+            spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x by round"
         ours_wall = statistics.median(sample.wall for sample in ours)
         print(
             f"{name:<34} {wall:8.2f} {cpu / n * 1000:12.2f} {peak:8.1f}"
