@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,40 @@ def test_forks_bound_how_many_nodes_run_at_once(tmp_path: Path) -> None:
         forks=1,
     )
     assert sorted(outcomes(report).values()) == ["failed", "healthy"]
+
+
+def test_a_node_thread_ends_with_its_node_while_others_still_run(tmp_path: Path) -> None:
+    # A pool kept every fork's thread alive, idle, until the run ended: at 500 hosts some
+    # 4 MB of stacks at the peak.
+    go = tmp_path / "go"
+    finished: list[RunReport] = []
+    walker = threading.Thread(
+        target=lambda: finished.append(
+            run(
+                tmp_path,
+                f"""
+                name: threads
+                checks:
+                  quick: {{command: {{cmd: "true"}}}}
+                  slow: {{command: {{cmd: "touch {tmp_path}/slow; while [ ! -e {go} ]; do sleep 0.05; done", timeout: 20s}}}}
+            """,
+            )
+        )
+    )
+    walker.start()
+    try:
+        deadline = time.monotonic() + 10
+        node_threads: list[str] = []
+        while time.monotonic() < deadline:
+            node_threads = [t.name for t in threading.enumerate() if t.name.startswith("node")]
+            if (tmp_path / "slow").exists() and len(node_threads) == 1:
+                break
+            time.sleep(0.05)
+        assert len(node_threads) == 1 and node_threads[0].endswith("slow")
+    finally:
+        go.touch()
+        walker.join(20)
+    assert outcomes(finished[0]) == {"quick": "healthy", "slow": "healthy"}
 
 
 def test_dependents_of_a_failed_node_are_blocked_naming_the_root_cause_and_never_checked(
