@@ -247,11 +247,11 @@ def main() -> None:
     n = args.hosts
     print(f"\nN = {n} loopback sshd hosts, one `command: true` check each; ratios to one controller")
     if cold:
-        rounds = len(cold["remediate run"])
-        heading = "cold, one process" + (f" (medians of {rounds})" if rounds > 1 else "")
+        ours = cold["remediate run"]
+        ours_wall = statistics.median(sample.wall for sample in ours)
+        heading = "cold, one process" + (f" (medians of {len(ours)})" if len(ours) > 1 else "")
         print(f"{heading:<34} {'wall s':>8} {'CPU/host ms':>12} {'peak MB':>8}")
     for name, samples in cold.items():
-        ours = cold["remediate run"]
         wall = statistics.median(sample.wall for sample in samples)
         cpu = statistics.median(sample.cpu for sample in samples)
         peak = statistics.median(sample.peak_mb for sample in samples)
@@ -259,7 +259,6 @@ def main() -> None:
         spread = ""
         if len(ratios) > 1 and samples is not ours:
             spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x by round"
-        ours_wall = statistics.median(sample.wall for sample in ours)
         print(
             f"{name:<34} {wall:8.2f} {cpu / n * 1000:12.2f} {peak:8.1f}"
             f"   ({wall / ours_wall:.2f}x wall{spread})"

@@ -610,14 +610,10 @@ class _LeanSocket(socket.socket):
     _timeout: float | None = None
 
     def settimeout(self, value: float | None) -> None:
-        if not value:  # blocking for good (None) or non-blocking (0): Python's own
-            super().settimeout(value)
-            self._timeout = value
-            self._kernel_timeouts(0.0)
-            return
-        super().settimeout(None)
         self._timeout = value
-        self._kernel_timeouts(value)
+        # Blocking for good (None) and non-blocking (0) are Python's own; a time is the kernel's.
+        super().settimeout(value if not value else None)
+        self._kernel_timeouts(value or 0.0)
 
     def gettimeout(self) -> float | None:
         return self._timeout
