@@ -14,7 +14,11 @@ client key of the test fixtures), a Redis broker and a PostgreSQL store, then me
   `remediate daemon --broker`; the first tick opens the connections and is not counted; of
   the next --ticks ticks: the wall time from the tick's scheduling to its last host's result,
   the p95 of tick-to-result over every host, the CPU per host of workers and scheduler, and
-  each worker's resident memory growth.
+  each worker's resident memory growth. The controller's tick is measured again after each
+  worker count, and each count is compared with the mean of the controller's ticks measured
+  just before and just after it (the load drifts over the minutes a fleet runs). A count
+  given more than once in --workers (``1,2,4,1,2,4``) is measured that many times, in that
+  order: the medians are printed with the spread of the ratios.
 
 Memory per open connection is the slope between worker counts: a worker of 1 holds N
 connections, a worker of 2 about N/2, and the difference of their growth over the first tick
@@ -90,6 +94,8 @@ class FleetResult:
     growth_kb: list[int]
     """Each worker's resident memory growth over the first tick (it opens its connections)."""
     connections: list[int]
+    controller_tick: float = 0.0
+    """The mean of the controller's ticks measured just before and just after this fleet."""
 
 
 def wait_ticks(state: str, hosts: int, count: int, timeout: float) -> list[tuple[float, list[float]]]:
@@ -230,14 +236,20 @@ def main() -> None:
         with running_state_postgres() as postgres:
             work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
             cold = {} if args.skip_cold else cold_runs(work, args.pyinfra, args.cold_rounds)
-            tick = daemon_tick(work, args.ticks)
+            ticks = [daemon_tick(work, args.ticks)]
             openssh = openssh_controlmaster_tick(work, args.ticks)
-            print(f"one controller: tick {tick:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True)
+            print(f"one controller: tick {ticks[0]:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True)
             broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
             for count in (int(w) for w in args.workers.split(",")):
                 redis.client().flushall()
                 results.append(run_fleet(work, broker, postgres.new_database(), count, args))
-                print(f"{count} worker(s): tick {results[-1].tick_wall:.2f}s", flush=True)
+                ticks.append(daemon_tick(work, args.ticks))
+                results[-1].controller_tick = statistics.mean(ticks[-2:])
+                print(
+                    f"{count} worker(s): tick {results[-1].tick_wall:.2f}s; "
+                    f"the controller's {ticks[-2]:.2f}s before, {ticks[-1]:.2f}s after",
+                    flush=True,
+                )
     finally:
         redis.stop()
         shutil.rmtree(redis_dir, ignore_errors=True)
@@ -264,15 +276,22 @@ def main() -> None:
             f"   ({wall / ours_wall:.2f}x wall{spread})"
         )
     print(f"\n{'tick, connections open':<34} {'wall s':>8} {'p95 to result s':>16} {'CPU/host ms':>12}")
-    print(f"{'one controller (daemon)':<34} {tick:8.2f} {'':>16} {'':>12}")
+    tick = statistics.median(ticks)
+    print(f"{'one controller (daemon), median':<34} {tick:8.2f} {'':>16} {'':>12}   ({len(ticks)} measures)")
     print(
         f"{'OpenSSH ControlMaster, all at once':<34} {openssh:8.2f} {'':>16} {'':>12}"
-        f"   ({openssh / tick:.2f}x the controller's tick)"
+        f"   ({openssh / ticks[0]:.2f}x the controller's tick beside it)"
     )
-    for result in results:
+    for count in dict.fromkeys(result.workers for result in results):
+        mine = [result for result in results if result.workers == count]
+        ratios = [result.tick_wall / result.controller_tick for result in mine]
+        spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x" if len(mine) > 1 else ""
+        label = f"{count} worker(s) + scheduler" + (f", median of {len(mine)}" if len(mine) > 1 else "")
         print(
-            f"{f'{result.workers} worker(s) + scheduler':<34} {result.tick_wall:8.2f} {result.p95:16.2f} "
-            f"{result.cpu_per_host_ms:12.2f}   ({result.tick_wall / tick:.2f}x the controller's tick)"
+            f"{label:<34} {statistics.median(r.tick_wall for r in mine):8.2f} "
+            f"{statistics.median(r.p95 for r in mine):16.2f} "
+            f"{statistics.median(r.cpu_per_host_ms for r in mine):12.2f}   "
+            f"({statistics.median(ratios):.2f}x the controller's tick beside it{spread})"
         )
     for result in results:
         per = [g / c for g, c in zip(result.growth_kb, result.connections, strict=True) if c]
