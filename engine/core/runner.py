@@ -125,17 +125,18 @@ class Runner:
                 for key in ready:
                     blocked = self._not_started(key) if self._stopped() else self._blocked(key)
                     if blocked is not None:
-                        self._node_over(key.host)
-                        self._finish(key, blocked)
-                        ready.extend(self._released(key, waiting))
+                        ready.extend(self._end_unstarted(key, blocked, waiting))
                     else:
                         queued.append(key)
                 ready = []
                 while queued and len(running) < forks:
                     key = queued.popleft()
+                    if self._stopped():  # queued before the stop, waiting for a fork: never started
+                        ready.extend(self._end_unstarted(key, self._not_started(key), waiting))
+                        continue
                     future, thread = self._start(key, finished)
                     running[future] = (key, thread)
-                if not running:
+                if ready or not running:
                     continue
                 done = finished.get()
                 key, _ = running.pop(done)
@@ -164,6 +165,13 @@ class Runner:
         thread = threading.Thread(target=evaluate, name=f"node-{key}")
         thread.start()
         return future, thread
+
+    def _end_unstarted(self, key: NodeKey, result: NodeResult, waiting: dict[NodeKey, int]) -> list[NodeKey]:
+        """Finish a node that is not evaluated (blocked, or the run is stopping); its
+        dependents now ready."""
+        self._node_over(key.host)
+        self._finish(key, result)
+        return self._released(key, waiting)
 
     def _released(self, key: NodeKey, waiting: dict[NodeKey, int]) -> list[NodeKey]:
         """Dependents whose every upstream has now finished."""

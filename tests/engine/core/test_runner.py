@@ -3,6 +3,7 @@ recovery propagation and idempotency."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from engine.core.node import Mode
 from engine.core.registry import CHECK_TYPES, check_type
 from engine.core.results import CheckResult, Outcome
 from engine.core.runner import Runner, RunSettings
+from engine.core.stopping import Stop
 from engine.output.report import RunReport
 from engine.transports import TransportPool
 from inventory import Inventory
@@ -370,3 +372,32 @@ def test_hosts_that_finish_together_have_their_connections_closed_together(
     assert len(closing) == 4
     first_end = min(end for _, end in closing)
     assert sum(start < first_end for start, _ in closing) > 1, "the closes ran one after another"
+
+
+def test_nodes_waiting_for_a_fork_when_the_run_stops_end_skipped_unchecked(tmp_path: Path) -> None:
+    stop = Stop()
+    go = tmp_path / "go"
+    settings = RunSettings(forks=1, incident_dir=tmp_path / "incidents", stop=stop)
+    text = f"""
+        name: stopping
+        checks:
+          first: {{command: {{cmd: "touch {tmp_path}/started; while [ ! -e {go} ]; do sleep 0.05; done", timeout: 20s}}}}
+          second: {{command: {{cmd: "touch {tmp_path}/second"}}}}
+          third: {{command: {{cmd: "touch {tmp_path}/third"}}}}
+    """
+    finished: list[RunReport] = []
+    walker = threading.Thread(target=lambda: finished.append(Runner(plan(tmp_path, text), settings).run()))
+    walker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline, "the first node never started"
+            time.sleep(0.05)
+        stop.request(signal.SIGTERM)
+    finally:
+        go.touch()
+        walker.join(20)
+    [report] = finished
+    assert outcomes(report) == {"first": "healthy", "second": "skipped", "third": "skipped"}
+    assert {n.reason for n in report.nodes[1:]} == {"not checked: the run was stopped by SIGTERM"}
+    assert not (tmp_path / "second").exists() and not (tmp_path / "third").exists()
