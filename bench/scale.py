@@ -29,7 +29,7 @@ PostgreSQL's server binaries::
 
     .venv/bin/python bench/scale.py [--hosts 100] [--workers 1,2] [--ticks 3] [--interval 15]
                                     [--concurrency 8] [--forks 50] [--pyinfra PATH]
-                                    [--skip-cold] [--cold-rounds 1]
+                                    [--skip-cold | --skip-ticks] [--cold-rounds 1]
 """
 
 from __future__ import annotations
@@ -216,6 +216,7 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
     parser.add_argument("--skip-cold", action="store_true", help="only the ticks: no cold runs")
+    parser.add_argument("--skip-ticks", action="store_true", help="only the cold runs: no ticks, no workers")
     parser.add_argument(
         "--cold-rounds",
         type=int,
@@ -236,11 +237,16 @@ def main() -> None:
         with running_state_postgres() as postgres:
             work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
             cold = {} if args.skip_cold else cold_runs(work, args.pyinfra, args.cold_rounds)
-            ticks = [daemon_tick(work, args.ticks)]
-            openssh = openssh_controlmaster_tick(work, args.ticks)
-            print(f"one controller: tick {ticks[0]:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True)
+            if args.skip_ticks:
+                args.workers = ""
+            else:
+                ticks = [daemon_tick(work, args.ticks)]
+                openssh = openssh_controlmaster_tick(work, args.ticks)
+                print(
+                    f"one controller: tick {ticks[0]:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True
+                )
             broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
-            for count in (int(w) for w in args.workers.split(",")):
+            for count in (int(w) for w in args.workers.split(",") if w):
                 redis.client().flushall()
                 results.append(run_fleet(work, broker, postgres.new_database(), count, args))
                 ticks.append(daemon_tick(work, args.ticks))
@@ -268,13 +274,23 @@ def main() -> None:
         cpu = statistics.median(sample.cpu for sample in samples)
         peak = statistics.median(sample.peak_mb for sample in samples)
         ratios = [sample.wall / mine.wall for sample, mine in zip(samples, ours, strict=True)]
+        peaks = [sample.peak_mb / mine.peak_mb for sample, mine in zip(samples, ours, strict=True)]
         spread = ""
         if len(ratios) > 1 and samples is not ours:
-            spread = f", {min(ratios):.2f}x to {max(ratios):.2f}x by round"
+            spread = (
+                f", {min(ratios):.2f}x to {max(ratios):.2f}x by round;"
+                f" peak {min(peaks):.2f}x to {max(peaks):.2f}x by round"
+            )
+        elif len(samples) > 1:
+            spread = (
+                f"; peak {min(s.peak_mb for s in samples):.1f} to {max(s.peak_mb for s in samples):.1f} MB"
+            )
         print(
             f"{name:<34} {wall:8.2f} {cpu / n * 1000:12.2f} {peak:8.1f}"
             f"   ({wall / ours_wall:.2f}x wall{spread})"
         )
+    if args.skip_ticks:
+        return
     print(f"\n{'tick, connections open':<34} {'wall s':>8} {'p95 to result s':>16} {'CPU/host ms':>12}")
     tick = statistics.median(ticks)
     print(f"{'one controller (daemon), median':<34} {tick:8.2f} {'':>16} {'':>12}   ({len(ticks)} measures)")
