@@ -2,9 +2,9 @@
 
 Scope: one lock per host of the plan, taken in sorted order without waiting. A run whose
 hosts overlap a running one exits at once (exit status 3), naming the holder. With the
-SQLite store the locks are files beside the state (`filelock`, released by the kernel when
-the holder dies, even by kill -9); with PostgreSQL they are session advisory locks, so that
-controllers on different machines sharing one database exclude each other too.
+SQLite store the locks are files beside the state (`filelock`'s descriptor locks, released by
+the kernel when the holder dies, even by kill -9); with PostgreSQL they are session advisory
+locks, so that controllers on different machines sharing one database exclude each other too.
 """
 
 from __future__ import annotations
@@ -61,52 +61,70 @@ def _safe_name(host: str) -> str:
 
 
 def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLock:
-    """Lock files `directory/<host>.lock`, each with a `.owner` file saying who holds it."""
-    from filelock import FileLock, Timeout
+    """Lock files `directory/<host>.lock`, each saying who holds it while it is held.
+
+    The owner is written into the locked file itself (one file, one descriptor per host:
+    at 500 hosts a lock file and an owner file beside it took a third of a second of every
+    run's start). The file is opened without truncating it, so a run that meets the lock
+    reads the holder's name from it; the holder empties it before it lets go."""
+    from filelock import lock_descriptor
 
     directory.mkdir(parents=True, exist_ok=True)
     releases: list[Callable[[], None]] = []
     held = HostLock(releases)
+    record = json.dumps(asdict(owner)).encode()
     for host in sorted(set(hosts)):
-        base = directory / _safe_name(host)
-        lock = FileLock(str(base) + ".lock", timeout=0)
-        owner_file = Path(str(base) + ".owner")
+        fd = os.open(directory / f"{_safe_name(host)}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            lock.acquire()
-        except Timeout:
+            taken = lock_descriptor(fd, blocking=False)
+            if not taken:
+                holder = _read_owner(fd)
+        except BaseException:
+            os.close(fd)
             held.release()
-            raise LockHeld(host, _read_owner(owner_file)) from None
-        # Written whole and renamed into place: a run meeting the lock never reads half of it.
-        partial = owner_file.with_suffix(f".owner.{os.getpid()}")
-        partial.write_text(json.dumps(asdict(owner)))
-        os.replace(partial, owner_file)
-        releases.append(_releasing(lock, owner_file))
+            raise
+        if not taken:
+            os.close(fd)
+            held.release()
+            raise LockHeld(host, holder)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        releases.append(_releasing(fd))
     return held
 
 
-def _releasing(lock: Any, owner_file: Path) -> Callable[[], None]:
-    """Release a host's lock, removing its owner file first: a later run meeting a lock never
+def _releasing(fd: int) -> Callable[[], None]:
+    """Release a host's lock, emptying its file first: a later run meeting a lock never
     reads the name of a run that has finished."""
+    from filelock import unlock_descriptor
 
     def release() -> None:
-        owner_file.unlink(missing_ok=True)
-        lock.release()
+        try:
+            os.ftruncate(fd, 0)
+            unlock_descriptor(fd)
+        finally:
+            os.close(fd)
 
     return release
 
 
 OWNER_WAIT = 1.0
 """Seconds a run that met a held lock waits for the holder to say who it is: the holder writes
-its owner file just after taking the lock, so two runs started together can meet in between."""
+its name just after taking the lock, so two runs started together can meet in between."""
+
+OWNER_BYTES = 4096
+"""The most of a lock file read for its holder's name (a few dozen bytes are written)."""
 
 
-def _read_owner(path: Path, wait: float = OWNER_WAIT) -> str:
+def _read_owner(fd: int, wait: float = OWNER_WAIT) -> str:
+    """Who holds the lock file open on `fd`, as its holder wrote it; "an unknown run" when
+    nothing readable appears within `wait` seconds."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
+            data: dict[str, Any] = json.loads(os.pread(fd, OWNER_BYTES, 0))
             return LockOwner(data["run_id"], int(data["pid"]), data["controller"]).describe()
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             if time.monotonic() >= deadline:
                 return "an unknown run"
             time.sleep(0.02)

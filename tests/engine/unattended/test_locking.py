@@ -113,31 +113,41 @@ def test_a_failed_lock_attempt_releases_the_hosts_it_had_taken(state_location: s
 
 
 def test_a_run_meeting_a_lock_waits_briefly_for_the_holder_to_name_itself(tmp_path: Path) -> None:
-    # The holder writes its owner file just after taking the lock: a run meeting the lock in
+    # The holder writes its name just after taking the lock: a run meeting the lock in
     # between names the holder all the same, not "an unknown run".
     import json
     import threading
 
     from engine.unattended.locking import _read_owner
 
-    owner = tmp_path / "host.owner"
+    lock_file = tmp_path / "host.lock"
+    lock_file.touch()
     late = threading.Timer(
-        0.2, lambda: owner.write_text(json.dumps({"run_id": "r1", "pid": 42, "controller": "ctl"}))
+        0.2, lambda: lock_file.write_text(json.dumps({"run_id": "r1", "pid": 42, "controller": "ctl"}))
     )
+    fd = os.open(lock_file, os.O_RDONLY)
     late.start()
     try:
-        assert _read_owner(owner, wait=5) == "run r1 (pid 42 on ctl)"
+        assert _read_owner(fd, wait=5) == "run r1 (pid 42 on ctl)"
     finally:
         late.join()
-    assert _read_owner(tmp_path / "never.owner", wait=0) == "an unknown run"
+        os.close(fd)
+    fd = os.open(tmp_path / "empty.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        assert _read_owner(fd, wait=0) == "an unknown run"
+    finally:
+        os.close(fd)
 
 
-def test_a_released_lock_leaves_no_owner_behind(tmp_path: Path) -> None:
+def test_a_held_lock_file_names_its_holder_and_is_emptied_on_release(tmp_path: Path) -> None:
     from engine.unattended.locking import LockOwner, file_lock
 
-    with file_lock(tmp_path, ["web1"], LockOwner("r1", 42, "ctl")):
-        assert len(list(tmp_path.glob("*.owner"))) == 1
-    assert list(tmp_path.glob("*.owner")) == []
+    held = file_lock(tmp_path, ["web1"], LockOwner("r1", 42, "ctl"))
+    with held, pytest.raises(LockHeld, match=r"run r1 \(pid 42 on ctl\)"):
+        file_lock(tmp_path, ["web1"], LockOwner("r2"))
+    [lock_file] = tmp_path.glob("*.lock")
+    assert lock_file.read_bytes() == b""  # nobody meeting it later reads a finished run's name
+    file_lock(tmp_path, ["web1"], LockOwner("r2")).release()
 
 
 def _lock_backends(store: PostgresStateStore) -> set[int]:
