@@ -12,6 +12,7 @@ Masking runs in time linear in the text: one long line of output must not stall 
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Mapping
@@ -62,10 +63,13 @@ _URL_AUTHORITY_STOP = re.compile(r"[\s\"'<>`]")
 _URL_PATH = re.compile(r"[/?#]")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a name (a mapping key, a variable, a parameter) names a secret: ``password``,
     ``JWT_SECRET``, ``api_token``, ``api_key``, ``ansible_become_password``, ``ssh_key``.
-    Names of where a secret is (``password_env``, ``token_file``) do not."""
+    Names of where a secret is (``password_env``, ``token_file``) do not. Remembered: a
+    fleet's hosts repeat the same few dozen variable names, and planning 500 hosts asked
+    11,000 times (a tenth of a second in the case-insensitive search)."""
     return bool(_SECRET_NAME.search(key)) and not key.lower().endswith(_REFERENCE_SUFFIXES)
 
 
