@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 
 from checks.base import Check
+from engine.core import runner as runner_module
 from engine.core.clock import Clock, SystemClock
 from engine.core.node import Mode
-from engine.core.registry import CHECK_TYPES, check_type
-from engine.core.results import CheckResult, Outcome
+from engine.core.registry import ACTION_TYPES, CHECK_TYPES, action_type, check_type
+from engine.core.results import ActionResult, CheckResult, Outcome
 from engine.core.runner import Runner, RunSettings
 from engine.core.stopping import Stop
 from engine.output.report import RunReport
 from engine.transports import TransportPool
 from inventory import Inventory
+from remediations.base import Action
 from tests.support.clock import FakeClock
 from tests.support.fixtures import FIXTURES
 from tests.support.playbooks import plan
@@ -214,6 +216,70 @@ def test_a_check_that_raises_is_an_error_for_its_node_only(tmp_path: Path, raisi
     )
     assert outcomes(report) == {"bad": "error", "good": "healthy"}
     assert report.node("localhost", "bad").reason == "raises check raised RuntimeError: probe exploded"
+
+
+@pytest.fixture
+def hanging_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """A check and an action that ignore their timeouts (as a buggy client would), each
+    blocked until the test lets go; the engine's grace past a timeout cut to 0.2 s."""
+    release = threading.Event()
+    monkeypatch.setattr(runner_module, "GRACE", 0.2)
+
+    @check_type("hangs")
+    class Hangs(Check):
+        def probe(self, ctx: object) -> CheckResult:
+            release.wait(60)
+            return CheckResult.healthy("answered late")
+
+    @action_type("hangs")
+    class Hanging(Action):
+        def apply(self, ctx: object) -> ActionResult:
+            release.wait(60)
+            return ActionResult.changed("answered late")
+
+    yield release
+    release.set()
+    CHECK_TYPES.unregister("hangs")
+    ACTION_TYPES.unregister("hangs")
+
+
+def test_a_check_that_ignores_its_timeout_is_abandoned_and_the_run_goes_on(
+    tmp_path: Path, hanging_types: threading.Event
+) -> None:
+    report = run(
+        tmp_path,
+        """
+        name: abandoned
+        checks:
+          stuck: {hangs: {timeout: 100ms}}
+          fine: {command: {cmd: "true"}}
+    """,
+    )
+    assert not hanging_types.is_set()  # the run ended while the call still hung
+    assert outcomes(report) == {"stuck": "error", "fine": "healthy"}
+    assert report.node("localhost", "stuck").reason == "hangs check did not finish within 0.1s"
+
+
+def test_an_action_that_ignores_its_timeout_is_abandoned_and_the_next_rung_runs(
+    tmp_path: Path, hanging_types: threading.Event
+) -> None:
+    report = run(
+        tmp_path,
+        f"""
+        name: abandoned
+        checks:
+          svc:
+            command: {{cmd: "test -e {tmp_path}/fixed"}}
+            remediate:
+              - {{hangs: {{}}, timeout: 100ms}}
+              - command: {{cmd: "touch {tmp_path}/fixed"}}
+    """,
+    )
+    assert not hanging_types.is_set()
+    result = report.node("localhost", "svc")
+    assert result.outcome is Outcome.REMEDIATED
+    assert [step.status for step in result.steps] == ["failed", "changed"]
+    assert result.steps[0].detail == "did not finish within 0.1s (abandoned)"
 
 
 DEMO = (FIXTURES / "playbooks" / "demo.yml").read_text()
