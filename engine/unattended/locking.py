@@ -76,19 +76,14 @@ def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLo
     for host in sorted(set(hosts)):
         fd = os.open(directory / f"{_safe_name(host)}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            taken = lock_descriptor(fd, blocking=False)
-            if not taken:
-                holder = _read_owner(fd)
-        except BaseException:
+            if not lock_descriptor(fd, blocking=False):
+                raise LockHeld(host, _read_owner(fd))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record, 0)
+        except BaseException:  # the hosts taken so far are let go as well
             os.close(fd)
             held.release()
             raise
-        if not taken:
-            os.close(fd)
-            held.release()
-            raise LockHeld(host, holder)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
         releases.append(_releasing(fd))
     return held
 
