@@ -5,7 +5,7 @@ daemon. `prometheus_client` is imported only here."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from engine.unattended.state import StateStore
 
 _GOOD = [str(o) for o in Outcome if o.is_good and o is not Outcome.SKIPPED]
+_HEALTHY = frozenset(str(o) for o in Outcome if o.is_good)
 
 
 def _labels(host: str, node: str) -> dict[str, str]:
@@ -27,11 +28,34 @@ def _labels(host: str, node: str) -> dict[str, str]:
     return {"host": REDACTOR.text(host), "node": REDACTOR.text(node)}
 
 
+NodeEnding = tuple[str, str, str, str]
+"""A node's (host, node, outcome, severity) as its last run ended."""
+
+
 def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     """A registry holding the metrics after `report`'s run."""
-    from prometheus_client import CollectorRegistry, Counter, Gauge
+    from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
+    add_node_metrics(registry, [(r.host, r.node, str(r.outcome), r.severity) for r in report.nodes])
+    add_history_metrics(registry, store)
+    if report.finished_at is not None:
+        Gauge("remediate_run_duration_seconds", "how long the last run took", registry=registry).set(
+            (report.finished_at - report.started_at).total_seconds()
+        )
+        Gauge("remediate_last_run_timestamp_seconds", "when the last run finished", registry=registry).set(
+            report.finished_at.timestamp()
+        )
+    Gauge("remediate_last_run_exit_code", "the exit status of the last run", registry=registry).set(
+        report.exit_code
+    )
+    return registry
+
+
+def add_node_metrics(registry: CollectorRegistry, endings: Iterable[NodeEnding]) -> None:
+    """Each node's gauges: its last outcome, healthy, suppressed, severity."""
+    from prometheus_client import Gauge
+
     node_labels = ["host", "node"]
     status = Gauge(
         "remediate_node_status",
@@ -54,12 +78,20 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     severity = Gauge(
         "remediate_node_severity", "the node's severity (P0=0 ... P3=3)", node_labels, registry=registry
     )
-    for result in report.nodes:
-        labels = _labels(result.host, result.node)
-        status.labels(outcome=str(result.outcome), **labels).set(1)
-        healthy.labels(**labels).set(1 if result.outcome.is_good else 0)
-        suppressed.labels(**labels).set(1 if result.outcome is Outcome.SUPPRESSED else 0)
-        severity.labels(**labels).set(int(result.severity[1:]) if result.severity[1:].isdigit() else 2)
+    for host, node, outcome, level in endings:
+        labels = _labels(host, node)
+        status.labels(outcome=outcome, **labels).set(1)
+        healthy.labels(**labels).set(1 if outcome in _HEALTHY else 0)
+        suppressed.labels(**labels).set(1 if outcome == Outcome.SUPPRESSED else 0)
+        severity.labels(**labels).set(int(level[1:]) if level[1:].isdigit() else 2)
+
+
+def add_history_metrics(registry: CollectorRegistry, store: StateStore) -> None:
+    """What the store's history counts: actions and remediations by outcome, each node's
+    last success, the open escalations."""
+    from prometheus_client import Counter, Gauge
+
+    node_labels = ["host", "node"]
     actions = Counter(
         "remediate_actions",
         "remediation actions run, by outcome, over the whole history in the state store",
@@ -88,17 +120,6 @@ def collect(report: RunReport, store: StateStore) -> CollectorRegistry:
     Gauge("remediate_escalations_open", "escalations sent and not yet recovered", registry=registry).set(
         len(store.escalations(open_only=True))
     )
-    if report.finished_at is not None:
-        Gauge("remediate_run_duration_seconds", "how long the last run took", registry=registry).set(
-            (report.finished_at - report.started_at).total_seconds()
-        )
-        Gauge("remediate_last_run_timestamp_seconds", "when the last run finished", registry=registry).set(
-            report.finished_at.timestamp()
-        )
-    Gauge("remediate_last_run_exit_code", "the exit status of the last run", registry=registry).set(
-        report.exit_code
-    )
-    return registry
 
 
 def write_textfile(path: str | Path, registry: CollectorRegistry) -> None:
