@@ -30,6 +30,7 @@ from engine.core.graph import NodeKey
 from engine.core.planning import RunPlan
 from engine.fleet.broker import TASK_NAME, celery_app, masked, wait_for_broker
 from engine.fleet.groups import host_groups, playbook_hash, tick_number
+from engine.fleet.metrics import FleetMetrics
 from engine.fleet.routing import queue_for
 from engine.fleet.worker import live_workers
 from engine.unattended.daemon import reload_plan
@@ -88,12 +89,16 @@ class Scheduler:
     plan: RunPlan | None = None
     """The plan in force (after the last accepted reload)."""
     latest: Any = None
-    """No run's metrics: the workers run the nodes."""
+    """The fleet's metrics, read from the store on each scrape (`engine.fleet.metrics`)."""
     starts_runs: ClassVar[bool] = False
     """Runs are the workers' at each tick, not started on request (the status page says so)."""
     retention: float = RETENTION
     """Seconds the fleet's ticks and tasks are kept (`prune_fleet` after each tick)."""
     _reload: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latest is None:
+            self.latest = FleetMetrics(self.store, lambda: self.plan)
 
     @property
     def poll(self) -> float:
