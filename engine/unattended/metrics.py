@@ -1,6 +1,8 @@
 """Prometheus metrics of the last run and the history: written atomically to a file for
 node_exporter's textfile collector (`--metrics-textfile`), or served on /metrics by the
-daemon. `prometheus_client` is imported only here."""
+daemon. The node gauges and history counters are built by `add_node_metrics` and
+`add_history_metrics`, which a fleet's scheduler uses too (`engine.fleet.metrics`).
+Both import `prometheus_client` only when metrics are made."""
 
 from __future__ import annotations
 
