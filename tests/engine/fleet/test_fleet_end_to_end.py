@@ -193,6 +193,8 @@ class Takeover:
     """`remediate status` then."""
     page: dict[str, Any]
     """The leading daemon's /api/fleet then."""
+    metrics: str
+    """The leading daemon's /metrics then."""
     first_daemon: int
     second_daemon: int
     """The daemons' pids (a scheduler's name starts with scheduler-PID)."""
@@ -231,6 +233,7 @@ def takeover(
         first_ticks = fleet.ticks()
         status = remediate("status", state=fleet.state, cwd=fleet.root).stdout
         shown = http(f"http://{page}/api/fleet").json()["fleet"]
+        metrics = http(f"http://{page}/metrics").body
 
         def w1_mid_tick() -> bool:
             latest = max(fleet.ticks().items())[1]
@@ -261,7 +264,7 @@ def takeover(
         took, tick_of_w2 = taken_over(), all_on_w2_after_kill()
         assert took is not None and tick_of_w2 is not None
         yield Takeover(
-            fleet, first_ticks, status, shown, first.pid, second.pid, killed_at, took, tick_of_w2,
+            fleet, first_ticks, status, shown, metrics, first.pid, second.pid, killed_at, took, tick_of_w2,
             sorted(fleet.ticks()), fleet.healed("h00"),
         )  # fmt: skip
 
@@ -330,6 +333,14 @@ def test_status_and_the_status_page_show_the_live_workers_and_the_last_tick(take
     assert "last tick" in takeover.status and "host(s)" in takeover.status
     workers = {(w["name"], w["live"]) for w in takeover.page["workers"]}
     assert workers == {("w1", True), ("w2", True)}
+
+
+@pytest.mark.slow
+def test_the_leading_daemons_metrics_show_every_hosts_node_and_the_live_workers(takeover: Takeover) -> None:
+    healthy = [line for line in takeover.metrics.splitlines() if line.startswith("remediate_node_healthy{")]
+    assert sorted(line.split('host="')[1].split('"')[0] for line in healthy) == takeover.fleet.hosts
+    assert all(line.endswith(" 1.0") for line in healthy)  # h00 was healed by then
+    assert 'remediate_fleet_workers{state="live"} 2.0' in takeover.metrics.splitlines()
 
 
 @pytest.mark.slow
