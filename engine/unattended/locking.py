@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from engine.errors import LockHeld
+from engine.errors import LockHeld, StateStoreError
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLo
     held = HostLock(releases)
     record = json.dumps(asdict(owner)).encode()
     for host in sorted(set(hosts)):
-        fd = os.open(directory / f"{_safe_name(host)}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_lock_file(directory / f"{_safe_name(host)}.lock", held)
         try:
             if not lock_descriptor(fd, blocking=False):
                 raise LockHeld(host, _read_owner(fd))
@@ -86,6 +86,22 @@ def file_lock(directory: Path, hosts: Sequence[str], owner: LockOwner) -> HostLo
             raise
         releases.append(_releasing(fd))
     return held
+
+
+LOCK_FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+"""A lock file is opened as itself, never through a symbolic link: its holder empties and
+writes it, and as root that must not reach a file the link points to."""
+
+
+def _open_lock_file(path: Path, held: HostLock) -> int:
+    """The lock file's descriptor; when it cannot be opened, the hosts taken so far are
+    let go and the error names the file."""
+    try:
+        return os.open(path, LOCK_FILE_FLAGS, 0o644)
+    except OSError as exc:
+        held.release()
+        why = "a symbolic link, refused" if path.is_symlink() else exc.strerror or type(exc).__name__
+        raise StateStoreError(f"{path}: cannot open this host lock file: {why}") from None
 
 
 def _releasing(fd: int) -> Callable[[], None]:

@@ -200,3 +200,18 @@ def test_postgres_an_idle_lock_session_ended_by_the_server_is_replaced(state_pos
         again.release()
     finally:
         store.close()
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_left_alone(tmp_path: Path) -> None:
+    from engine.errors import StateStoreError
+    from engine.unattended.locking import _safe_name, file_lock
+
+    target = tmp_path / "precious"
+    target.write_text("keep")
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    (locks / f"{_safe_name('web1')}.lock").symlink_to(target)
+    with pytest.raises(StateStoreError, match=r"web1-.*\.lock: cannot open this host lock file: a symbolic link"):
+        file_lock(locks, ["a", "web1"], LockOwner("r1"))
+    assert target.read_text() == "keep"
+    file_lock(locks, ["a"], LockOwner("r2")).release()  # the host taken before it was let go
