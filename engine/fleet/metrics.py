@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from engine.fleet.summary import fleet_summary
+from engine.fleet.summary import last_tick_summary, live_worker_names
 from engine.unattended.metrics import NodeEnding, add_history_metrics, add_node_metrics
 from engine.unattended.state.base import CLAIMED, QUEUED
 
@@ -65,17 +65,20 @@ class FleetMetrics:
     def _add_fleet(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Gauge
 
-        fleet = fleet_summary(self.store)
         workers = Gauge(
             "remediate_fleet_workers",
             "registered workers, by whether they hold their liveness lock now",
             ["state"],
             registry=registry,
         )
-        live = sum(1 for worker in fleet.workers if worker.live) if fleet else 0
+        names = [worker.name for worker in self.store.fleet_workers()]
+        alive = live_worker_names(self.store) or set()
+        live = sum(1 for name in names if name in alive)
         workers.labels(state="live").set(live)
-        workers.labels(state="gone").set(len(fleet.workers) - live if fleet else 0)
-        last = fleet.last_tick if fleet else None
+        workers.labels(state="gone").set(len(names) - live)
+        # Not `fleet_summary`: the hosts each worker served are no metric, and finding them
+        # groups every task kept (7 days of ticks) by worker, on every scrape.
+        last = last_tick_summary(self.store)
         if last is None:  # no tick yet: no tick number to say, rather than a false 0
             return
         Gauge("remediate_fleet_last_tick", "the number of the last tick scheduled", registry=registry).set(

@@ -90,12 +90,10 @@ def fleet_summary(store: StateStore) -> FleetSummary | None:
     """The fleet sharing `store`, or None when no worker registered and no tick was
     scheduled (a store used by one controller alone)."""
     workers = store.fleet_workers()
-    latest = store.latest_tick()
-    if not workers and latest is None:
+    last_tick = last_tick_summary(store)
+    if not workers and last_tick is None:
         return None
-    live: set[str] | None = None
-    if isinstance(store, PostgresStateStore):
-        live = live_workers(store)
+    live = live_worker_names(store)
     served = store.served_last()
     summaries = []
     for record in workers:
@@ -103,17 +101,28 @@ def fleet_summary(store: StateStore) -> FleetSummary | None:
         summaries.append(
             WorkerSummary(record.name, None if live is None else record.name in live, tick, tuple(hosts))
         )
-    last_tick = None
-    if latest is not None:
-        scheduled, tasks = latest
-        last_tick = TickSummary(
-            scheduled.playbook,
-            scheduled.tick,
-            scheduled.scheduled_at,
-            scheduled.scheduler,
-            len(tasks),
-            sum(len(task.hosts) for task in tasks),
-            dict(sorted(Counter(task.status for task in tasks).items())),
-            tuple(TaskTrouble(t.group, t.status, t.reason) for t in tasks if t.status in TROUBLE),
-        )
     return FleetSummary(tuple(summaries), last_tick)
+
+
+def live_worker_names(store: StateStore) -> set[str] | None:
+    """The workers holding their liveness lock now; None where that cannot be seen (a store
+    that is not PostgreSQL)."""
+    return live_workers(store) if isinstance(store, PostgresStateStore) else None
+
+
+def last_tick_summary(store: StateStore) -> TickSummary | None:
+    """The latest tick scheduled and how far its tasks got, or None before the first."""
+    latest = store.latest_tick()
+    if latest is None:
+        return None
+    scheduled, tasks = latest
+    return TickSummary(
+        scheduled.playbook,
+        scheduled.tick,
+        scheduled.scheduled_at,
+        scheduled.scheduler,
+        len(tasks),
+        sum(len(task.hosts) for task in tasks),
+        dict(sorted(Counter(task.status for task in tasks).items())),
+        tuple(TaskTrouble(t.group, t.status, t.reason) for t in tasks if t.status in TROUBLE),
+    )
