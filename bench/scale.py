@@ -215,8 +215,9 @@ def main() -> None:
     # run: with as many forks its hosts go at once, as the controller's (forks = N) do.
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--pyinfra", help="a pyinfra executable (from a scratch virtualenv)")
-    parser.add_argument("--skip-cold", action="store_true", help="only the ticks: no cold runs")
-    parser.add_argument("--skip-ticks", action="store_true", help="only the cold runs: no ticks, no workers")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--skip-cold", action="store_true", help="only the ticks: no cold runs")
+    only.add_argument("--skip-ticks", action="store_true", help="only the cold runs: no ticks, no workers")
     parser.add_argument(
         "--cold-rounds",
         type=int,
@@ -237,16 +238,15 @@ def main() -> None:
         with running_state_postgres() as postgres:
             work = Workdir(Path(tempfile.mkdtemp(prefix="bench-scale-", dir=fleet.root)), fleet, servers)
             cold = {} if args.skip_cold else cold_runs(work, args.pyinfra, args.cold_rounds)
-            if args.skip_ticks:
-                args.workers = ""
-            else:
+            counts = [] if args.skip_ticks else [int(w) for w in args.workers.split(",")]
+            if not args.skip_ticks:
                 ticks = [daemon_tick(work, args.ticks)]
                 openssh = openssh_controlmaster_tick(work, args.ticks)
                 print(
                     f"one controller: tick {ticks[0]:.2f}s; OpenSSH ControlMaster {openssh:.2f}s", flush=True
                 )
             broker = f"redis://:{password}@127.0.0.1:{redis.port}/0"
-            for count in (int(w) for w in args.workers.split(",") if w):
+            for count in counts:
                 redis.client().flushall()
                 results.append(run_fleet(work, broker, postgres.new_database(), count, args))
                 ticks.append(daemon_tick(work, args.ticks))

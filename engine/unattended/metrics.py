@@ -30,6 +30,9 @@ def _labels(host: str, node: str) -> dict[str, str]:
     return {"host": REDACTOR.text(host), "node": REDACTOR.text(node)}
 
 
+NODE_LABELS = ["host", "node"]
+"""The labels naming a node in every per-node metric."""
+
 NodeEnding = tuple[str, str, str, str]
 """A node's (host, node, outcome, severity) as its last run ended."""
 
@@ -58,27 +61,26 @@ def add_node_metrics(registry: CollectorRegistry, endings: Iterable[NodeEnding])
     """Each node's gauges: its last outcome, healthy, suppressed, severity."""
     from prometheus_client import Gauge
 
-    node_labels = ["host", "node"]
     status = Gauge(
         "remediate_node_status",
         "1 for the outcome each node ended the last run with",
-        [*node_labels, "outcome"],
+        [*NODE_LABELS, "outcome"],
         registry=registry,
     )
     healthy = Gauge(
         "remediate_node_healthy",
         "1 when the node ended the last run healthy (remediated counts), else 0",
-        node_labels,
+        NODE_LABELS,
         registry=registry,
     )
     suppressed = Gauge(
         "remediate_node_suppressed",
         "1 while the node is held back by its limit, flapping, the blast radius or max_actions_per_run",
-        node_labels,
+        NODE_LABELS,
         registry=registry,
     )
     severity = Gauge(
-        "remediate_node_severity", "the node's severity (P0=0 ... P3=3)", node_labels, registry=registry
+        "remediate_node_severity", "the node's severity (P0=0 ... P3=3)", NODE_LABELS, registry=registry
     )
     for host, node, outcome, level in endings:
         labels = _labels(host, node)
@@ -93,11 +95,10 @@ def add_history_metrics(registry: CollectorRegistry, store: StateStore) -> None:
     last success, the open escalations."""
     from prometheus_client import Counter, Gauge
 
-    node_labels = ["host", "node"]
     actions = Counter(
         "remediate_actions",
         "remediation actions run, by outcome, over the whole history in the state store",
-        [*node_labels, "outcome"],
+        [*NODE_LABELS, "outcome"],
         registry=registry,
     )
     for (host, node, outcome), count in sorted(store.remediation_counts().items()):
@@ -105,7 +106,7 @@ def add_history_metrics(registry: CollectorRegistry, store: StateStore) -> None:
     remediations = Counter(
         "remediate_remediations",
         "remediations over the whole history, by how they ended (remediated, failed, suppressed)",
-        [*node_labels, "outcome"],
+        [*NODE_LABELS, "outcome"],
         registry=registry,
     )
     ended = [str(Outcome.REMEDIATED), str(Outcome.FAILED), str(Outcome.SUPPRESSED)]
@@ -114,7 +115,7 @@ def add_history_metrics(registry: CollectorRegistry, store: StateStore) -> None:
     last_success = Gauge(
         "remediate_node_last_success_timestamp_seconds",
         "when the node last ended a run healthy or remediated",
-        node_labels,
+        NODE_LABELS,
         registry=registry,
     )
     for (host, node), at in sorted(store.last_good(_GOOD).items()):
